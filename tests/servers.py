@@ -1,0 +1,202 @@
+"""Start and stop real servers (InfluxDB 1.6, VictoriaMetrics) for tests and benchmarks.
+
+No Home Assistant imports: used by the integration tests, the companion tests and benchmarks.
+A missing binary raises (never skips): scripts/test installs the servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise RuntimeError(f"{binary} is not installed: run scripts/setup (as root) first")
+    return path
+
+
+def _wait_http(url: str, deadline_s: float = 15.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status < 500:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server at {url} did not come up")
+        time.sleep(0.05)
+
+
+@dataclass
+class Server:
+    """A server process on 127.0.0.1 with its data under a temp dir."""
+
+    name: str
+    port: int
+    data_dir: Path
+    args: list[str]
+    ready_path: str
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.data_dir / f"{self.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603
+                self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
+            )
+        try:
+            _wait_http(self.url + self.ready_path)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"{self.name} failed to start: {self.log.read_text()[-2000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash looks like."""
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class InfluxDB1(Server):
+    """Real InfluxDB 1.6 (`influxd`): v1 /write, /query (InfluxQL), /ping."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        port = port or free_port()
+        rpc = free_port()
+        conf = data_dir / "influxdb.conf"
+        conf.write_text(
+            f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
+            f'[meta]\n  dir = "{data_dir}/meta"\n'
+            f'[data]\n  dir = "{data_dir}/data"\n  wal-dir = "{data_dir}/wal"\n'
+            '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
+            f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+            "  max-body-size = 0\n"
+            "[monitor]\n  store-enabled = false\n"
+            "[continuous_queries]\n  enabled = false\n"
+            '[logging]\n  level = "warn"\n'
+        )
+        super().__init__("influxdb", port, data_dir, [_require("influxd"), "-config", str(conf)], "/ping")
+
+    def query(self, q: str, db: str | None = None, epoch: str = "ns") -> dict[str, object]:
+        params = {"q": q, "epoch": epoch}
+        if db:
+            params["db"] = db
+        data = urllib.parse.urlencode(params).encode()
+        with urllib.request.urlopen(self.url + "/query", data=data, timeout=30) as resp:
+            result: dict[str, object] = json.loads(resp.read())
+        return result
+
+    def create_database(self, db: str) -> None:
+        self.query(f'CREATE DATABASE "{db}"')
+
+    def rows(self, q: str, db: str) -> list[dict[str, object]]:
+        """Run an InfluxQL SELECT and return rows as dicts (tags included for GROUP BY *)."""
+        out: list[dict[str, object]] = []
+        result = self.query(q, db)
+        for res in result.get("results", []):  # type: ignore[attr-defined]
+            if "error" in res:
+                raise RuntimeError(res["error"])
+            for series in res.get("series", []):
+                tags = series.get("tags", {})
+                for values in series["values"]:
+                    row = dict(zip(series["columns"], values, strict=True))
+                    row.update(tags)
+                    row["_measurement"] = series["name"]
+                    out.append(row)
+        return out
+
+
+class VictoriaMetrics(Server):
+    """Real VictoriaMetrics: line protocol on /write and /api/v2/write."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        port = port or free_port()
+        super().__init__(
+            "victoria-metrics",
+            port,
+            data_dir,
+            [
+                _require("victoria-metrics"),
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-storageDataPath={data_dir}/vm",
+                "-loggerLevel=ERROR",
+                "-search.latencyOffset=0s",
+                "-search.disableCache",
+            ],
+            "/health",
+        )
+
+    def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
+        """All series as exported JSON lines (metric labels, values, timestamps in ms)."""
+        with contextlib.suppress(urllib.error.URLError):
+            urllib.request.urlopen(self.url + "/internal/force_flush", timeout=10).read()
+        url = self.url + "/api/v1/export?" + urllib.parse.urlencode({"match[]": match})
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+
+    def wait_for_samples(self, expected: int, match: str = '{__name__=~".+"}', deadline_s: float = 30) -> list[dict[str, object]]:
+        """Poll until `expected` samples are searchable (VM indexes new series after ~1 s)."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            series = self.export(match)
+            count = sum(len(s["values"]) for s in series)  # type: ignore[arg-type]
+            if count >= expected or time.monotonic() > deadline:
+                return series
+            time.sleep(0.25)
+
+
+@contextlib.contextmanager
+def running(server_cls: type[InfluxDB1] | type[VictoriaMetrics]) -> Iterator[InfluxDB1 | VictoriaMetrics]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"ha_ingestor_{server_cls.__name__.lower()}_"))
+    server = server_cls(tmp)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        if os.environ.get("KEEP_SERVER_DATA") is None:
+            shutil.rmtree(tmp, ignore_errors=True)
