@@ -1,0 +1,238 @@
+"""The aiohttp application: HTTP API, plus the poller and dispatcher as background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import hmac
+import json
+import logging
+from typing import Any, Final
+
+from aiohttp import web
+
+from . import __version__
+from .config import Settings
+from .db import AsyncStore, Store
+from .delivery import Dispatcher
+from .openapi import document
+from .poller import Poller
+from .validation import ValidationError, subscription
+
+_LOGGER = logging.getLogger(__name__)
+
+API_KEY_HEADER: Final = "X-API-Key"
+MAX_BODY: Final = 64 * 1024
+_INT64_MAX: Final = 2**63 - 1
+_PUBLIC: Final = frozenset({"/health", "/openapi.json"})
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", AsyncStore)
+POLLER = web.AppKey("poller", Poller)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+OPENAPI = web.AppKey("openapi", bytes)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON ``{"error": ...}``, including aiohttp's own 404/405/413."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return _error(exc.status, exc.reason, headers)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """X-API-Key on everything but /health and /openapi.json, compared in constant time."""
+    if request.path not in _PUBLIC:
+        provided = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
+        expected = request.app[SETTINGS].api_key.encode()
+        if not hmac.compare_digest(provided, expected):
+            return _error(401, f"missing or wrong {API_KEY_HEADER} header")
+    return await handler(request)
+
+
+def _sub_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _INT64_MAX:
+        raise web.HTTPNotFound(reason="no such subscription")
+    return int(raw)
+
+
+async def health(request: web.Request) -> web.Response:
+    poller = request.app[POLLER]
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "database": "ok",
+        "last_poll": poller.last_poll.isoformat() if poller.last_poll else None,
+        "deliveries": {},
+        "subscriptions": 0,
+    }
+    try:
+        body["deliveries"] = await request.app[STORE].run(Store.stats)
+        body["subscriptions"] = await request.app[STORE].run(Store.count_subscriptions)
+    except Exception as err:  # report, don't crash: this is what the health check is for
+        body.update(status="error", database=f"{type(err).__name__}: {err}")
+        return web.json_response(body, status=503)
+    return web.json_response(body)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    subs = await request.app[STORE].run(Store.list_subscriptions)
+    return web.json_response({"subscriptions": subs})
+
+
+async def create_subscription(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _error(413, f"body larger than {MAX_BODY} bytes")
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return _error(400, "body must be valid JSON")
+    try:
+        new = subscription(data)
+    except ValidationError as err:
+        return _error(400, str(err))
+    created = await request.app[STORE].run(Store.create_subscription, new)
+    request.app[POLLER].wake()
+    return web.json_response(
+        created, status=201, headers={"Location": f"/api/subscriptions/{created['id']}"}
+    )
+
+
+async def get_subscription(request: web.Request) -> web.Response:
+    found = await request.app[STORE].run(Store.get_subscription, _sub_id(request))
+    if found is None:
+        return _error(404, "no such subscription")
+    return web.json_response(found)
+
+
+async def delete_subscription(request: web.Request) -> web.Response:
+    if not await request.app[STORE].run(Store.delete_subscription, _sub_id(request)):
+        return _error(404, "no such subscription")
+    return web.Response(status=204)
+
+
+async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
+    found = await request.app[STORE].run(Store.set_enabled, _sub_id(request), enabled)
+    if found is None:
+        return _error(404, "no such subscription")
+    request.app[POLLER].wake()
+    request.app[DISPATCHER].wake()
+    return web.json_response(found)
+
+
+async def enable_subscription(request: web.Request) -> web.Response:
+    return await _set_enabled(request, True)
+
+
+async def disable_subscription(request: web.Request) -> web.Response:
+    return await _set_enabled(request, False)
+
+
+async def test_subscription(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    sub_id = _sub_id(request)
+    found = await store.run(Store.get_subscription, sub_id)
+    if found is None:
+        return _error(404, "no such subscription")
+    if not found["enabled"]:
+        return _error(409, "subscription is disabled; enable it first")
+    delivery_id = await store.run(Store.enqueue_test, sub_id)
+    request.app[DISPATCHER].wake()
+    return web.json_response({"delivery_id": delivery_id, "status": "pending"}, status=202)
+
+
+def _query_int(request: web.Request, name: str, default: int | None, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise web.HTTPBadRequest(reason=f"'{name}' must be an integer from 1 to {high}")
+    return int(raw)
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    limit = _query_int(request, "limit", 100, 1000) or 100
+    sub_id = _query_int(request, "subscription_id", None, _INT64_MAX)
+    status = request.query.get("status")
+    if status is not None and status not in ("pending", "delivered", "failed"):
+        return _error(400, "'status' must be pending, delivered or failed")
+    rows = await request.app[STORE].run(Store.list_deliveries, limit, sub_id, status)
+    return web.json_response({"deliveries": rows})
+
+
+async def list_games(request: web.Request) -> web.Response:
+    return web.json_response({"games": await request.app[STORE].run(Store.list_games)})
+
+
+async def poll(request: web.Request) -> web.Response:
+    result = await request.app[POLLER].poll_now()
+    request.app[POLLER].wake()  # the loop recomputes its interval from the new state
+    return web.json_response(result.to_dict())
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    """Open the store, start the dispatcher and poller; stop them in reverse on shutdown."""
+    settings = app[SETTINGS]
+    store = app[STORE]
+    await store.open()
+    dispatcher = app[DISPATCHER]
+    poller = app[POLLER]
+    await poller.start()
+    tasks = [asyncio.create_task(dispatcher.run(), name="dispatcher")]
+    if settings.poll_enabled:
+        tasks.append(asyncio.create_task(poller.run(), name="poller"))
+    _LOGGER.info("sports webhooks %s ready, database %s", __version__, settings.db_path)
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await poller.close()
+    await store.close()
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+    )
+    store = AsyncStore(settings.db_path)
+    dispatcher = Dispatcher(settings, store)
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[DISPATCHER] = dispatcher
+    app[POLLER] = Poller(settings, store, dispatcher.wake)
+    app[OPENAPI] = json.dumps(document()).encode()
+    app.cleanup_ctx.append(_background)
+    app.router.add_get("/health", health)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/api/subscriptions", list_subscriptions)
+    app.router.add_post("/api/subscriptions", create_subscription)
+    app.router.add_get("/api/subscriptions/{id}", get_subscription)
+    app.router.add_delete("/api/subscriptions/{id}", delete_subscription)
+    app.router.add_post("/api/subscriptions/{id}/enable", enable_subscription)
+    app.router.add_post("/api/subscriptions/{id}/disable", disable_subscription)
+    app.router.add_post("/api/subscriptions/{id}/test", test_subscription)
+    app.router.add_get("/api/deliveries", list_deliveries)
+    app.router.add_get("/api/games", list_games)
+    app.router.add_post("/api/poll", poll)
+    return app

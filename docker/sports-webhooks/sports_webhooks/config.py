@@ -1,0 +1,103 @@
+"""Settings from environment variables (twelve-factor: the same code natively and in the image)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import os
+from pathlib import Path
+
+from ._espn import espn
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment. See README.md for each variable."""
+
+    api_key: str
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    espn_base_url: str = espn.DEFAULT_BASE
+    poll_enabled: bool = True
+    concurrency: int = 32
+    per_subscription: int = 4
+    max_attempts: int = 8
+    retry_base: float = 10.0
+    retry_max: float = 3600.0
+    timeout: float = 10.0
+    log_level: str = "INFO"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def db_path_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The database file (``SPORTS_WEBHOOKS_DB``, default ``./data/webhooks.db``)."""
+    env = os.environ if env is None else env
+    return Path(env.get("SPORTS_WEBHOOKS_DB") or "data/webhooks.db")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; ConfigError explains what is wrong."""
+    env = os.environ if env is None else env
+    api_key = env.get("SPORTS_WEBHOOKS_API_KEY", "")
+    if len(api_key) < 16:
+        raise ConfigError("SPORTS_WEBHOOKS_API_KEY is required (at least 16 characters)")
+    base = env.get("ESPN_BASE_URL") or espn.DEFAULT_BASE
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"ESPN_BASE_URL must be an http(s) URL, got {base!r}")
+    retry_base = _float(env, "SPORTS_WEBHOOKS_RETRY_BASE", 10.0, 0.01, 3600.0)
+    return Settings(
+        api_key=api_key,
+        db_path=db_path_from_env(env),
+        host=env.get("SPORTS_WEBHOOKS_HOST") or "127.0.0.1",
+        port=_int(env, "SPORTS_WEBHOOKS_PORT", 8080, 0, 65535),
+        espn_base_url=base,
+        poll_enabled=_bool(env, "SPORTS_WEBHOOKS_POLL", True),
+        concurrency=_int(env, "SPORTS_WEBHOOKS_CONCURRENCY", 32, 1, 1024),
+        per_subscription=_int(env, "SPORTS_WEBHOOKS_PER_SUBSCRIPTION", 4, 1, 64),
+        max_attempts=_int(env, "SPORTS_WEBHOOKS_MAX_ATTEMPTS", 8, 1, 100),
+        retry_base=retry_base,
+        retry_max=_float(env, "SPORTS_WEBHOOKS_RETRY_MAX", 3600.0, retry_base, 86400.0),
+        timeout=_float(env, "SPORTS_WEBHOOKS_TIMEOUT", 10.0, 0.1, 300.0),
+        log_level=(env.get("SPORTS_WEBHOOKS_LOG_LEVEL") or "INFO").upper(),
+    )

@@ -1,0 +1,172 @@
+"""Delivery of outbox rows: signed POSTs, retries with exponential backoff, bounded concurrency.
+
+Fairness: at most ``concurrency`` requests are in flight overall and at most ``per_subscription``
+for any one subscription, every request has a timeout, and the dispatcher never waits for a
+request before starting others, so a slow or failing receiver only delays its own deliveries.
+Order between deliveries is not guaranteed; bodies carry ``occurred_at`` and the game state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+import contextlib
+import hashlib
+import hmac
+import logging
+import random
+import time
+from typing import Final
+
+import aiohttp
+
+from . import __version__
+from .config import Settings
+from .db import AsyncStore, AttemptResult, Due, Store
+
+_LOGGER = logging.getLogger(__name__)
+
+SIGNATURE_HEADER: Final = "X-Webhook-Signature"
+TIMESTAMP_HEADER: Final = "X-Webhook-Timestamp"
+EVENT_HEADER: Final = "X-Webhook-Event"
+DELIVERY_HEADER: Final = "X-Webhook-Delivery"
+USER_AGENT: Final = f"ha-ingestor-sports-webhooks/{__version__}"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=`` + hex HMAC-SHA256 of ``timestamp + "." + body`` keyed by the secret."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Delay before retry number ``attempt`` (1 = first retry): base * 2^(n-1), +-20 % jitter."""
+    delay = min(cap, base * 2 ** min(attempt - 1, 30))
+    return float(delay * random.uniform(0.8, 1.2))
+
+
+class Dispatcher:
+    """Sends due outbox rows until stopped; ``wake()`` after enqueueing to skip the wait."""
+
+    def __init__(self, settings: Settings, store: AsyncStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._wake = asyncio.Event()
+        # Outbox ids being sent or whose result is not yet written: never fetched twice.
+        self._claimed: set[int] = set()
+        self._per_sub: Counter[int] = Counter()
+        self._results: list[AttemptResult] = []
+        self._flushed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self.sent = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._settings.timeout)
+        connector = aiohttp.TCPConnector(limit=self._settings.concurrency, limit_per_host=0)
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, headers={"User-Agent": USER_AGENT}
+        ) as session:
+            self._session = session
+            try:
+                await self._loop()
+            finally:
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await self._flush()
+
+    async def _loop(self) -> None:
+        settings = self._settings
+        while True:
+            self._wake.clear()
+            await self._flush()
+            free = settings.concurrency - len(self._tasks)
+            due: list[Due] = []
+            if free > 0:
+                due = await self._store.run(Store.due, time.time(), free * 4, list(self._claimed))
+            started = 0
+            for row in due:
+                if row.outbox_id in self._claimed:
+                    continue
+                if len(self._tasks) >= settings.concurrency:
+                    break
+                if self._per_sub[row.subscription_id] >= settings.per_subscription:
+                    continue
+                self._start(row)
+                started += 1
+            if started and len(self._tasks) < settings.concurrency:
+                continue  # there may be more due rows
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        wait = 30.0
+        if len(self._tasks) < self._settings.concurrency:
+            next_at = await self._store.run(Store.next_due_at)
+            if next_at is not None:
+                wait = max(0.0, min(wait, next_at - time.time()))
+        if self._results:
+            wait = min(wait, 0.05)
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _start(self, row: Due) -> None:
+        self._claimed.add(row.outbox_id)
+        self._per_sub[row.subscription_id] += 1
+        task = asyncio.create_task(self._deliver(row), name=f"deliver-{row.delivery_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, row: Due) -> None:
+        assert self._session is not None
+        attempt = row.attempts + 1
+        body = row.body.encode()
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(row.secret, stamp, body),
+            TIMESTAMP_HEADER: stamp,
+            EVENT_HEADER: row.event,
+            DELIVERY_HEADER: row.delivery_id,
+        }
+        started = time.monotonic()
+        code: int | None = None
+        error: str | None = None
+        try:
+            async with self._session.post(row.url, data=body, headers=headers) as resp:
+                code = resp.status
+                await resp.read()
+            if not 200 <= code < 300:
+                error = f"HTTP {code}"
+        except asyncio.CancelledError:
+            raise  # shutdown: the row stays pending and is retried after a restart
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as err:
+            error = f"{type(err).__name__}: {err}"[:500] or type(err).__name__
+        finally:
+            self._per_sub[row.subscription_id] -= 1
+            if self._per_sub[row.subscription_id] <= 0:
+                del self._per_sub[row.subscription_id]
+        duration = (time.monotonic() - started) * 1000
+        retry_at: float | None = None
+        if error is not None and attempt < self._settings.max_attempts:
+            retry_at = time.time() + backoff(
+                attempt, self._settings.retry_base, self._settings.retry_max
+            )
+        if error is None:
+            self.sent += 1
+        else:
+            _LOGGER.info("delivery %s attempt %d failed: %s", row.delivery_id, attempt, error)
+        self._results.append((row.outbox_id, attempt, code, error, duration, retry_at))
+        self._wake.set()
+
+    async def _flush(self) -> None:
+        """Write buffered attempt results in one transaction (many results per commit)."""
+        if not self._results:
+            return
+        results, self._results = self._results, []
+        await self._store.run(Store.record_attempts, results)
+        self._claimed.difference_update(r[0] for r in results)
