@@ -1,0 +1,43 @@
+// Runtime settings: nginx renders /config.json from the container environment, so one image
+// serves any database name. Build-time VITE_* values are the fallback (e.g. `npm run dev`).
+export interface Config {
+  database: string;
+  contextDatabase: string;
+  refreshSeconds: number;
+  window: string;
+  bucket: string;
+}
+
+export const defaults: Config = {
+  database: import.meta.env.VITE_INFLUXDB_DATABASE ?? "home_assistant",
+  contextDatabase: import.meta.env.VITE_INFLUXDB_CONTEXT_DATABASE ?? "",
+  refreshSeconds: 30,
+  window: "24h",
+  bucket: "1h",
+};
+
+export function mergeConfig(raw: unknown): Config {
+  const c = { ...defaults };
+  if (!raw || typeof raw !== "object") return c;
+  const r = raw as Record<string, unknown>;
+  const s = (k: keyof Config) => (typeof r[k] === "string" && (r[k] as string).trim() ? (r[k] as string).trim() : null);
+  c.database = s("database") ?? c.database;
+  c.contextDatabase = s("contextDatabase") ?? c.contextDatabase;
+  c.window = s("window") ?? c.window;
+  c.bucket = s("bucket") ?? c.bucket;
+  const refresh = Number(r.refreshSeconds);
+  if (Number.isFinite(refresh) && refresh >= 2) c.refreshSeconds = refresh;
+  // Weather and sports may live in their own bucket (the compose stack) or with the events.
+  if (!c.contextDatabase) c.contextDatabase = c.database;
+  return c;
+}
+
+export async function loadConfig(fetchFn: typeof fetch): Promise<Config> {
+  try {
+    const resp = await fetchFn("/config.json", { cache: "no-store" });
+    if (resp.ok) return mergeConfig(await resp.json());
+  } catch {
+    // no runtime config (dev server): defaults
+  }
+  return mergeConfig({});
+}

@@ -1,0 +1,54 @@
+// One refresh of everything on the page. Each section fails on its own: one broken source
+// (say the sports service) never blanks the rest.
+import type { Config } from "./config";
+import { type Fetch, type Ping, ping, query, queries, rows } from "./influx";
+import * as m from "./model";
+
+export type Section<T> = { ok: true; data: T } | { ok: false; error: string };
+
+export interface Snapshot {
+  at: number;
+  influx: Ping;
+  ingestor: Section<m.IngestorEntry[]>;
+  domains: Section<m.DomainSeries>;
+  weather: Section<m.Weather[]>;
+  games: Section<m.Game[]>;
+  deliveries: Section<m.Delivery[]>;
+}
+
+async function section<T>(work: () => Promise<T>): Promise<Section<T>> {
+  try {
+    return { ok: true, data: await work() };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+async function getJson(fetchFn: Fetch, url: string): Promise<unknown> {
+  const resp = await fetchFn(url, { headers: { Accept: "application/json" } });
+  if (!resp.ok) throw new Error(`sports service answered HTTP ${resp.status}`);
+  return resp.json();
+}
+
+export async function refresh(fetchFn: Fetch, cfg: Config, now: () => number = Date.now): Promise<Snapshot> {
+  const [influx, ingestor, domains, weather, games, deliveries] = await Promise.all([
+    ping(fetchFn),
+    section(async () => m.ingestorEntries(rows(await query(fetchFn, cfg.database, queries.ingestor())), now())),
+    section(async () =>
+      m.eventsByDomain(await query(fetchFn, cfg.database, queries.eventsByDomain(cfg.window, cfg.bucket))),
+    ),
+    section(async () => m.weather(rows(await query(fetchFn, cfg.contextDatabase, queries.weather())))),
+    section(async () => {
+      const fromInflux = m.games(rows(await query(fetchFn, cfg.contextDatabase, queries.sports())));
+      if (fromInflux.length) return fromInflux;
+      // Nothing from the integration: the companion service may still follow teams.
+      try {
+        return m.serviceGames(await getJson(fetchFn, "/sports/api/games"));
+      } catch {
+        return fromInflux;
+      }
+    }),
+    section(async () => m.deliveries(await getJson(fetchFn, "/sports/api/deliveries?limit=20"))),
+  ]);
+  return { at: now(), influx, ingestor, domains, weather, games, deliveries };
+}

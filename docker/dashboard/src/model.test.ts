@@ -1,0 +1,223 @@
+import { describe, expect, it } from "vitest";
+import { mergeConfig } from "./config";
+import { refresh } from "./data";
+import { duration, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
+import * as m from "./model";
+
+const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
+
+// The shape InfluxDB answers `SELECT * ... GROUP BY "entry_id" ... LIMIT 1` with (epoch=ms).
+const ingestorBody = {
+  results: [
+    {
+      statement_id: 0,
+      series: [
+        {
+          name: "ha_ingestor",
+          tags: { entry_id: "abc" },
+          columns: ["time", "connected", "dead_lettered", "dropped", "events_per_minute", "events_received",
+            "filtered", "last_write", "pending", "points_written", "title", "write_latency_ms"],
+          values: [[NOW - 10_000, 1, 0, 0, 42.5, 1234, 3, NOW / 1000 - 12, 7, 1224, "Home", 8.25]],
+        },
+      ],
+    },
+  ],
+};
+
+describe("InfluxQL responses", () => {
+  it("turns series into rows with tags merged", () => {
+    const r = rows(parseQueryResponse(ingestorBody));
+    expect(r).toHaveLength(1);
+    expect(r[0]).toMatchObject({ entry_id: "abc", title: "Home", pending: 7, events_per_minute: 42.5 });
+  });
+
+  it("treats a statement without series as empty and raises statement errors", () => {
+    expect(parseQueryResponse({ results: [{ statement_id: 0 }] })).toEqual([]);
+    expect(() => parseQueryResponse({ results: [{ error: "database not found: x" }] })).toThrow(QueryError);
+    expect(() => parseQueryResponse({ error: "unauthorized access" })).toThrow("unauthorized access");
+    expect(() => parseQueryResponse("nope")).toThrow(QueryError);
+  });
+
+  it("quotes identifiers and refuses anything but a duration literal", () => {
+    expect(ident('we"ird\\name')).toBe('"we\\"ird\\\\name"');
+    expect(duration("24h")).toBe("24h");
+    expect(() => duration("1h; DROP DATABASE x")).toThrow();
+    expect(queries.eventsByDomain("6h", "10m")).toContain("now() - 6h GROUP BY time(10m)");
+  });
+
+  it("sends GET /influxdb/query with db, q and epoch=ms and no credentials", async () => {
+    const seen: { url: string; init?: RequestInit }[] = [];
+    const fake = async (url: string, init?: RequestInit) => {
+      seen.push({ url, init });
+      return new Response(JSON.stringify(ingestorBody), { status: 200 });
+    };
+    await query(fake, "home_assistant", queries.ingestor());
+    const u = new URL(seen[0].url, "http://x");
+    expect(u.pathname).toBe("/influxdb/query");
+    expect(u.searchParams.get("db")).toBe("home_assistant");
+    expect(u.searchParams.get("epoch")).toBe("ms");
+    expect(seen[0].init?.method ?? "GET").toBe("GET");
+    expect(JSON.stringify(seen[0].init?.headers ?? {})).not.toMatch(/authorization/i);
+  });
+
+  it("reports HTTP errors with InfluxDB's message", async () => {
+    const fake = async () => new Response(JSON.stringify({ error: "authorization failed" }), { status: 401 });
+    await expect(query(fake, "db", "SELECT 1")).rejects.toThrow("HTTP 401: authorization failed");
+  });
+
+  it("pings and reads the version header", async () => {
+    let t = 0;
+    const clock = () => (t += 5);
+    const ok = await ping(async () => new Response(null, { status: 204, headers: { "X-Influxdb-Version": "1.6.7" } }), clock);
+    expect(ok).toEqual({ ok: true, version: "1.6.7", latencyMs: 5 });
+    const down = await ping(async () => {
+      throw new TypeError("Failed to fetch");
+    }, clock);
+    expect(down.ok).toBe(false);
+    expect(down.error).toContain("Failed to fetch");
+    const bad = await ping(async () => new Response("bad gateway", { status: 502 }), clock);
+    expect(bad).toMatchObject({ ok: false, error: "HTTP 502" });
+  });
+});
+
+describe("integration health", () => {
+  const base = rows(parseQueryResponse(ingestorBody))[0];
+
+  it("maps the self-metrics fields", () => {
+    const [e] = m.ingestorEntries([base], NOW);
+    expect(e).toMatchObject({
+      entryId: "abc", title: "Home", eventsPerMinute: 42.5, pending: 7, dropped: 0,
+      eventsReceived: 1234, pointsWritten: 1224, connected: true, lastWrite: NOW - 12_000, level: "ok",
+    });
+    expect(e.problems).toEqual([]);
+  });
+
+  it("flags a disconnected InfluxDB as an error", () => {
+    const [e] = m.ingestorEntries([{ ...base, connected: 0 }], NOW);
+    expect(e.level).toBe("error");
+    expect(e.problems[0]).toMatch(/unreachable/);
+  });
+
+  it("warns on stale metrics, old or missing writes and drops", () => {
+    const [stale] = m.ingestorEntries([{ ...base, time: NOW - 10 * 60_000 }], NOW);
+    expect(stale.level).toBe("warn");
+    expect(stale.problems).toContain("no self-metrics for 10 min");
+    const [never] = m.ingestorEntries([{ ...base, last_write: 0 }], NOW);
+    expect(never.lastWrite).toBeNull();
+    expect(never.problems).toContain("no successful write yet");
+    const [old] = m.ingestorEntries([{ ...base, last_write: NOW / 1000 - 3600 }], NOW);
+    expect(old.problems).toContain("last successful write 60 min ago");
+    const [dropped] = m.ingestorEntries([{ ...base, dropped: 1500, dead_lettered: 2 }], NOW);
+    expect(dropped.problems).toEqual(["1,500 events dropped", "2 points dead-lettered"]);
+  });
+
+  it("sorts several config entries by title", () => {
+    const out = m.ingestorEntries([{ ...base, title: "b" }, { ...base, entry_id: "x", title: "a" }], NOW);
+    expect(out.map((e) => e.title)).toEqual(["a", "b"]);
+  });
+});
+
+describe("events by domain", () => {
+  const t0 = NOW - 3 * 3_600_000;
+  const s = (domain: string, counts: number[]) => ({
+    name: "ha_states",
+    tags: { domain },
+    columns: ["time", "count"],
+    values: counts.map((c, i) => [t0 + i * 3_600_000, c]),
+  });
+
+  it("aligns counts on one time axis and sorts domains by total", () => {
+    const d = m.eventsByDomain([s("light", [1, 0, 2]), s("sensor", [5, 6, 7]), s("switch", [0, 0, 0])]);
+    expect(d.times).toEqual([t0 / 1000, t0 / 1000 + 3600, t0 / 1000 + 7200]);
+    expect(d.domains.map((x) => [x.domain, x.total])).toEqual([["sensor", 18], ["light", 3]]);
+    expect(d.total).toBe(21);
+  });
+
+  it("folds the smallest domains into 'other'", () => {
+    const d = m.eventsByDomain([s("a", [9]), s("b", [8]), s("c", [1]), s("d", [2])], 3);
+    expect(d.domains.map((x) => [x.domain, x.total])).toEqual([["a", 9], ["b", 8], ["other", 3]]);
+    expect(d.total).toBe(20);
+  });
+
+  it("is empty without series", () => {
+    expect(m.eventsByDomain([])).toEqual({ times: [], domains: [], total: 0 });
+  });
+});
+
+describe("weather, games and deliveries", () => {
+  it("keeps the newest weather first and tolerates missing fields", () => {
+    const w = m.weather([
+      { time: 1, source: "weather.home", condition: "rainy", temperature: 11.5 },
+      { time: 2, source: "openweathermap", condition: "sunny", temperature: 20, humidity: 40, wind_bearing: 270 },
+    ]);
+    expect(w.map((x) => x.source)).toEqual(["openweathermap", "weather.home"]);
+    expect(w[1].humidity).toBeNull();
+    expect(m.compass(w[0].windBearing)).toBe("W");
+  });
+
+  it("lists live games first, then upcoming, then final", () => {
+    const g = m.games([
+      { time: 3, game_id: "1", state: "post", home: "MIA", away: "NE", home_score: 20, away_score: 7 },
+      { time: 1, game_id: "2", state: "in", home: "ATL", away: "NO", home_score: 3, away_score: 0 },
+      { time: 2, game_id: "3", state: "pre", home: "SEA", away: "DEN" },
+    ]);
+    expect(g.map((x) => x.gameId)).toEqual(["2", "3", "1"]);
+    expect(g[2]).toMatchObject({ homeScore: 20, awayScore: 7 });
+    expect(g[1].homeScore).toBeNull();
+  });
+
+  it("normalises deliveries from a list or a wrapper, newest first", () => {
+    const body = {
+      deliveries: [
+        { id: 1, event_type: "score_changed", status: "delivered", attempts: 1, response_status: 200, created_at: "2026-11-27T11:00:00Z" },
+        { id: 2, event_type: "game_ended", status: "failed", attempts: 5, response_status: 500, created_at: NOW / 1000 - 60 },
+        { id: 3, event: "game_started", status: "pending" },
+      ],
+    };
+    const d = m.deliveries(body);
+    expect(d.map((x) => x.id)).toEqual(["2", "1", "3"]);
+    expect(d.map((x) => x.ok)).toEqual([false, true, null]);
+    expect(d[0].httpStatus).toBe(500);
+    expect(m.deliveries(body.deliveries)).toHaveLength(3);
+    expect(m.deliveries({ nope: 1 })).toEqual([]);
+  });
+});
+
+describe("formatting", () => {
+  it("formats numbers in a fixed locale and ages compactly", () => {
+    expect(m.fmtInt(1234567)).toBe("1,234,567");
+    expect(m.fmtInt(null)).toBe("–");
+    expect(m.fmtNum(42.46, 1)).toBe("42.5");
+    expect(m.age(12_000)).toBe("12 s");
+    expect(m.age(45 * 60_000)).toBe("45 min");
+    expect(m.age(5 * 3_600_000)).toBe("5 h");
+    expect(m.age(3 * 86_400_000)).toBe("3 d");
+  });
+});
+
+describe("config", () => {
+  it("falls back to the events database for weather and sports", () => {
+    expect(mergeConfig({ database: "ha" })).toMatchObject({ database: "ha", contextDatabase: "ha", refreshSeconds: 30 });
+    expect(mergeConfig({ database: "ha", contextDatabase: "ctx", refreshSeconds: "10" })).toMatchObject({ contextDatabase: "ctx", refreshSeconds: 10 });
+    expect(mergeConfig({ refreshSeconds: 0 }).refreshSeconds).toBe(30);
+    expect(mergeConfig(null).database).toBe("home_assistant");
+  });
+});
+
+describe("refresh", () => {
+  it("keeps the other sections when one source fails", async () => {
+    const fake = async (url: string) => {
+      if (url === "/influxdb/ping") return new Response(null, { status: 204 });
+      if (url.startsWith("/sports/")) return new Response("upstream down", { status: 502 });
+      const q = new URL(url, "http://x").searchParams.get("q") ?? "";
+      if (q.includes("ha_ingestor")) return new Response(JSON.stringify(ingestorBody));
+      return new Response(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    };
+    const snap = await refresh(fake, mergeConfig({}), () => NOW);
+    expect(snap.influx.ok).toBe(true);
+    expect(snap.ingestor.ok && snap.ingestor.data[0].pending).toBe(7);
+    expect(snap.domains.ok && snap.domains.data.total).toBe(0);
+    expect(snap.games).toEqual({ ok: true, data: [] });
+    expect(snap.deliveries).toEqual({ ok: false, error: "sports service answered HTTP 502" });
+  });
+});

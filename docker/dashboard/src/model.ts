@@ -1,0 +1,289 @@
+// Pure transforms from query rows to what the page shows. No DOM, no fetch: unit tested.
+import type { Row, Scalar, Series } from "./influx";
+
+const num = (v: Scalar | undefined): number | null =>
+  typeof v === "number" && Number.isFinite(v) ? v : null;
+const str = (v: Scalar | undefined): string | null =>
+  v === null || v === undefined || v === "" ? null : String(v);
+
+export type Level = "ok" | "warn" | "error";
+
+export interface IngestorEntry {
+  entryId: string;
+  title: string;
+  time: number; // ms, time of the self-metrics point
+  eventsReceived: number | null;
+  pointsWritten: number | null;
+  pending: number | null;
+  filtered: number | null;
+  deadLettered: number | null;
+  dropped: number | null;
+  lastWrite: number | null; // ms, null when never written
+  connected: boolean | null;
+  eventsPerMinute: number | null;
+  writeLatencyMs: number | null;
+  level: Level;
+  problems: string[];
+}
+
+// Self-metrics come every 30 s: two missed points means the integration stopped reporting.
+export const STALE_METRICS_MS = 90_000;
+export const STALE_WRITE_MS = 300_000;
+
+export function ingestorEntries(rows: Row[], nowMs: number): IngestorEntry[] {
+  return rows
+    .map((r) => {
+      const lastWriteS = num(r.last_write);
+      const connected = num(r.connected);
+      const e: IngestorEntry = {
+        entryId: str(r.entry_id) ?? "?",
+        title: str(r.title) ?? str(r.entry_id) ?? "HA Ingestor",
+        time: num(r.time) ?? 0,
+        eventsReceived: num(r.events_received),
+        pointsWritten: num(r.points_written),
+        pending: num(r.pending),
+        filtered: num(r.filtered),
+        deadLettered: num(r.dead_lettered),
+        dropped: num(r.dropped),
+        lastWrite: lastWriteS ? lastWriteS * 1000 : null,
+        connected: connected === null ? null : connected >= 1,
+        eventsPerMinute: num(r.events_per_minute),
+        writeLatencyMs: num(r.write_latency_ms),
+        level: "ok",
+        problems: [],
+      };
+      assess(e, nowMs);
+      return e;
+    })
+    .sort((a, b) => a.title.localeCompare(b.title));
+}
+
+function assess(e: IngestorEntry, nowMs: number): void {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  if (e.connected === false) errors.push("InfluxDB is unreachable from Home Assistant");
+  if (nowMs - e.time > STALE_METRICS_MS) warnings.push(`no self-metrics for ${age(nowMs - e.time)}`);
+  if (e.lastWrite === null) warnings.push("no successful write yet");
+  else if (nowMs - e.lastWrite > STALE_WRITE_MS)
+    warnings.push(`last successful write ${age(nowMs - e.lastWrite)} ago`);
+  if ((e.dropped ?? 0) > 0) warnings.push(`${fmtInt(e.dropped)} events dropped`);
+  if ((e.deadLettered ?? 0) > 0) warnings.push(`${fmtInt(e.deadLettered)} points dead-lettered`);
+  e.problems = [...errors, ...warnings];
+  e.level = errors.length ? "error" : warnings.length ? "warn" : "ok";
+}
+
+export interface DomainSeries {
+  times: number[]; // unix seconds, the bucket starts
+  domains: { domain: string; counts: number[]; total: number }[];
+  total: number;
+}
+
+/** `count(state) ... GROUP BY time(...), domain` series -> one aligned count array per domain. */
+export function eventsByDomain(series: Series[], maxDomains = 8): DomainSeries {
+  const timeSet = new Set<number>();
+  for (const s of series) for (const v of s.values) if (typeof v[0] === "number") timeSet.add(v[0]);
+  const times = [...timeSet].sort((a, b) => a - b);
+  const index = new Map(times.map((t, i) => [t, i]));
+  let domains = series.map((s) => {
+    const counts = new Array<number>(times.length).fill(0);
+    const col = s.columns.indexOf("count");
+    for (const v of s.values) {
+      const i = index.get(v[0] as number);
+      const c = num(v[col]);
+      if (i !== undefined && c !== null) counts[i] += c;
+    }
+    return { domain: s.tags.domain || "(none)", counts, total: counts.reduce((a, b) => a + b, 0) };
+  });
+  domains = domains.filter((d) => d.total > 0).sort((a, b) => b.total - a.total || a.domain.localeCompare(b.domain));
+  if (domains.length > maxDomains) {
+    const rest = domains.slice(maxDomains - 1);
+    const other = {
+      domain: "other",
+      counts: times.map((_, i) => rest.reduce((a, d) => a + d.counts[i], 0)),
+      total: rest.reduce((a, d) => a + d.total, 0),
+    };
+    domains = [...domains.slice(0, maxDomains - 1), other];
+  }
+  return {
+    times: times.map((t) => t / 1000),
+    domains,
+    total: domains.reduce((a, d) => a + d.total, 0),
+  };
+}
+
+export interface Weather {
+  source: string;
+  condition: string | null;
+  time: number;
+  temperature: number | null;
+  apparentTemperature: number | null;
+  humidity: number | null;
+  pressure: number | null;
+  windSpeed: number | null;
+  windBearing: number | null;
+}
+
+export function weather(rows: Row[]): Weather[] {
+  return rows
+    .map((r) => ({
+      source: str(r.source) ?? "?",
+      condition: str(r.condition),
+      time: num(r.time) ?? 0,
+      temperature: num(r.temperature),
+      apparentTemperature: num(r.apparent_temperature),
+      humidity: num(r.humidity),
+      pressure: num(r.pressure),
+      windSpeed: num(r.wind_speed),
+      windBearing: num(r.wind_bearing),
+    }))
+    .sort((a, b) => b.time - a.time);
+}
+
+export interface Game {
+  gameId: string;
+  league: string;
+  home: string;
+  away: string;
+  homeScore: number | null;
+  awayScore: number | null;
+  period: number | null;
+  state: string;
+  detail: string | null;
+  name: string | null;
+  time: number;
+}
+
+const STATE_ORDER: Record<string, number> = { in: 0, pre: 1, post: 2 };
+
+export function games(rows: Row[]): Game[] {
+  return rows
+    .map((r) => ({
+      gameId: str(r.game_id) ?? "?",
+      league: str(r.league) ?? "",
+      home: str(r.home) ?? "?",
+      away: str(r.away) ?? "?",
+      homeScore: num(r.home_score),
+      awayScore: num(r.away_score),
+      period: num(r.period),
+      state: str(r.state) ?? "",
+      detail: str(r.detail),
+      name: str(r.name),
+      time: num(r.time) ?? 0,
+    }))
+    .sort((a, b) => (STATE_ORDER[a.state] ?? 3) - (STATE_ORDER[b.state] ?? 3) || b.time - a.time);
+}
+
+export interface Delivery {
+  id: string;
+  event: string;
+  target: string | null;
+  status: string;
+  ok: boolean | null;
+  attempts: number | null;
+  httpStatus: number | null;
+  time: number | null; // ms
+}
+
+const pick = (o: Record<string, unknown>, ...keys: string[]): unknown => {
+  for (const k of keys) if (o[k] !== undefined && o[k] !== null) return o[k];
+  return undefined;
+};
+
+function toMs(v: unknown): number | null {
+  if (typeof v === "number") return v > 1e12 ? v : v * 1000; // seconds or ms
+  if (typeof v === "string" && v) {
+    const t = Date.parse(v);
+    return Number.isNaN(t) ? null : t;
+  }
+  return null;
+}
+
+/** The sports service's delivery log, tolerant of a bare list or a {deliveries: [...]} wrapper. */
+export function deliveries(body: unknown): Delivery[] {
+  const list = Array.isArray(body)
+    ? body
+    : ((body as Record<string, unknown> | null)?.deliveries as unknown[] | undefined) ?? [];
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((d): d is Record<string, unknown> => !!d && typeof d === "object")
+    .map((d) => {
+      const httpStatus = pick(d, "response_status", "http_status", "status_code", "last_status");
+      const status = String(pick(d, "status", "state", "result") ?? (httpStatus ?? "unknown"));
+      const okRaw = pick(d, "ok", "success", "delivered");
+      const ok =
+        typeof okRaw === "boolean"
+          ? okRaw
+          : /^(delivered|ok|success|sent|done)$/i.test(status)
+            ? true
+            : /^(failed|error|dead|gave_up|abandoned)$/i.test(status)
+              ? false
+              : null;
+      return {
+        id: String(pick(d, "id", "delivery_id") ?? "?"),
+        event: String(pick(d, "event", "event_type", "type", "kind") ?? "?"),
+        target: (pick(d, "url", "target", "subscription_url", "subscription_id") as string | undefined) ?? null,
+        status,
+        ok,
+        attempts: typeof pick(d, "attempts", "attempt") === "number" ? (pick(d, "attempts", "attempt") as number) : null,
+        httpStatus: typeof httpStatus === "number" ? httpStatus : null,
+        time: toMs(pick(d, "delivered_at", "updated_at", "last_attempt_at", "created_at", "time")),
+      };
+    })
+    .sort((a, b) => (b.time ?? 0) - (a.time ?? 0));
+}
+
+/** The sports service's games, for when the integration writes no `sports` measurement. */
+export function serviceGames(body: unknown): Game[] {
+  const list = Array.isArray(body)
+    ? body
+    : ((body as Record<string, unknown> | null)?.games as unknown[] | undefined) ?? [];
+  if (!Array.isArray(list)) return [];
+  const rowsOut: Row[] = list
+    .filter((g): g is Record<string, unknown> => !!g && typeof g === "object")
+    .map((g) => {
+      const r: Row = {};
+      for (const [k, v] of Object.entries(g))
+        if (v === null || ["string", "number", "boolean"].includes(typeof v)) r[k] = v as Scalar;
+      r.game_id = (r.game_id ?? r.id ?? null) as Scalar;
+      r.time = toMs(g.updated_at ?? g.date ?? g.start ?? null);
+      return r;
+    });
+  return games(rowsOut);
+}
+
+// ---- formatting (fixed locale: the page reads the same on every machine) ----
+
+const intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export function fmtInt(v: number | null | undefined): string {
+  return v === null || v === undefined ? "–" : intFmt.format(v);
+}
+
+export function fmtNum(v: number | null | undefined, digits = 1): string {
+  if (v === null || v === undefined) return "–";
+  return new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+}
+
+/** Compact age: 45 s, 12 min, 3 h, 2 d. */
+export function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 90) return `${m} min`;
+  const h = Math.round(m / 60);
+  if (h < 36) return `${h} h`;
+  return `${Math.round(h / 24)} d`;
+}
+
+export function fmtTime(ms: number | null): string {
+  if (ms === null) return "never";
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+const COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
+export function compass(deg: number | null): string {
+  if (deg === null) return "";
+  return COMPASS[Math.round((((deg % 360) + 360) % 360) / 45) % 8];
+}

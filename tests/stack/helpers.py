@@ -1,0 +1,177 @@
+"""Run the dashboard's nginx template for real: rendered like the nginx image does, nginx
+unprivileged in the foreground, plus a recording upstream to see what nginx forwards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import http.server
+import json
+import os
+from pathlib import Path
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+DASHBOARD = DOCKER / "dashboard"
+TEMPLATE = DASHBOARD / "nginx" / "default.conf.template"
+DIST = DASHBOARD / "dist"
+ARTIFACTS = ROOT / "test-artifacts" / "stack"
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def render_template(text: str, env: Mapping[str, str]) -> str:
+    """envsubst "$(printf '${%s} ' <defined vars>)": replaces ${NAME} and $NAME only for
+    names that are defined, exactly what the image's 20-envsubst-on-templates.sh does."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return env[name] if name in env else match.group(0)
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def template_variables() -> set[str]:
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", TEMPLATE.read_text()))
+
+
+def _wait_port(port: int, deadline_s: float = 10.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@dataclass
+class Nginx:
+    """nginx with the dashboard template, foreground, pid and temp files in `workdir`."""
+
+    env: dict[str, str]
+    # Own temp dir, not pytest's 0700 tree: as root, workers run as nobody and must reach it.
+    workdir: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix="ha_dashboard_nginx_"))
+    )
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = {"DASHBOARD_PORT": f"127.0.0.1:{self.port}", "DASHBOARD_ROOT": str(DIST), **self.env}
+        missing = template_variables() - env.keys()
+        assert not missing, f"template variables without a value: {missing}"
+        (self.workdir / "default.conf").write_text(render_template(TEMPLATE.read_text(), env))
+        # Root (CI, this machine) runs workers as nobody; they must reach the temp dirs.
+        user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
+        self.workdir.chmod(0o755)
+        w = self.workdir
+        (w / "nginx.conf").write_text(
+            f"{user}daemon off;\nworker_processes 1;\npid {w}/nginx.pid;\n"
+            f"error_log {w}/error.log warn;\n"
+            "events { worker_connections 128; }\n"
+            "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
+            f"  access_log {w}/access.log;\n"
+            f"  client_body_temp_path {w}/client_temp;\n  proxy_temp_path {w}/proxy_temp;\n"
+            f"  fastcgi_temp_path {w}/fastcgi_temp;\n  uwsgi_temp_path {w}/uwsgi_temp;\n"
+            f"  scgi_temp_path {w}/scgi_temp;\n"
+            f"  include {w}/default.conf;\n}}\n"
+        )
+        check = subprocess.run(
+            [nginx, "-t", "-p", str(w), "-c", str(w / "nginx.conf")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+        self.proc = subprocess.Popen(
+            [nginx, "-p", str(w), "-c", str(w / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=(w / "stderr.log").open("wb"),
+        )
+        _wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if os.environ.get("KEEP_SERVER_DATA") is None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class Recorder:
+    """A tiny upstream that answers JSON and remembers every request nginx forwarded."""
+
+    def __init__(
+        self, body: object, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.requests: list[Recorded] = []
+        recorder = self
+        payload = json.dumps(body).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                recorder.requests.append(
+                    Recorded(
+                        self.command, self.path, {k.lower(): v for k, v in self.headers.items()}
+                    )
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_HEAD = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Recorder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

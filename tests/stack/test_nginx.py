@@ -1,0 +1,237 @@
+"""The dashboard's nginx template, rendered and run by a real nginx against recording upstreams:
+what is forwarded (tokens added server-side), what is refused, and the headers the browser gets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import gzip
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .helpers import DIST, TEMPLATE, Nginx, Recorder, render_template, template_variables
+
+INFLUX_TOKEN = "read-token-6f1d2c"
+SPORTS_KEY = "sports-key-91ab07"
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[tuple[Recorder, Recorder]]:
+    if not (DIST / "index.html").exists():
+        pytest.fail("docker/dashboard/dist is missing: run `npm ci && npm run build` there first")
+    influx = Recorder({"results": [{"statement_id": 0}]}, headers={"X-Influxdb-Version": "2.7.11"})
+    sports = Recorder([{"id": 1, "event_type": "score_changed", "status": "delivered"}])
+    with influx, sports:
+        yield influx, sports
+
+
+def _env(influx: Recorder, sports: Recorder, **extra: str) -> dict[str, str]:
+    return {
+        "INFLUXDB_URL": influx.url,
+        "INFLUXDB_READ_TOKEN": INFLUX_TOKEN,
+        "INFLUXDB_DATABASE": "home_assistant",
+        "INFLUXDB_CONTEXT_DATABASE": "home_assistant_context",
+        "SPORTS_WEBHOOKS_URL": sports.url,
+        "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "DASHBOARD_REFRESH_SECONDS": "15",
+        "DASHBOARD_BASIC_AUTH": "off",
+        "DASHBOARD_HTPASSWD_FILE": "/nonexistent/htpasswd",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def nginx(upstreams: tuple[Recorder, Recorder]) -> Iterator[Nginx]:
+    server = Nginx(_env(*upstreams))
+    server.start()
+    yield server
+    server.stop()
+
+
+class Resp:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+
+def fetch(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | None = None
+) -> Resp:
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return Resp(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read())
+    except urllib.error.HTTPError as err:
+        return Resp(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
+
+
+def _asset(kind: str) -> str:
+    return next(p.name for p in (DIST / "assets").iterdir() if p.suffix == kind)
+
+
+def test_template_uses_only_documented_variables() -> None:
+    assert template_variables() == {
+        "DASHBOARD_PORT", "DASHBOARD_ROOT", "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_BASIC_AUTH",
+        "DASHBOARD_HTPASSWD_FILE", "INFLUXDB_URL", "INFLUXDB_READ_TOKEN", "INFLUXDB_DATABASE",
+        "INFLUXDB_CONTEXT_DATABASE", "SPORTS_WEBHOOKS_URL", "SPORTS_WEBHOOKS_API_KEY",
+    }  # fmt: skip
+    # envsubst semantics: nginx's own variables survive, unknown ${X} stay as they are.
+    assert render_template("$uri ${A} $A ${B}", {"A": "1"}) == "$uri 1 1 ${B}"
+    # The image sets every non-secret default and its entrypoint snippet exports the secrets.
+    dockerfile = (TEMPLATE.parents[1] / "Dockerfile").read_text()
+    envsh = (TEMPLATE.parent / "05-ha-dashboard-env.envsh").read_text()
+    for name in template_variables():
+        assert name in dockerfile or f"export {name}=" in envsh, name
+
+
+def test_query_gets_the_read_token_server_side(
+    nginx: Nginx, upstreams: tuple[Recorder, Recorder]
+) -> None:
+    influx, _ = upstreams
+    influx.requests.clear()
+    resp = fetch(
+        nginx.url + "/influxdb/query?db=home_assistant&q=SELECT+1&epoch=ms",
+        headers={"Authorization": "Token browser-supplied", "Cookie": "session=abc"},
+    )
+    assert resp.status == 200
+    [req] = influx.requests
+    assert req.method == "GET"
+    assert req.path == "/query?db=home_assistant&q=SELECT+1&epoch=ms"
+    assert req.headers["authorization"] == f"Token {INFLUX_TOKEN}"
+    assert "cookie" not in req.headers
+    assert resp.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_query_refuses_anything_but_get(
+    nginx: Nginx, upstreams: tuple[Recorder, Recorder], method: str
+) -> None:
+    influx, _ = upstreams
+    influx.requests.clear()
+    resp = fetch(nginx.url + "/influxdb/query?q=DROP+DATABASE+x", method=method, data=b"q=DROP")
+    assert resp.status == 405
+    assert influx.requests == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/influxdb/write?db=x", "/influxdb/api/v2/write", "/influxdb/api/v2/authorizations",
+     "/influxdb/query/../api/v2/buckets", "/sports/api/subscriptions", "/sports/api/poll",
+     "/sports/openapi.json"],
+)  # fmt: skip
+def test_nothing_else_is_proxied(
+    nginx: Nginx, upstreams: tuple[Recorder, Recorder], path: str
+) -> None:
+    for rec in upstreams:
+        rec.requests.clear()
+    assert fetch(nginx.url + path).status == 404
+    assert all(rec.requests == [] for rec in upstreams)
+
+
+def test_ping_is_proxied_without_credentials(
+    nginx: Nginx, upstreams: tuple[Recorder, Recorder]
+) -> None:
+    influx, _ = upstreams
+    influx.requests.clear()
+    resp = fetch(nginx.url + "/influxdb/ping", headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    assert resp.status == 200
+    assert resp.headers["x-influxdb-version"] == "2.7.11"
+    [req] = influx.requests
+    assert req.path == "/ping"
+    assert "authorization" not in req.headers
+
+
+@pytest.mark.parametrize(("path", "upstream_path"), [
+    ("/sports/api/deliveries?limit=5", "/api/deliveries?limit=5"),
+    ("/sports/api/games", "/api/games"),
+])  # fmt: skip
+def test_sports_reads_get_the_api_key_server_side(
+    nginx: Nginx, upstreams: tuple[Recorder, Recorder], path: str, upstream_path: str
+) -> None:
+    _, sports = upstreams
+    sports.requests.clear()
+    resp = fetch(nginx.url + path, headers={"X-API-Key": "guess"})
+    assert resp.status == 200
+    [req] = sports.requests
+    assert req.path == upstream_path
+    assert req.headers["x-api-key"] == SPORTS_KEY
+    assert fetch(nginx.url + path, method="POST", data=b"{}").status == 405
+
+
+def test_no_response_carries_a_secret(nginx: Nginx) -> None:
+    paths = ["/", "/index.html", "/config.json", "/some/route", "/influxdb/ping",
+             "/influxdb/query?db=home_assistant&q=SELECT+1", "/sports/api/deliveries",
+             f"/assets/{_asset('.js')}", f"/assets/{_asset('.css')}"]  # fmt: skip
+    for path in paths:
+        resp = fetch(nginx.url + path, headers={"Accept-Encoding": "identity"})
+        blob = resp.body + json.dumps(resp.headers).encode()
+        assert INFLUX_TOKEN.encode() not in blob, path
+        assert SPORTS_KEY.encode() not in blob, path
+
+
+def test_security_headers_everywhere(nginx: Nginx) -> None:
+    for path in ["/", f"/assets/{_asset('.js')}", "/nope/route", "/influxdb/write", "/config.json",
+                 "/influxdb/query?db=x&q=SELECT+1"]:  # fmt: skip
+        h = fetch(nginx.url + path).headers
+        csp = h["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "script-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["x-frame-options"] == "DENY"
+        assert "server" not in h or "/" not in h["server"]  # no version
+
+
+def test_caching_and_spa_fallback(nginx: Nginx) -> None:
+    index = fetch(nginx.url + "/")
+    assert index.status == 200
+    assert index.headers["cache-control"] == "no-cache"
+    asset = fetch(nginx.url + f"/assets/{_asset('.js')}")
+    assert asset.status == 200
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert asset.headers["content-type"].startswith("application/javascript")
+    deep = fetch(nginx.url + "/entries/abc")
+    assert deep.status == 200
+    assert deep.body == index.body
+    assert deep.headers["cache-control"] == "no-cache"
+    assert fetch(nginx.url + "/assets/missing-123.js").status == 404
+
+
+def test_gzip(nginx: Nginx) -> None:
+    resp = fetch(nginx.url + f"/assets/{_asset('.js')}", headers={"Accept-Encoding": "gzip"})
+    assert resp.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in resp.headers["vary"]
+    raw = (DIST / "assets" / _asset(".js")).read_bytes()
+    assert gzip.decompress(resp.body) == raw
+    assert len(resp.body) < len(raw) / 2
+
+
+def test_runtime_config(nginx: Nginx) -> None:
+    resp = fetch(nginx.url + "/config.json")
+    assert resp.headers["content-type"].startswith("application/json")
+    assert json.loads(resp.body) == {
+        "database": "home_assistant",
+        "contextDatabase": "home_assistant_context",
+        "refreshSeconds": "15",
+    }
+
+
+def test_optional_basic_auth(upstreams: tuple[Recorder, Recorder]) -> None:
+    server = Nginx(_env(*upstreams, DASHBOARD_BASIC_AUTH="HA Ingestor"))
+    htpasswd = server.workdir / "htpasswd"
+    htpasswd.write_text("admin:{PLAIN}s3cret\n")
+    server.env["DASHBOARD_HTPASSWD_FILE"] = str(htpasswd)
+    server.start()
+    try:
+        denied = fetch(server.url + "/")
+        assert denied.status == 401
+        assert denied.headers["www-authenticate"] == 'Basic realm="HA Ingestor"'
+        assert fetch(server.url + "/influxdb/query?q=SELECT+1").status == 401
+        auth = {"Authorization": "Basic YWRtaW46czNjcmV0"}  # admin:s3cret
+        assert fetch(server.url + "/", headers=auth).status == 200
+        # The container health check needs no credentials.
+        assert fetch(server.url + "/healthz").status == 200
+    finally:
+        server.stop()
