@@ -6,17 +6,27 @@ from collections.abc import Callable, Iterator
 import logging
 from pathlib import Path
 import random
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 
+from hypothesis import given, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 import pytest
 
 from custom_components.ha_ingestor.spool import (
     SCHEMA_VERSION,
     Spool,
     SpoolError,
+    _decode,
     _encode,
 )
+from tests.unit.spool_child import expected_lines, seq_of
 
 BIG = 1 << 40
 
@@ -187,6 +197,11 @@ def test_lowered_bound_applies_on_trim(path: Path) -> None:
         assert spool.trim() == 30
         assert [b.lines for b in spool.batches()] == batches[3:]
         assert spool.trim() == 0
+        spool.max_bytes = stored_size(batches[-1])
+        assert spool.trim() == 10
+        assert spool.dropped_points == 40
+        with pytest.raises(ValueError, match="positive"):
+            spool.max_bytes = 0
 
 
 def test_bound_holds_under_random_load(path: Path) -> None:
@@ -409,3 +424,202 @@ def test_delete_files(path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["other-entry.db"]
     Spool.delete_files(path)  # nothing left: no error
     Spool.delete_files(path.parent / "missing-dir" / "x.db")
+
+
+# ---------------------------------------------------------------- SIGKILL (issue 3, fault f)
+
+CHILD = Path(__file__).with_name("spool_child.py")
+
+
+def apply_op(model: list[list[str]], op: list[str]) -> None:
+    """Apply one op reported by spool_child.py to the model list of batches."""
+    kind, seq = op[0], int(op[1])
+    if kind == "A":
+        model.append(expected_lines(seq, int(op[2])))
+    else:
+        assert model, op
+        assert seq_of(model[0][-1]) == seq, op
+        if kind == "R":
+            model.pop(0)
+        else:
+            model[0] = model[0][int(op[2]) :]
+
+
+def test_sigkill_mid_stream_loses_no_committed_batch(tmp_path: Path) -> None:
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    path = tmp_path / "crash.db"
+    model: list[list[str]] = []
+    next_seq = 0
+    in_flight_kills = 0
+    for round_no in range(8):
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), str(path), str(seed + round_no), str(next_seq)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        out: list[str] = []
+        target, done = rng.randint(0, 40), 0
+        while done < target and (line := child.stdout.readline()):
+            out.append(line)
+            done += line.startswith("!")
+        time.sleep(rng.uniform(0, 0.02))  # a random moment, not an assertion
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate()
+        assert child.returncode == -signal.SIGKILL, f"seed {seed}: child died by itself"
+        out.extend(rest.splitlines(keepends=True))
+
+        pending: list[str] | None = None
+        for line in out:
+            if not line.endswith("\n") or line == "S\n":
+                continue
+            mark, *op = line.split()
+            if mark == "?":
+                pending = op
+            else:
+                assert op == pending, f"seed {seed}: {line!r}"
+                apply_op(model, op)
+                pending = None
+            if op[0] == "A":
+                next_seq = int(op[1]) + 1
+
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        finally:
+            conn.close()
+        with Spool(path, BIG) as spool:
+            assert spool.recovered_from is None
+            stored = spool.batches()
+            actual = [b.lines for b in stored]
+            assert [b.batch_id for b in stored] == sorted({b.batch_id for b in stored})
+            assert spool.pending_points == sum(map(len, actual))
+        if pending is not None and actual != model:
+            # The op in flight when the kill came may have committed; then it is whole.
+            apply_op(model, pending)
+        if pending is not None:
+            in_flight_kills += 1
+        assert actual == model, f"seed {seed}, round {round_no}"
+    print(f"seed {seed}: 8 kills, {in_flight_kills} with an operation in flight")
+
+
+# ---------------------------------------------------------------- model-based (hypothesis)
+
+LINE = st.text(st.characters(codec="utf-8"), max_size=40)
+LINES = st.lists(LINE, min_size=1, max_size=25)
+
+
+@given(st.lists(LINE, max_size=50))
+def test_encoding_round_trips(lines: list[str]) -> None:
+    if lines:
+        fmt, data = _encode(lines)
+        assert _decode(fmt, data, len(lines)) == lines
+
+
+@settings(max_examples=60, stateful_step_count=40, deadline=None)
+class SpoolModel(RuleBasedStateMachine):
+    """A plain list of batches next to the spool, through appends, removals, reopens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="spool-model-"))
+        self.path = self.dir / "model.db"
+        self.limit = 1500
+        self.spool = Spool(self.path, self.limit, synchronous="NORMAL", max_dead_letters=6)
+        self.model: list[tuple[int, list[str]]] = []  # (batch id, lines), oldest first
+        self.letters: list[tuple[str, str]] = []
+        self.dropped = 0
+        self.evicted = 0
+        self.stale_ids: list[int] = []
+
+    def teardown(self) -> None:
+        self.spool.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _take_front(self, room: int) -> int:
+        """Drop model batches from the front until the rest fits in ``room``; return points."""
+        points = 0
+        while sum(stored_size(lines) for _, lines in self.model) > room:
+            batch_id, lines = self.model.pop(0)
+            self.stale_ids.append(batch_id)
+            points += len(lines)
+        return points
+
+    @rule(lines=LINES)
+    def append(self, lines: list[str]) -> None:
+        size = stored_size(lines)
+        expected = len(lines) if size > self.limit else self._take_front(self.limit - size)
+        assert self.spool.append(lines) == expected
+        self.dropped += expected
+        if size <= self.limit:
+            newest = self.spool.batches()[-1]
+            assert not self.model or newest.batch_id > self.model[-1][0]
+            self.model.append((newest.batch_id, lines))
+        assert self.spool.size_bytes <= self.limit
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, len(self.model) - 1))
+        batch_id, _ = self.model.pop(index)
+        self.stale_ids.append(batch_id)
+        assert self.spool.remove(batch_id)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def replace_with_rest(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, len(self.model) - 1))
+        batch_id, lines = self.model[index]
+        keep = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
+        rest = [line for line, kept in zip(lines, keep, strict=True) if kept]
+        assert self.spool.replace(batch_id, rest)
+        if rest:
+            self.model[index] = (batch_id, rest)
+        else:
+            self.model.pop(index)
+            self.stale_ids.append(batch_id)
+
+    @precondition(lambda self: self.stale_ids)
+    @rule(data=st.data(), lines=LINES)
+    def stale_id_does_nothing(self, data: st.DataObject, lines: list[str]) -> None:
+        batch_id = data.draw(st.sampled_from(self.stale_ids))
+        assert not self.spool.replace(batch_id, lines)
+        assert not self.spool.remove(batch_id)
+
+    @rule(items=st.lists(st.tuples(LINE, LINE), max_size=8))
+    def dead_letters(self, items: list[tuple[str, str]]) -> None:
+        self.spool.add_dead_letters(items)
+        self.letters.extend(items)
+        self.evicted += max(0, len(self.letters) - 6)
+        del self.letters[:-6]
+
+    @rule(limit=st.sampled_from([600, 1500, 4000]))
+    def reopen(self, limit: int) -> None:
+        self.spool.close()
+        self.spool = Spool(self.path, limit, synchronous="NORMAL", max_dead_letters=6)
+        self.limit = limit
+        expected = self._take_front(limit)
+        assert self.spool.trim() == expected
+        self.dropped += expected
+
+    @invariant()
+    def same_contents(self) -> None:
+        stored = self.spool.batches()
+        assert [(b.batch_id, b.lines) for b in stored] == self.model
+        oldest = self.spool.oldest()
+        assert (oldest.batch_id, oldest.lines) == self.model[0] if oldest else not self.model
+        assert self.spool.pending_batches == len(self.model)
+        assert self.spool.pending_points == sum(len(lines) for _, lines in self.model)
+        assert self.spool.size_bytes == sum(stored_size(lines) for _, lines in self.model)
+        assert self.spool.dropped_points == self.dropped
+
+    @invariant()
+    def same_dead_letters(self) -> None:
+        assert self.spool.dead_letter_count == len(self.letters)
+        assert self.spool.dead_letters_evicted == self.evicted
+        newest_first = [(d.line, d.reason) for d in self.spool.dead_letters(limit=100)]
+        assert newest_first == self.letters[::-1]
+
+
+TestSpoolModel = SpoolModel.TestCase
