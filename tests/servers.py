@@ -71,14 +71,14 @@ class Server:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603
+            self.proc = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
             )
         try:
             _wait_http(self.url + self.ready_path)
-        except RuntimeError:
+        except RuntimeError as err:
             self.stop()
-            raise RuntimeError(f"{self.name} failed to start: {self.log.read_text()[-2000:]}")
+            raise RuntimeError(f"{self.name} failed: {self.log.read_text()[-2000:]}") from err
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
@@ -119,7 +119,9 @@ class InfluxDB1(Server):
             "[continuous_queries]\n  enabled = false\n"
             '[logging]\n  level = "warn"\n'
         )
-        super().__init__("influxdb", port, data_dir, [_require("influxd"), "-config", str(conf)], "/ping")
+        super().__init__(
+            "influxdb", port, data_dir, [_require("influxd"), "-config", str(conf)], "/ping"
+        )
 
     def query(self, q: str, db: str | None = None, epoch: str = "ns") -> dict[str, object]:
         params = {"q": q, "epoch": epoch}
@@ -178,7 +180,9 @@ class VictoriaMetrics(Server):
         with urllib.request.urlopen(url, timeout=60) as resp:
             return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
 
-    def wait_for_samples(self, expected: int, match: str = '{__name__=~".+"}', deadline_s: float = 30) -> list[dict[str, object]]:
+    def wait_for_samples(
+        self, expected: int, match: str = '{__name__=~".+"}', deadline_s: float = 30
+    ) -> list[dict[str, object]]:
         """Poll until `expected` samples are searchable (VM indexes new series after ~1 s)."""
         deadline = time.monotonic() + deadline_s
         while True:
@@ -190,7 +194,9 @@ class VictoriaMetrics(Server):
 
 
 @contextlib.contextmanager
-def running(server_cls: type[InfluxDB1] | type[VictoriaMetrics]) -> Iterator[InfluxDB1 | VictoriaMetrics]:
+def running(
+    server_cls: type[InfluxDB1] | type[VictoriaMetrics],
+) -> Iterator[InfluxDB1 | VictoriaMetrics]:
     tmp = Path(tempfile.mkdtemp(prefix=f"ha_ingestor_{server_cls.__name__.lower()}_"))
     server = server_cls(tmp)
     server.start()

@@ -1,0 +1,43 @@
+"""InfluxDB connectivity as a diagnostic binary sensor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import IngestorConfigEntry
+from .entity import IngestorEntity
+
+PARALLEL_UPDATES = 0
+
+CONNECTIVITY = BinarySensorEntityDescription(
+    key="connectivity",
+    translation_key="connectivity",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_entities([ConnectivitySensor(entry, CONNECTIVITY)])
+
+
+class ConnectivitySensor(IngestorEntity, BinarySensorEntity):
+    @property
+    def is_on(self) -> bool | None:
+        return self.coordinator.data.connected
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        return {"last_error": self.coordinator.data.last_error}

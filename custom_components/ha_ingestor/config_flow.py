@@ -1,0 +1,413 @@
+"""Config flow: pick the InfluxDB version, test the connection, then tune in options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_TOKEN,
+    CONF_URL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    AreaSelector,
+    AreaSelectorConfig,
+    BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
+    LabelSelector,
+    LabelSelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import voluptuous as vol
+from yarl import URL
+
+from . import target_from_data
+from .const import (
+    CONF_API,
+    CONF_ATTRIBUTES,
+    CONF_BATCH_SIZE,
+    CONF_BUCKET,
+    CONF_DATABASE,
+    CONF_EVENT_TYPES,
+    CONF_EXCLUDE_AREAS,
+    CONF_EXCLUDE_DOMAINS,
+    CONF_EXCLUDE_ENTITIES,
+    CONF_EXCLUDE_GLOBS,
+    CONF_EXCLUDE_LABELS,
+    CONF_FLUSH_INTERVAL,
+    CONF_IGNORE_ATTRIBUTES,
+    CONF_INCLUDE_AREAS,
+    CONF_INCLUDE_DOMAINS,
+    CONF_INCLUDE_ENTITIES,
+    CONF_INCLUDE_GLOBS,
+    CONF_INCLUDE_LABELS,
+    CONF_INCLUDE_OWN,
+    CONF_METADATA_TAGS,
+    CONF_ORG,
+    CONF_SCHEMA_MODE,
+    CONF_SPOOL_SIZE_MB,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    EVENT_STATE_CHANGED,
+    METADATA_TAG_KEYS,
+    SCHEMA_CORE,
+    SCHEMA_DEFAULT,
+)
+from .writer import CheckError, InfluxWriter
+
+API_V1 = "v1"
+API_V2 = "v2"
+STEP_V1 = "influxdb_v1"
+STEP_V2 = "influxdb_v2"
+
+COMMON_EVENT_TYPES = [
+    EVENT_STATE_CHANGED,
+    "call_service",
+    "automation_triggered",
+    "script_started",
+    "logbook_entry",
+    "mobile_app_notification_action",
+    "zha_event",
+    "deconz_event",
+]
+
+_TEXT = TextSelector()
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+_MULTI_TEXT = TextSelector(TextSelectorConfig(multiple=True))
+
+
+def _v1_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_URL, default=defaults.get(CONF_URL, "http://localhost:8086")): _URL,
+            vol.Required(
+                CONF_DATABASE, default=defaults.get(CONF_DATABASE, "home_assistant")
+            ): _TEXT,
+            vol.Optional(
+                CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
+            ): _TEXT,
+            vol.Optional(CONF_PASSWORD): _PASSWORD,
+            vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
+        }
+    )
+
+
+def _v2_schema(defaults: Mapping[str, Any], token_required: bool = True) -> vol.Schema:
+    token_key = vol.Required(CONF_TOKEN) if token_required else vol.Optional(CONF_TOKEN)
+    return vol.Schema(
+        {
+            vol.Required(CONF_URL, default=defaults.get(CONF_URL, "http://localhost:8086")): _URL,
+            vol.Required(CONF_ORG, default=defaults.get(CONF_ORG, "")): _TEXT,
+            vol.Required(CONF_BUCKET, default=defaults.get(CONF_BUCKET, "home_assistant")): _TEXT,
+            token_key: _PASSWORD,
+            vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
+        }
+    )
+
+
+def normalize_url(url: str) -> str | None:
+    """The URL without a trailing slash, or None when it is not an http(s) URL with a host."""
+    try:
+        parsed = URL(url.strip())
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return None
+    return str(parsed).rstrip("/")
+
+
+def unique_id_for(data: Mapping[str, Any]) -> str:
+    url = data[CONF_URL].lower()
+    if data[CONF_API] == API_V1:
+        return f"{url}|{data[CONF_DATABASE]}"
+    return f"{url}|{data[CONF_ORG]}|{data[CONF_BUCKET]}"
+
+
+def title_for(data: Mapping[str, Any]) -> str:
+    host = URL(data[CONF_URL]).host or data[CONF_URL]
+    name = data[CONF_DATABASE] if data[CONF_API] == API_V1 else data[CONF_BUCKET]
+    return f"{name} @ {host}"
+
+
+class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    async def _async_check(self, data: dict[str, Any]) -> str | None:
+        """Real connection test; returns a form error key or None."""
+        target = target_from_data(data)
+        session = async_get_clientsession(self.hass, verify_ssl=target.verify_ssl)
+        try:
+            error = await InfluxWriter(session, target).check()
+        except Exception:
+            return "unknown"
+        if error is None:
+            return None
+        if error is CheckError.NOT_FOUND:
+            return "database_not_found" if data[CONF_API] == API_V1 else "bucket_not_found"
+        return error.value
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self.async_show_menu(step_id="user", menu_options=[STEP_V1, STEP_V2])
+
+    async def async_step_influxdb_v1(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return await self._async_connection_step(STEP_V1, API_V1, user_input)
+
+    async def async_step_influxdb_v2(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return await self._async_connection_step(STEP_V2, API_V2, user_input)
+
+    async def _async_connection_step(
+        self, step_id: str, api: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        reconfigure = self.source == SOURCE_RECONFIGURE
+        entry = self._get_reconfigure_entry() if reconfigure else None
+        defaults: Mapping[str, Any] = user_input or (entry.data if entry else {})
+        if user_input is not None:
+            data: dict[str, Any] = {**user_input, CONF_API: api}
+            if entry is not None:  # keep stored secrets the user did not retype
+                for secret in (CONF_PASSWORD, CONF_TOKEN):
+                    if not data.get(secret) and entry.data.get(secret):
+                        data[secret] = entry.data[secret]
+            url = normalize_url(data[CONF_URL])
+            if url is None:
+                errors[CONF_URL] = "invalid_url"
+            else:
+                data[CONF_URL] = url
+                await self.async_set_unique_id(unique_id_for(data))
+                if entry is None:
+                    self._abort_if_unique_id_configured()
+                elif any(
+                    other.unique_id == self.unique_id and other.entry_id != entry.entry_id
+                    for other in self._async_current_entries(include_ignore=False)
+                ):
+                    return self.async_abort(reason="already_configured")
+                if (error := await self._async_check(data)) is not None:
+                    errors["base"] = error
+                elif entry is not None:
+                    return self.async_update_reload_and_abort(
+                        entry, unique_id=self.unique_id, title=title_for(data), data=data
+                    )
+                else:
+                    return self.async_create_entry(
+                        title=title_for(data), data=data, options=dict(DEFAULT_OPTIONS)
+                    )
+        schema = _v1_schema(defaults) if api == API_V1 else _v2_schema(defaults, entry is None)
+        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reconfigure_entry()
+        step = STEP_V1 if entry.data[CONF_API] == API_V1 else STEP_V2
+        return await self._async_connection_step(step, entry.data[CONF_API], None)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        entry = self._get_reauth_entry()
+        v1 = entry.data[CONF_API] == API_V1
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            if (error := await self._async_check(data)) is None:
+                return self.async_update_reload_and_abort(entry, data=data)
+            errors["base"] = error
+        schema = (
+            vol.Schema(
+                {
+                    vol.Optional(
+                        CONF_USERNAME,
+                        description={"suggested_value": entry.data.get(CONF_USERNAME)},
+                    ): _TEXT,
+                    vol.Optional(CONF_PASSWORD): _PASSWORD,
+                }
+            )
+            if v1
+            else vol.Schema({vol.Required(CONF_TOKEN): _PASSWORD})
+        )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"title": entry.title},
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> IngestorOptionsFlow:
+        return IngestorOptionsFlow()
+
+
+SECTION_INCLUDE = "include"
+SECTION_EXCLUDE = "exclude"
+SECTION_DATA = "data"
+SECTION_DELIVERY = "delivery"
+
+_FILTER_KEYS = {
+    SECTION_INCLUDE: (
+        CONF_INCLUDE_DOMAINS,
+        CONF_INCLUDE_ENTITIES,
+        CONF_INCLUDE_GLOBS,
+        CONF_INCLUDE_LABELS,
+        CONF_INCLUDE_AREAS,
+    ),
+    SECTION_EXCLUDE: (
+        CONF_EXCLUDE_DOMAINS,
+        CONF_EXCLUDE_ENTITIES,
+        CONF_EXCLUDE_GLOBS,
+        CONF_EXCLUDE_LABELS,
+        CONF_EXCLUDE_AREAS,
+    ),
+}
+
+
+class IngestorOptionsFlow(OptionsFlow):
+    """One form in four collapsible sections; saving reloads the entry."""
+
+    def _filter_section(self, keys: tuple[str, ...], current: Mapping[str, Any]) -> vol.Schema:
+        domains, entities, globs, labels, areas = keys
+        known_domains = sorted(
+            {eid.partition(".")[0] for eid in self.hass.states.async_entity_ids()}
+        )
+        selectors = {
+            domains: SelectSelector(
+                SelectSelectorConfig(
+                    options=known_domains,
+                    multiple=True,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            entities: EntitySelector(EntitySelectorConfig(multiple=True)),
+            globs: _MULTI_TEXT,
+            labels: LabelSelector(LabelSelectorConfig(multiple=True)),
+            areas: AreaSelector(AreaSelectorConfig(multiple=True)),
+        }
+        return vol.Schema(
+            {
+                vol.Optional(key, default=list(current.get(key) or [])): selector
+                for key, selector in selectors.items()
+            }
+        )
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        current: dict[str, Any] = {**DEFAULT_OPTIONS, **self.config_entry.options}
+        if user_input is not None:
+            options: dict[str, Any] = {}
+            for values in user_input.values():
+                options.update(values)
+            if not options.get(CONF_EVENT_TYPES):
+                errors["base"] = "no_event_types"
+            else:
+                options[CONF_BATCH_SIZE] = int(options[CONF_BATCH_SIZE])
+                options[CONF_SPOOL_SIZE_MB] = int(options[CONF_SPOOL_SIZE_MB])
+                options[CONF_FLUSH_INTERVAL] = float(options[CONF_FLUSH_INTERVAL])
+                return self.async_create_entry(data=options)
+            current.update({k: v for values in user_input.values() for k, v in values.items()})
+
+        data_section = vol.Schema(
+            {
+                vol.Required(CONF_EVENT_TYPES, default=current[CONF_EVENT_TYPES]): SelectSelector(
+                    SelectSelectorConfig(
+                        options=COMMON_EVENT_TYPES, multiple=True, custom_value=True
+                    )
+                ),
+                vol.Required(CONF_SCHEMA_MODE, default=current[CONF_SCHEMA_MODE]): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[SCHEMA_DEFAULT, SCHEMA_CORE], translation_key=CONF_SCHEMA_MODE
+                    )
+                ),
+                vol.Required(CONF_ATTRIBUTES, default=current[CONF_ATTRIBUTES]): BooleanSelector(),
+                vol.Optional(
+                    CONF_IGNORE_ATTRIBUTES, default=list(current[CONF_IGNORE_ATTRIBUTES])
+                ): _MULTI_TEXT,
+                vol.Optional(
+                    CONF_METADATA_TAGS, default=list(current[CONF_METADATA_TAGS])
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(METADATA_TAG_KEYS),
+                        multiple=True,
+                        translation_key=CONF_METADATA_TAGS,
+                    )
+                ),
+                vol.Required(
+                    CONF_INCLUDE_OWN, default=current[CONF_INCLUDE_OWN]
+                ): BooleanSelector(),
+            }
+        )
+        delivery_section = vol.Schema(
+            {
+                vol.Required(CONF_BATCH_SIZE, default=current[CONF_BATCH_SIZE]): NumberSelector(
+                    NumberSelectorConfig(min=1, max=50_000, step=1, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Required(
+                    CONF_FLUSH_INTERVAL, default=current[CONF_FLUSH_INTERVAL]
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=60,
+                        step=0.1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_SPOOL_SIZE_MB, default=current[CONF_SPOOL_SIZE_MB]
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=100_000,
+                        step=1,
+                        unit_of_measurement="MB",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+            }
+        )
+        schema = vol.Schema(
+            {
+                vol.Required(SECTION_INCLUDE): section(
+                    self._filter_section(_FILTER_KEYS[SECTION_INCLUDE], current),
+                    {"collapsed": True},
+                ),
+                vol.Required(SECTION_EXCLUDE): section(
+                    self._filter_section(_FILTER_KEYS[SECTION_EXCLUDE], current),
+                    {"collapsed": True},
+                ),
+                vol.Required(SECTION_DATA): section(data_section, {"collapsed": False}),
+                vol.Required(SECTION_DELIVERY): section(delivery_section, {"collapsed": True}),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -1,0 +1,76 @@
+"""Constants: config keys, option keys and defaults."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "ha_ingestor"
+
+# Config entry data
+CONF_API: Final = "api"  # "v1" | "v2"
+CONF_DATABASE: Final = "database"
+CONF_ORG: Final = "organization"
+CONF_BUCKET: Final = "bucket"
+
+# Options: filters
+CONF_INCLUDE_DOMAINS: Final = "include_domains"
+CONF_INCLUDE_ENTITIES: Final = "include_entities"
+CONF_INCLUDE_GLOBS: Final = "include_entity_globs"
+CONF_INCLUDE_LABELS: Final = "include_labels"
+CONF_INCLUDE_AREAS: Final = "include_areas"
+CONF_EXCLUDE_DOMAINS: Final = "exclude_domains"
+CONF_EXCLUDE_ENTITIES: Final = "exclude_entities"
+CONF_EXCLUDE_GLOBS: Final = "exclude_entity_globs"
+CONF_EXCLUDE_LABELS: Final = "exclude_labels"
+CONF_EXCLUDE_AREAS: Final = "exclude_areas"
+CONF_INCLUDE_OWN: Final = "include_own_entities"
+# Options: data
+CONF_EVENT_TYPES: Final = "event_types"
+CONF_SCHEMA_MODE: Final = "schema_mode"
+CONF_ATTRIBUTES: Final = "include_attributes"
+CONF_IGNORE_ATTRIBUTES: Final = "ignore_attributes"
+CONF_METADATA_TAGS: Final = "metadata_tags"
+# Options: delivery
+CONF_BATCH_SIZE: Final = "batch_size"
+CONF_FLUSH_INTERVAL: Final = "flush_interval"
+CONF_SPOOL_SIZE_MB: Final = "spool_size_mb"
+
+SCHEMA_DEFAULT: Final = "default"
+SCHEMA_CORE: Final = "core"
+EVENT_STATE_CHANGED: Final = "state_changed"
+
+METADATA_TAG_KEYS: Final = (
+    "area",
+    "device",
+    "manufacturer",
+    "model",
+    "platform",
+    "labels",
+    "entity_category",
+)
+
+DEFAULT_BATCH_SIZE: Final = 1000
+DEFAULT_FLUSH_INTERVAL: Final = 1.0
+DEFAULT_SPOOL_SIZE_MB: Final = 100
+DEFAULT_IGNORE_ATTRIBUTES: Final = ("entity_picture", "icon", "supported_features", "attribution")
+
+DEFAULT_OPTIONS: Final[dict[str, object]] = {
+    CONF_EVENT_TYPES: [EVENT_STATE_CHANGED],
+    CONF_SCHEMA_MODE: SCHEMA_DEFAULT,
+    CONF_ATTRIBUTES: True,
+    CONF_IGNORE_ATTRIBUTES: list(DEFAULT_IGNORE_ATTRIBUTES),
+    CONF_METADATA_TAGS: list(METADATA_TAG_KEYS),
+    CONF_BATCH_SIZE: DEFAULT_BATCH_SIZE,
+    CONF_FLUSH_INTERVAL: DEFAULT_FLUSH_INTERVAL,
+    CONF_SPOOL_SIZE_MB: DEFAULT_SPOOL_SIZE_MB,
+    CONF_INCLUDE_OWN: False,
+}
+
+# How often the diagnostic entities refresh and the self-metrics point is written.
+STATS_INTERVAL_SECONDS: Final = 5
+SELF_METRICS_INTERVAL_SECONDS: Final = 30
+SELF_METRICS_MEASUREMENT: Final = "ha_ingestor"
+SPOOL_DIR: Final = "ha_ingestor"
+
+SERVICE_FLUSH: Final = "flush"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

@@ -1,0 +1,46 @@
+"""Config-entry diagnostics download: settings (secrets redacted), counters, dead letters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from . import IngestorConfigEntry
+from .coordinator import snapshot
+
+TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: IngestorConfigEntry
+) -> dict[str, Any]:
+    data = entry.runtime_data
+    pipeline = data.pipeline
+    spool = pipeline.spool
+    dead_letters = await hass.async_add_executor_job(spool.dead_letters, 20)
+    return {
+        "entry": {
+            "title": entry.title,
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+        },
+        "counters": asdict(snapshot(pipeline)),
+        "filtered_reasons": dict(pipeline.stats.filtered_reasons),
+        "skipped_values": dict(data.skips.reasons),
+        "spool": {
+            "path": str(spool.path),
+            "pending_points": spool.pending_points,
+            "pending_batches": spool.pending_batches,
+            "size_bytes": spool.size_bytes,
+            "max_bytes": spool.max_bytes,
+            "dropped_points": spool.dropped_points,
+        },
+        "dead_letters": {
+            "count": spool.dead_letter_count,
+            "newest": [asdict(letter) for letter in dead_letters],
+        },
+    }

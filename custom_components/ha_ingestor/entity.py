@@ -1,0 +1,29 @@
+"""Base entity: one service device per config entry, fed by the statistics coordinator."""
+
+from __future__ import annotations
+
+from homeassistant.const import EntityCategory
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from . import IngestorConfigEntry
+from .const import CONF_API, DOMAIN
+from .coordinator import StatsCoordinator
+
+
+class IngestorEntity(CoordinatorEntity[StatsCoordinator]):
+    _attr_has_entity_name = True
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, entry: IngestorConfigEntry, description: EntityDescription) -> None:
+        super().__init__(entry.runtime_data.coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, entry.entry_id)},
+            name=entry.title,
+            manufacturer="HA Ingestor",
+            model="InfluxDB 1.x" if entry.data[CONF_API] == "v1" else "InfluxDB 2.x/3.x",
+            entry_type=DeviceEntryType.SERVICE,
+        )

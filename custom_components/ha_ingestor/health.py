@@ -1,0 +1,79 @@
+"""Tells the user about delivery problems: one log line per change, repair issues, reauth."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN
+
+_LOGGER = logging.getLogger(__name__)
+
+ISSUE_TARGET_MISSING = "target_missing"
+ISSUE_DEAD_LETTERS = "dead_letters"
+ISSUE_SPOOL_FULL = "spool_full"
+
+
+def issue_id(kind: str, entry: ConfigEntry) -> str:
+    return f"{kind}_{entry.entry_id}"
+
+
+class HealthReporter:
+    """PipelineHooks for Home Assistant."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        self._hass = hass
+        self._entry = entry
+
+    def _issue(self, kind: str, severity: ir.IssueSeverity, placeholders: dict[str, str]) -> None:
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            issue_id(kind, self._entry),
+            is_fixable=False,
+            is_persistent=False,
+            severity=severity,
+            translation_key=kind,
+            translation_placeholders={"title": self._entry.title, **placeholders},
+        )
+
+    @callback
+    def connectivity_changed(self, connected: bool, error: str | None) -> None:
+        if connected:
+            _LOGGER.info("InfluxDB %s is reachable again; writing resumed", self._entry.title)
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_TARGET_MISSING, self._entry))
+        else:
+            _LOGGER.warning(
+                "InfluxDB %s is unavailable (%s); spooling to disk until it is back",
+                self._entry.title,
+                error,
+            )
+
+    @callback
+    def auth_failed(self, message: str) -> None:
+        _LOGGER.error(
+            "InfluxDB %s rejected the credentials (%s); data is kept until you re-authenticate",
+            self._entry.title,
+            message,
+        )
+        self._entry.async_start_reauth(self._hass)
+
+    @callback
+    def target_missing(self, message: str) -> None:
+        self._issue(ISSUE_TARGET_MISSING, ir.IssueSeverity.ERROR, {"error": message})
+
+    @callback
+    def dead_lettered(self, examples: list[tuple[str, str]]) -> None:
+        line, reason = examples[0]
+        self._issue(
+            ISSUE_DEAD_LETTERS,
+            ir.IssueSeverity.WARNING,
+            {"example": line[:300], "reason": reason[:300]},
+        )
+
+    @callback
+    def spool_dropped(self, points: int) -> None:
+        self._issue(ISSUE_SPOOL_FULL, ir.IssueSeverity.WARNING, {"points": str(points)})

@@ -1,0 +1,341 @@
+"""The batch task: queue -> writer, with the spool behind it. No Home Assistant imports.
+
+The bus listener calls `submit` with an encoded line (no I/O, a deque append). One task
+writes: a batch when the queue reaches the batch size or its oldest line is a flush interval
+old, then at most one spooled batch, so a backlog drains while live data keeps flowing
+(points are keyed by series and timestamp, so order across batches does not matter to
+InfluxDB and a replayed point overwrites itself).
+
+Failures:
+* timeout, connection error, 5xx, 429: the batch goes to the spool, writing pauses with
+  exponential backoff (honouring Retry-After) and the queue spills to the spool past a
+  threshold, so memory stays bounded;
+* 400/422 and 413: the batch is split in halves until the bad lines are isolated; those go to
+  the dead-letter table, the rest is written;
+* 401/403: everything is kept in the spool and writing stops until the entry is reloaded with
+  new credentials (the reauth flow);
+* 404 (database or bucket missing): kept and retried with backoff until it exists.
+
+All spool calls run in the executor; the spool serialises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+import contextlib
+from dataclasses import dataclass
+import logging
+import time
+from typing import Any, Protocol, TypeVar
+
+from .backoff import Backoff
+from .spool import Spool, SpoolError
+from .stats import Stats
+from .writer import InfluxWriter, Outcome, WriteResult
+
+_LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+DEAD_LETTER_EXAMPLES = 5
+
+
+class PipelineHooks(Protocol):
+    """What the pipeline tells Home Assistant (repairs, reauth, logs)."""
+
+    def connectivity_changed(self, connected: bool, error: str | None) -> None: ...
+    def auth_failed(self, message: str) -> None: ...
+    def target_missing(self, message: str) -> None: ...
+    def dead_lettered(self, examples: list[tuple[str, str]]) -> None: ...
+    def spool_dropped(self, points: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    batch_size: int = 1000
+    flush_interval: float = 1.0
+    # Past this many queued lines while InfluxDB is unreachable, the queue spills to the spool.
+    spill_threshold: int = 10_000
+    # Hard cap on the in-memory queue (only reached if the spool cannot keep up or fails).
+    max_queue: int = 200_000
+    shutdown_timeout: float = 10.0
+
+
+class Pipeline:
+    def __init__(  # noqa: PLR0917
+        self,
+        writer: InfluxWriter,
+        spool: Spool,
+        stats: Stats,
+        config: PipelineConfig,
+        hooks: PipelineHooks,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._writer = writer
+        self._spool = spool
+        self.stats = stats
+        self._config = config
+        self._hooks = hooks
+        self._backoff = backoff or Backoff()
+        self.queue: deque[str] = deque()
+        self._inflight = 0
+        self._first_queued = 0.0
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._flush_requested = False
+        self._stopping = False
+        self._retry_at = 0.0
+        self._auth_paused = False
+        self._task: asyncio.Task[None] | None = None
+        self._batch_size = config.batch_size
+        self._spill_at = max(config.spill_threshold, config.batch_size)
+        self._max_queue = max(config.max_queue, self._spill_at * 2)
+
+    # ------------------------------------------------------------------ capture side
+
+    def submit(self, line: str) -> None:
+        """Queue one encoded line. Called from the event-bus callback: no I/O, no await."""
+        queue = self.queue
+        size = len(queue)
+        if size >= self._max_queue:
+            self.stats.dropped["queue_full"] += 1
+            return
+        if not size:
+            self._first_queued = time.monotonic()
+        queue.append(line)
+        if size + 1 == self._batch_size or size + 1 == self._spill_at:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + self._inflight + self._spool.pending_points
+
+    @property
+    def spool(self) -> Spool:
+        return self._spool
+
+    @property
+    def paused_for_auth(self) -> bool:
+        return self._auth_paused
+
+    def start(self, create_task: Callable[[Any], asyncio.Task[None]]) -> None:
+        self._task = create_task(self._run())
+
+    async def flush(self, wait: float = 30.0) -> bool:
+        """Write everything queued now; True when the queue drained within the timeout."""
+        if not self.queue and not self._inflight:
+            return True
+        self._flush_requested = True
+        self._drained.clear()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(self._drained.wait(), wait)
+        except TimeoutError:
+            return False
+        return True
+
+    async def async_stop(self) -> None:
+        """Flush within the shutdown timeout, spool whatever is left, close the spool."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._config.shutdown_timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self._spill(len(self.queue))
+        await self._executor(self._spool.close)
+
+    # ------------------------------------------------------------------ the batch task
+
+    async def _executor(self, func: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+    def _blocked(self, now: float) -> bool:
+        return self._auth_paused or now < self._retry_at
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            queue = self.queue
+            if self._stopping and (not queue or self._blocked(now)):
+                return
+            timeout = self._timeout(now)
+            if timeout is None or timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                continue
+            await self._step(time.monotonic())
+
+    def _timeout(self, now: float) -> float | None:
+        """Seconds until there is work (0: now; None: nothing until woken)."""
+        queue = self.queue
+        if self._blocked(now):
+            if len(queue) >= self._spill_at or (self._stopping and queue):
+                return 0
+            return None if self._auth_paused else self._retry_at - now
+        if queue and (len(queue) >= self._batch_size or self._flush_requested or self._stopping):
+            return 0
+        if self._spool.pending_points and not self._stopping:
+            return 0
+        if queue:
+            return self._first_queued + self._config.flush_interval - now
+        if self._flush_requested:
+            self._flush_requested = False
+            self._drained.set()
+        return None
+
+    async def _step(self, now: float) -> None:
+        queue = self.queue
+        if self._blocked(now):
+            await self._spill(len(queue))
+            return
+        if queue and (
+            len(queue) >= self._batch_size
+            or self._flush_requested
+            or self._stopping
+            or now - self._first_queued >= self._config.flush_interval
+        ):
+            take = min(self._batch_size, len(queue))
+            batch = [queue.popleft() for _ in range(take)]
+            if not await self._deliver(batch, None):
+                return
+        if not queue and self._flush_requested:
+            self._flush_requested = False
+            self._drained.set()
+        if self._spool.pending_points and not self._stopping:
+            spooled = await self._executor(self._spool.oldest)
+            if spooled is not None:
+                await self._deliver(spooled.lines, spooled.batch_id)
+
+    async def _deliver(self, lines: list[str], spool_id: int | None) -> bool:
+        """Write lines (splitting rejected parts); unsent lines end up in the spool.
+
+        Returns True when nothing is left to retry.
+        """
+        live = spool_id is None
+        if live:
+            self._inflight += len(lines)
+        parts: deque[list[str]] = deque([lines])
+        dead: list[tuple[str, str]] = []
+        try:
+            while parts:
+                part = parts[0]
+                result = await self._writer.write_lines(part)
+                outcome = result.outcome
+                if outcome is Outcome.OK:
+                    parts.popleft()
+                    self._written(len(part), result, live)
+                elif outcome in (Outcome.REJECTED, Outcome.TOO_LARGE):
+                    parts.popleft()
+                    if len(part) == 1:
+                        dead.append((part[0], f"HTTP {result.status}: {result.message}"))
+                        if live:
+                            self._inflight -= 1
+                    else:
+                        mid = len(part) // 2
+                        parts.appendleft(part[mid:])
+                        parts.appendleft(part[:mid])
+                else:
+                    unsent = [line for p in parts for line in p]
+                    parts.clear()
+                    await self._park(unsent, spool_id, live)
+                    self._failed(result)
+                    return False
+            if spool_id is not None:
+                await self._executor(self._spool.remove, spool_id)
+            return True
+        except asyncio.CancelledError:
+            # Shutdown hit the timeout mid-write: the batch is not lost, it is queued again
+            # (and spooled by async_stop); a point written twice overwrites itself.
+            if live:
+                unsent = [line for p in parts for line in p]
+                self._inflight -= len(unsent)
+                self.queue.extendleft(reversed(unsent))
+            raise
+        finally:
+            if dead:
+                await self._dead_letter(dead)
+
+    def _written(self, count: int, result: WriteResult, live: bool) -> None:
+        stats = self.stats
+        stats.written += count
+        stats.writes += 1
+        stats.last_write = time.time()
+        stats.last_latency = result.latency
+        if live:
+            self._inflight -= count
+        if stats.connected is not True:
+            stats.connected = True
+            stats.last_error = None
+            self._backoff.reset()
+            self._hooks.connectivity_changed(True, None)
+
+    def _failed(self, result: WriteResult) -> None:
+        stats = self.stats
+        stats.failed_writes += 1
+        error = f"HTTP {result.status}: {result.message}" if result.status else result.message
+        stats.last_error = error
+        if result.outcome is Outcome.AUTH:
+            self._auth_paused = True
+            self._hooks.auth_failed(error)
+        else:
+            if result.outcome is Outcome.NOT_FOUND:
+                self._hooks.target_missing(error)
+            self._retry_at = time.monotonic() + self._backoff.next_delay(result.retry_after)
+        if stats.connected is not False:
+            stats.connected = False
+            self._hooks.connectivity_changed(False, error)
+
+    async def _park(self, lines: list[str], spool_id: int | None, live: bool) -> bool:
+        """Keep unsent lines on disk: a live batch is appended, a spooled one shrunk in place.
+
+        Returns False when the spool failed and the lines went back to the queue.
+        """
+        if spool_id is not None:
+            await self._executor(self._spool.replace, spool_id, lines)
+            return True
+        try:
+            dropped = await self._executor(self._spool.append, lines)
+        except SpoolError as err:
+            _LOGGER.error("Could not spool %d points, keeping them in memory: %s", len(lines), err)
+            self.queue.extendleft(reversed(lines))
+            return False
+        else:
+            self._note_spool_drops(dropped)
+            return True
+        finally:
+            if live:
+                self._inflight -= len(lines)
+
+    async def _spill(self, count: int) -> None:
+        """Move up to `count` queued lines to the spool, a batch at a time."""
+        queue = self.queue
+        while count > 0 and queue:
+            take = min(self._batch_size, count, len(queue))
+            chunk = [queue.popleft() for _ in range(take)]
+            count -= take
+            self._inflight += take
+            if not await self._park(chunk, None, True):
+                return
+
+    def _note_spool_drops(self, dropped: int) -> None:
+        if dropped:
+            self.stats.dropped["spool_full"] += dropped
+            self._hooks.spool_dropped(dropped)
+
+    async def _dead_letter(self, dead: list[tuple[str, str]]) -> None:
+        self.stats.dead_lettered += len(dead)
+        try:
+            await self._executor(self._spool.add_dead_letters, dead)
+        except SpoolError as err:
+            _LOGGER.error("Could not store %d dead letters: %s", len(dead), err)
+        self._hooks.dead_lettered(dead[:DEAD_LETTER_EXAMPLES])

@@ -1,0 +1,393 @@
+"""Turn Home Assistant states and events into line protocol: the point schema.
+
+Pure logic (no Home Assistant imports) so it is fast to test and to fuzz. Two modes:
+
+* ``default``: one ``ha_states`` measurement; metadata as tags; type-stable fields.
+* ``core``: what Home Assistant core's ``influxdb`` integration writes with its default
+  settings (measurement by unit, ``value``/``state`` fields, ``<attr>_str`` attributes), so
+  a user can switch without breaking dashboards.
+
+The type rule of the default mode (a field name never changes type, so InfluxDB never
+answers "field type conflict"):
+
+* numbers and booleans -> float field named after the attribute; a name ending in ``_str``
+  gets ``_num`` appended;
+* everything else -> string field ``<name>_str``: strings as is, enums by value, dates in
+  ISO 8601, lists and dicts as JSON;
+* attributes named ``value``, ``state`` or ``time``, or starting with ``_``, are prefixed
+  with ``attr_``; ``None``, NaN and infinities are not written; strings over 64 KiB are
+  skipped and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+import datetime as dt
+from enum import Enum
+import json
+import math
+import numbers
+import re
+from typing import Any, Final, Literal, Protocol
+
+from .line_protocol import (
+    escape_measurement,
+    escape_name,
+    format_float,
+    quote_string,
+    series_prefix,
+    string_fits,
+)
+
+STATE_MEASUREMENT: Final = "ha_states"
+EVENT_MEASUREMENT: Final = "ha_events"
+
+SchemaMode = Literal["default", "core"]
+
+# Attributes promoted to tags in the default mode (attribute -> tag key).
+ATTRIBUTE_TAGS: Final = {
+    "friendly_name": "friendly_name",
+    "device_class": "device_class",
+    "unit_of_measurement": "unit",
+}
+_RESERVED_FIELDS: Final = frozenset({"value", "state", "time"})
+
+# Same coercion as Home Assistant's state_as_number, so both modes agree on what is numeric.
+_ONE_STATES: Final = frozenset({"on", "locked", "above_horizon", "open", "home"})
+_ZERO_STATES: Final = frozenset(
+    {"off", "unlocked", "unknown", "below_horizon", "closed", "not_home"}
+)
+_CORE_SKIPPED_STATES: Final = frozenset({"unknown", "unavailable", ""})
+# Core's attribute rule: a string with digits and at most one dot also gets a float field.
+_CORE_DIGIT_TAIL: Final = re.compile(r"^[^\.]*\d+\.?\d+[^\.]*$")
+_CORE_DECIMAL: Final = re.compile(r"[^\d.]+")
+
+
+class EntityMetadata(Protocol):
+    """Where registry metadata comes from (the registry cache implements it)."""
+
+    @property
+    def version(self) -> int:
+        """Changes whenever any metadata changes, so encoders rebuild their caches."""
+
+    def tags(self, entity_id: str) -> Mapping[str, str]:
+        """Registry tags for an entity (area, device, labels, platform, ...)."""
+
+
+class NoMetadata:
+    """Metadata source for tests and benchmarks without registries."""
+
+    version = 0
+
+    def tags(self, entity_id: str) -> Mapping[str, str]:
+        return {}
+
+
+@dataclass(slots=True)
+class SkipCounter:
+    """Why attributes or points were not written, for diagnostics."""
+
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, reason: str) -> None:
+        self.reasons[reason] += 1
+
+
+def timestamp_us(timestamp: float) -> int:
+    """Unix seconds to integer microseconds, rounding as datetime.fromtimestamp does."""
+    frac, whole = math.modf(timestamp)
+    return int(whole) * 1_000_000 + round(frac * 1e6)
+
+
+def state_to_number(state: str) -> float | None:
+    """A state as a float: numeric strings, and on/off-like states as 1/0."""
+    if state in _ONE_STATES:
+        return 1.0
+    if state in _ZERO_STATES:
+        return 0.0
+    try:
+        number = float(state)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(str, value))
+    return str(value)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        try:
+            return json.dumps(value, default=_json_default, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
+
+
+def field_key(key: str) -> str:
+    """The attribute key as used for fields (reserved names get ``attr_``)."""
+    if key in _RESERVED_FIELDS or key.startswith("_"):
+        return f"attr_{key}"
+    return key
+
+
+def encode_value_field(key: str, value: Any, skips: SkipCounter) -> str | None:
+    """One ``key=value`` by the default type rule, or None when not written."""
+    if value is None or not key:
+        return None
+    if isinstance(value, Enum) and not isinstance(value, (str, int)):
+        value = value.value
+    if isinstance(value, bool):
+        value = 1.0 if value else 0.0
+    if isinstance(value, (int, float, numbers.Real)):
+        try:
+            number = float(value)
+        except OverflowError:
+            skips.add("number_too_large")
+            return None
+        encoded = format_float(number)
+        if encoded is None:
+            skips.add("non_finite")
+            return None
+        name = field_key(key)
+        if name.endswith("_str"):
+            name = f"{name}_num"
+        return f"{escape_name(name)}={encoded}"
+    text = _as_text(value)
+    if not string_fits(text):
+        skips.add("string_too_large")
+        return None
+    name = field_key(key)
+    if not name.endswith("_str"):
+        name = f"{name}_str"
+    return f"{escape_name(name)}={quote_string(text)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaOptions:
+    mode: SchemaMode = "default"
+    include_attributes: bool = True
+    ignore_attributes: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _EntityCache:
+    attributes: Mapping[str, Any]
+    version: int
+    prefix: str
+    fields: str  # ",k=v,..." or ""
+
+
+class StateEncoder:
+    """Encodes state_changed events in the default schema.
+
+    The series prefix and attribute fields are cached per entity and rebuilt only when the
+    attributes object or the metadata changes (Home Assistant reuses the attributes object
+    when only the state changed), so the common case is a few string joins.
+    """
+
+    def __init__(
+        self,
+        options: SchemaOptions,
+        metadata: EntityMetadata | None = None,
+        skips: SkipCounter | None = None,
+    ) -> None:
+        self._options = options
+        self._metadata: EntityMetadata = metadata or NoMetadata()
+        self.skips = skips or SkipCounter()
+        self._cache: dict[str, _EntityCache] = {}
+        self._context_tags = ""
+        self._context_fields = ""
+        self._context_version = 0
+
+    def set_context(self, tags: Mapping[str, str], fields: Mapping[str, float | str]) -> None:
+        """Tags and fields added to every state point (weather enrichment)."""
+        self._context_tags = "".join(
+            f",{escape_name(k)}={escape_name(v)}" for k, v in sorted(tags.items()) if v
+        )
+        parts = [
+            encoded
+            for k, v in fields.items()
+            if (encoded := encode_value_field(k, v, self.skips)) is not None
+        ]
+        self._context_fields = "".join(f",{p}" for p in parts)
+
+    def forget(self, entity_id: str) -> None:
+        self._cache.pop(entity_id, None)
+
+    def _build(self, entity_id: str, attributes: Mapping[str, Any]) -> _EntityCache:
+        version = self._metadata.version
+        domain = entity_id.partition(".")[0]
+        tags: dict[str, str] = {"entity_id": entity_id, "domain": domain}
+        for attribute, tag in ATTRIBUTE_TAGS.items():
+            value = attributes.get(attribute)
+            if value is not None and value != "":
+                tags[tag] = str(value)
+        tags.update(self._metadata.tags(entity_id))
+        parts: list[str] = []
+        if self._options.include_attributes:
+            ignore = self._options.ignore_attributes
+            for key, value in attributes.items():
+                if key in ATTRIBUTE_TAGS or key in ignore:
+                    continue
+                encoded = encode_value_field(key, value, self.skips)
+                if encoded is not None:
+                    parts.append(encoded)
+        fields = "".join(f",{p}" for p in parts)
+        entry = _EntityCache(
+            attributes, version, series_prefix(STATE_MEASUREMENT, tags.items()), fields
+        )
+        self._cache[entity_id] = entry
+        return entry
+
+    def encode(
+        self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
+    ) -> str:
+        entry = self._cache.get(entity_id)
+        if (
+            entry is None
+            or entry.version != self._metadata.version
+            or (entry.attributes is not attributes and entry.attributes != attributes)
+        ):
+            entry = self._build(entity_id, attributes)
+        number = state_to_number(state)
+        if string_fits(state):
+            state_field = f"state={quote_string(state)}"
+        else:  # A state is at most 255 characters in HA; guard anyway.
+            self.skips.add("string_too_large")
+            state_field = 'state=""'
+        if number is not None:
+            return (
+                f"{entry.prefix}{self._context_tags} {state_field},value={number!r}"
+                f"{entry.fields}{self._context_fields} {time_us}"
+            )
+        return (
+            f"{entry.prefix}{self._context_tags} {state_field}"
+            f"{entry.fields}{self._context_fields} {time_us}"
+        )
+
+
+class CoreCompatEncoder:
+    """Encodes state_changed events the way HA core's influxdb integration does by default.
+
+    Core's defaults: measurement is the unit of measurement, else the entity id; tags
+    ``domain`` and ``entity_id`` (the object id); numeric states as ``value``, others as
+    ``state`` (plus ``value`` when on/off-like); every attribute as a float field when
+    ``float()`` accepts it, else ``<name>_str``. Unknown and unavailable states are not
+    written. Unlike core, values that would be rejected are skipped one by one instead of
+    failing the write.
+    """
+
+    def __init__(self, options: SchemaOptions, skips: SkipCounter | None = None) -> None:
+        self._ignore = options.ignore_attributes
+        self._include_attributes = options.include_attributes
+        self.skips = skips or SkipCounter()
+
+    def forget(self, entity_id: str) -> None:
+        """Nothing is cached per entity in this mode."""
+
+    def encode(
+        self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
+    ) -> str | None:
+        if state in _CORE_SKIPPED_STATES:
+            return None
+        fields: dict[str, float | str] = {}
+        try:
+            value = float(state)
+            if math.isfinite(value):
+                fields["value"] = value
+        except ValueError:
+            fields["state"] = state
+            number = state_to_number(state)
+            if number is not None:
+                fields["value"] = number
+        unit = attributes.get("unit_of_measurement")
+        measurement = entity_id if unit in (None, "") else str(unit)
+        include_unit = unit in (None, "")
+        domain, _, object_id = entity_id.partition(".")
+        if self._include_attributes:
+            for key, attr in attributes.items():
+                if (key == "unit_of_measurement" and not include_unit) or key in self._ignore:
+                    continue
+                self._core_attribute(fields, f"{key}_" if key in fields else key, attr)
+        parts: list[str] = []
+        for key, val in fields.items():
+            if isinstance(val, float):
+                encoded = format_float(val)
+                if encoded is None:
+                    continue
+            elif string_fits(val):
+                encoded = quote_string(val)
+            else:
+                self.skips.add("string_too_large")
+                continue
+            parts.append(f"{escape_name(key)}={encoded}")
+        if not parts:
+            return None
+        tags = f"domain={escape_name(domain)},entity_id={escape_name(object_id)}"
+        return f"{escape_measurement(measurement)},{tags} {','.join(parts)} {time_us}"
+
+    def _core_attribute(self, fields: dict[str, float | str], key: str, attr: Any) -> None:
+        try:
+            fields[key] = float(attr)
+        except (ValueError, TypeError, OverflowError):
+            text = str(attr)
+            fields[f"{key}_str"] = text
+            if _CORE_DIGIT_TAIL.match(text):
+                try:
+                    fields[key] = float(_CORE_DECIMAL.sub("", text))
+                except ValueError:
+                    self.skips.add("unparsable_number")
+        if isinstance(fields.get(key), float) and not math.isfinite(fields[key]):  # type: ignore[arg-type]
+            del fields[key]
+            self.skips.add("non_finite")
+
+
+def encode_event(
+    event_type: str,
+    data: Mapping[str, Any],
+    time_us: int,
+    skips: SkipCounter,
+) -> str:
+    """Any other event type: measurement ``ha_events``, tag ``event_type``, data as fields.
+
+    ``count=1`` is always present so that ``sum("count")`` counts events.
+    """
+    tags = {"event_type": event_type}
+    entity_id = data.get("entity_id")
+    if isinstance(entity_id, str) and entity_id:
+        tags["entity_id"] = entity_id
+        tags["domain"] = entity_id.partition(".")[0]
+    parts = ["count=1.0"]
+    for key, value in data.items():
+        if key == "entity_id" and "entity_id" in tags:
+            continue
+        name = "attr_count" if key == "count" else str(key)
+        encoded = encode_value_field(name, value, skips)
+        if encoded is not None:
+            parts.append(encoded)
+    return f"{series_prefix(EVENT_MEASUREMENT, tags.items())} {','.join(parts)} {time_us}"
+
+
+Encoder = Callable[[str, str, Mapping[str, Any], int], str | None]
+
+
+def make_state_encoder(
+    options: SchemaOptions, metadata: EntityMetadata | None, skips: SkipCounter
+) -> StateEncoder | CoreCompatEncoder:
+    if options.mode == "core":
+        return CoreCompatEncoder(options, skips)
+    return StateEncoder(options, metadata, skips)

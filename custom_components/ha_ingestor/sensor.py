@@ -1,0 +1,107 @@
+"""Diagnostic sensors: how many events came in, went out, wait, or were dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import IngestorConfigEntry
+from .coordinator import StatsSnapshot
+from .entity import IngestorEntity
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestorSensorDescription(SensorEntityDescription):
+    value_fn: Callable[[StatsSnapshot], float | int | datetime | None]
+    attributes_fn: Callable[[StatsSnapshot], Mapping[str, Any]] | None = None
+
+
+def _counter(
+    key: str, value_fn: Callable[[StatsSnapshot], int], **kwargs: Any
+) -> IngestorSensorDescription:
+    return IngestorSensorDescription(
+        key=key,
+        translation_key=key,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=value_fn,
+        **kwargs,
+    )
+
+
+SENSORS: tuple[IngestorSensorDescription, ...] = (
+    _counter("events_received", lambda s: s.received),
+    _counter("points_written", lambda s: s.written),
+    IngestorSensorDescription(
+        key="pending",
+        translation_key="pending",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: s.pending,
+        attributes_fn=lambda s: {"queued": s.queued, "spooled": s.spooled},
+    ),
+    _counter("dead_lettered", lambda s: s.dead_lettered),
+    _counter(
+        "dropped",
+        lambda s: s.dropped,
+        attributes_fn=lambda s: {"reasons": s.dropped_reasons},
+    ),
+    _counter("filtered", lambda s: s.filtered, entity_registry_enabled_default=False),
+    IngestorSensorDescription(
+        key="write_latency",
+        translation_key="write_latency",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MILLISECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda s: s.write_latency_ms,
+    ),
+    IngestorSensorDescription(
+        key="events_per_minute",
+        translation_key="events_per_minute",
+        native_unit_of_measurement="events/min",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda s: s.events_per_minute,
+    ),
+    IngestorSensorDescription(
+        key="last_write",
+        translation_key="last_write",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda s: s.last_write,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IngestorConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_entities(IngestorSensor(entry, description) for description in SENSORS)
+
+
+class IngestorSensor(IngestorEntity, SensorEntity):
+    entity_description: IngestorSensorDescription
+
+    @property
+    def native_value(self) -> float | int | datetime | None:
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        if self.entity_description.attributes_fn is None:
+            return None
+        return self.entity_description.attributes_fn(self.coordinator.data)

@@ -1,0 +1,55 @@
+"""The ``ha_ingestor.flush`` action: write everything queued now."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_FLUSH
+
+if TYPE_CHECKING:
+    from . import IngestorConfigEntry
+
+FLUSH_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+def _entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorConfigEntry]:
+    if entry_id is None:
+        return [
+            entry
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if entry.state is ConfigEntryState.LOADED
+        ]
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    return [entry]
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    async def flush(call: ServiceCall) -> None:
+        for entry in _entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+            if not await entry.runtime_data.pipeline.flush():
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="flush_incomplete",
+                    translation_placeholders={"title": entry.title},
+                )
+
+    hass.services.async_register(DOMAIN, SERVICE_FLUSH, flush, schema=FLUSH_SCHEMA)
