@@ -26,7 +26,8 @@ downsampled_database="${HA_INGESTOR_DOWNSAMPLED_DATABASE:-$downsampled_bucket}"
 token_dir="${HA_INGESTOR_TOKEN_DIR:-/etc/influxdb2/ha-ingestor}"
 task_name="ha_ingestor_downsample_1h"
 
-log() { echo "ha-ingestor init: $*"; }
+# To stderr: several helpers return values on stdout through $(...).
+log() { echo "ha-ingestor init: $*" >&2; }
 
 bucket_id() {
     # Table output, first column is the ID; empty when the bucket does not exist.
