@@ -10,7 +10,9 @@ API
 ``Spool(path, max_bytes, *, synchronous="FULL", max_dead_letters=10_000)``
     Open or create the file. A file that is not a database, fails ``PRAGMA quick_check`` or was
     written by a newer schema is moved aside as ``<name>.corrupt-<UTC time>`` and a fresh spool
-    is started (logged; ``recovered_from`` tells the caller, e.g. for a repair issue).
+    is started (logged; ``recovered_from`` tells the caller, e.g. for a repair issue). The same
+    happens if an operation later hits SQLITE_CORRUPT: that call raises ``SpoolError``, the
+    pending points are counted in ``unreadable_points`` and the next call works.
 ``append(lines) -> int``
     Store one batch in one transaction. Returns the number of *points* dropped to stay within
     ``max_bytes`` (oldest batches go first). A batch that alone exceeds ``max_bytes`` is refused
@@ -55,7 +57,7 @@ Schema changes go in ``_MIGRATIONS``; ``PRAGMA user_version`` records how many w
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 import json
 import logging
@@ -200,17 +202,7 @@ class Spool:
         try:
             self._conn = self._open()
         except _DamagedError as err:
-            self._recovered_from = self._move_aside()
-            _LOGGER.warning(
-                "Spool %s could not be used (%s); moved it to %s and started an empty spool",
-                self._path,
-                err,
-                self._recovered_from,
-            )
-            try:
-                self._conn = self._open()
-            except _DamagedError as err2:
-                raise SpoolError(f"cannot create spool {self._path}: {err2}") from err2
+            self._start_over(err)
 
     # ----------------------------------------------------------------- opening and recovery
 
@@ -277,6 +269,46 @@ class Spool:
         self._dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
         self._meta = {str(k): int(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
+    def _start_over(self, reason: object) -> None:
+        """Move the damaged file aside and continue with an empty spool in its place.
+
+        Runs at open and when an operation hits SQLITE_CORRUPT. The batches that were pending
+        are counted in ``unreadable_points``; the lifetime counters carry over.
+        """
+        lost = self._points
+        carried = dict(self._meta)
+        if lost:
+            carried[_META_UNREADABLE] = carried.get(_META_UNREADABLE, 0) + lost
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        self._recovered_from = self._move_aside()
+        _LOGGER.warning(
+            "Spool %s is damaged (%s); moved it to %s and started an empty spool "
+            "(%d pending points lost)",
+            self._path,
+            reason,
+            self._recovered_from,
+            lost,
+        )
+        try:
+            conn = self._open()
+        except _DamagedError as err:
+            raise SpoolError(f"cannot create spool {self._path}: {err}") from err
+        self._conn = conn
+        if carried:
+            try:
+                with self._transaction(conn):
+                    conn.executemany(
+                        "INSERT INTO meta(key, value) VALUES(?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        carried.items(),
+                    )
+            except sqlite3.Error as err:
+                raise SpoolError(f"spool {self._path}: {err}") from err
+            self._meta = carried
+
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
@@ -299,14 +331,25 @@ class Spool:
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock, with an open connection; turn database errors into SpoolError."""
+        """Hold the lock, with an open connection; turn database errors into SpoolError.
+
+        SQLITE_CORRUPT mid-operation also starts over, so a damaged file costs its pending
+        points once instead of failing every call until Home Assistant restarts.
+        """
         with self._lock:
             if self._conn is None:
                 raise SpoolError("spool is closed")
             try:
                 yield self._conn
             except sqlite3.Error as err:
-                raise SpoolError(f"spool {self._path}: {err}") from err
+                if getattr(err, "sqlite_errorcode", None) not in _CORRUPT_CODES:
+                    raise SpoolError(f"spool {self._path}: {err}") from err
+                lost = self._points
+                self._start_over(err)
+                raise SpoolError(
+                    f"spool {self._path} was damaged ({err}); moved aside, "
+                    f"{lost} pending points lost, continuing with an empty spool"
+                ) from err
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:

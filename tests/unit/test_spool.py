@@ -397,6 +397,54 @@ def test_damaged_file_is_moved_aside(
         assert spool.pending_points == 1
 
 
+class CorruptOnce:
+    """Wraps the spool's connection; the first query on ``batches`` fails as SQLITE_CORRUPT."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.armed = True
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if self.armed and "FROM batches" in sql:
+            self.armed = False
+            err = sqlite3.DatabaseError("database disk image is malformed")
+            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
+            raise err
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_corruption_found_later_starts_over_once(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = random.Random(8)
+    batches = [noise_lines(rng, 10) for _ in range(3)]
+    with Spool(path, stored_size(batches[1]) + stored_size(batches[2])) as spool:
+        for lines in batches:
+            spool.append(lines)  # the third drops the first: dropped 10
+        assert spool.dropped_points == 10
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        with caplog.at_level(logging.WARNING), pytest.raises(SpoolError, match="20 pending"):
+            spool.oldest()
+        assert "moved it to" in caplog.text
+        moved = spool.recovered_from
+        assert moved is not None
+        assert moved.exists()
+        assert (spool.pending_points, spool.pending_batches, spool.size_bytes) == (0, 0, 0)
+        assert spool.unreadable_points == 20
+        assert spool.dropped_points == 10  # lifetime counters carry over
+        spool.append(["m v=1"])
+        assert [b.lines for b in spool.batches()] == [["m v=1"]]
+    with Spool(path, BIG) as spool:
+        assert spool.recovered_from is None
+        assert (spool.unreadable_points, spool.dropped_points, spool.pending_points) == (20, 10, 1)
+    # The moved-aside copy still holds the batches, for whoever wants to look.
+    with Spool(moved, BIG) as old:
+        assert old.pending_points == 20
+
+
 def test_unreadable_batch_is_discarded_not_blocking(spool: Spool, path: Path) -> None:
     for n in range(3):
         spool.append(make_lines(str(n), 10))
