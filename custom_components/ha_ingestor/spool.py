@@ -23,8 +23,9 @@ API
 ``remove(batch_id) -> bool`` / ``replace(batch_id, lines) -> bool``
     After a full / partial write. ``replace`` keeps the batch's place in the order. Both return
     False (and do nothing) when the batch is gone, e.g. dropped while it was being written.
-``batches(limit=None)``; ``trim() -> int``
-    Oldest-first listing (diagnostics, tests); apply a lowered ``max_bytes`` now.
+``batches(limit=None)``; ``trim() -> int``; ``max_bytes`` (settable)
+    Oldest-first listing (diagnostics, tests). A lowered ``max_bytes`` applies on the next
+    append, or at once with ``trim()``, which returns the points dropped. Opening never drops.
 ``add_dead_letters([(line, reason), ...])``, ``dead_letters(limit) -> list[DeadLetter]``
     (newest first), ``clear_dead_letters() -> int``. Only the newest ``max_dead_letters`` rows
     are kept; evicted ones are counted in ``dead_letters_evicted``.
@@ -42,7 +43,9 @@ returns), but after a power cut or kernel panic it may lose the most recent comm
 WAL is only fsynced at checkpoints. A batch in the spool is the only copy of data that InfluxDB
 has not accepted, and Home Assistant often runs on boards that lose power, so every commit is
 fsynced. The cost is one fsync per batch (hundreds to thousands of points), not per point;
-``benchmarks/spool_bench.py`` measures both modes.
+``benchmarks/spool_bench.py`` measures both modes. In either mode the file stays consistent
+(never corrupt) after a crash or power cut; they differ only in whether the newest commits survive
+a power cut.
 
 Size bound
 ----------

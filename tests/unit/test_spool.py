@@ -14,11 +14,13 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 import pytest
 
+from custom_components.ha_ingestor import spool as spool_module
 from custom_components.ha_ingestor.spool import (
     SCHEMA_VERSION,
     Spool,
@@ -270,6 +272,25 @@ def test_drained_spool_gives_disk_space_back(path: Path) -> None:
     assert empty < full / 10
 
 
+def test_migration_runs_once_and_keeps_data(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Spool(path, BIG) as spool:
+        spool.append(make_lines("a", 3))
+    step = ("ALTER TABLE batches ADD COLUMN origin TEXT",)
+    monkeypatch.setattr(spool_module, "_MIGRATIONS", (*spool_module._MIGRATIONS, step))
+    monkeypatch.setattr(spool_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    for _ in range(2):  # the second open must not run the step again
+        with Spool(path, BIG) as spool:
+            assert spool.recovered_from is None
+            assert [b.lines for b in spool.batches()] == [make_lines("a", 3)]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(batches)")]
+        assert "origin" in columns
+    finally:
+        conn.close()
+
+
 def test_closed_spool_raises(path: Path) -> None:
     spool = Spool(path, BIG)
     spool.close()
@@ -404,7 +425,7 @@ class CorruptOnce:
         self._conn = conn
         self.armed = True
 
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if self.armed and "FROM batches" in sql:
             self.armed = False
             err = sqlite3.DatabaseError("database disk image is malformed")
