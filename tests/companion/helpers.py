@@ -166,7 +166,8 @@ class Received:
     timestamp: str
     body: dict[str, Any]
     signature_ok: bool
-    answered: int
+    answered: int  # HTTP status sent back; 0 while a /hold request is being held
+    attempt: int  # how many requests with this delivery id the receiver has seen so far
 
 
 class Receiver(ThreadedApp):
@@ -193,7 +194,7 @@ class Receiver(ThreadedApp):
             return [
                 r
                 for r in self.received
-                if r.path.startswith(path_prefix) and (r.answered < 300 or not ok_only)
+                if r.path.startswith(path_prefix) and (200 <= r.answered < 300 or not ok_only)
             ]
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -222,16 +223,16 @@ class Receiver(ThreadedApp):
             status = 503 if attempt <= fails else 200
         elif mode == "hold":
             with self._lock:
-                self.received.append(self._record(request, raw, stamp, signature_ok, 0))
+                self.received.append(self._record(request, raw, stamp, signature_ok, 0, attempt))
             assert self._release is not None
             await self._release.wait()
         with self._lock:
-            self.received.append(self._record(request, raw, stamp, signature_ok, status))
+            self.received.append(self._record(request, raw, stamp, signature_ok, status, attempt))
         return web.json_response({"ok": status < 300}, status=status)
 
     @staticmethod
-    def _record(
-        request: web.Request, raw: bytes, stamp: str, signature_ok: bool, status: int
+    def _record(  # noqa: PLR0917
+        request: web.Request, raw: bytes, stamp: str, ok: bool, status: int, attempt: int
     ) -> Received:
         return Received(
             path=request.path,
@@ -239,8 +240,9 @@ class Receiver(ThreadedApp):
             event=request.headers.get("X-Webhook-Event", ""),
             timestamp=stamp,
             body=json.loads(raw),
-            signature_ok=signature_ok,
+            signature_ok=ok,
             answered=status,
+            attempt=attempt,
         )
 
 
