@@ -223,16 +223,20 @@ class Receiver(ThreadedApp):
             status = 503 if attempt <= fails else 200
         elif mode == "hold":
             with self._lock:
-                self.received.append(self._record(request, raw, stamp, signature_ok, 0, attempt))
+                self.received.append(
+                    self._record(request, raw, stamp, signature_ok, status=0, attempt=attempt)
+                )
             assert self._release is not None
             await self._release.wait()
         with self._lock:
-            self.received.append(self._record(request, raw, stamp, signature_ok, status, attempt))
+            self.received.append(
+                self._record(request, raw, stamp, signature_ok, status=status, attempt=attempt)
+            )
         return web.json_response({"ok": status < 300}, status=status)
 
     @staticmethod
-    def _record(  # noqa: PLR0917
-        request: web.Request, raw: bytes, stamp: str, ok: bool, status: int, attempt: int
+    def _record(
+        request: web.Request, raw: bytes, stamp: str, ok: bool, *, status: int, attempt: int
     ) -> Received:
         return Received(
             path=request.path,

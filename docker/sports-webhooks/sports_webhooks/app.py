@@ -169,7 +169,13 @@ def _query_int(request: web.Request, name: str, default: int | None, high: int) 
     return int(raw)
 
 
+_DELIVERY_QUERY: Final = frozenset({"limit", "subscription_id", "status"})
+
+
 async def list_deliveries(request: web.Request) -> web.Response:
+    unknown = sorted(set(request.query) - _DELIVERY_QUERY)
+    if unknown:
+        return _error(400, f"unknown query parameter(s): {', '.join(unknown)}")
     limit = _query_int(request, "limit", 100, 1000) or 100
     sub_id = _query_int(request, "subscription_id", None, _INT64_MAX)
     status = request.query.get("status")
