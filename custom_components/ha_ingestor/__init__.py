@@ -160,7 +160,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
         PipelineConfig(
             batch_size=int(options[CONF_BATCH_SIZE]),
             flush_interval=float(options[CONF_FLUSH_INTERVAL]),
-            spill_threshold=max(10_000, 10 * int(options[CONF_BATCH_SIZE])),
         ),
         HealthReporter(hass, entry),
     )

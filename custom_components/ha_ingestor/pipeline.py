@@ -8,8 +8,8 @@ InfluxDB and a replayed point overwrites itself).
 
 Failures:
 * timeout, connection error, 5xx, 429: the batch goes to the spool, writing pauses with
-  exponential backoff (honouring Retry-After) and the queue spills to the spool past a
-  threshold, so memory stays bounded;
+  exponential backoff (honouring Retry-After), and meanwhile the queue goes to the spool
+  whenever a batch would have been written, so memory stays bounded;
 * 400/422 and 413: the batch is split in halves until the bad lines are isolated; those go to
   the dead-letter table, the rest is written;
 * 401/403: everything is kept in the spool and writing stops until the entry is reloaded with
@@ -55,8 +55,6 @@ class PipelineHooks(Protocol):
 class PipelineConfig:
     batch_size: int = 1000
     flush_interval: float = 1.0
-    # Past this many queued lines while InfluxDB is unreachable, the queue spills to the spool.
-    spill_threshold: int = 10_000
     # Hard cap on the in-memory queue (only reached if the spool cannot keep up or fails).
     max_queue: int = 200_000
     shutdown_timeout: float = 10.0
@@ -89,8 +87,7 @@ class Pipeline:
         self._auth_paused = False
         self._task: asyncio.Task[None] | None = None
         self._batch_size = config.batch_size
-        self._spill_at = max(config.spill_threshold, config.batch_size)
-        self._max_queue = max(config.max_queue, self._spill_at * 2)
+        self._max_queue = max(config.max_queue, config.batch_size * 2)
 
     # ------------------------------------------------------------------ capture side
 
@@ -104,7 +101,7 @@ class Pipeline:
         if not size:
             self._first_queued = time.monotonic()
         queue.append(line)
-        if size + 1 == self._batch_size or size + 1 == self._spill_at:
+        if size + 1 == self._batch_size:
             self._wake.set()
 
     # ------------------------------------------------------------------ state
@@ -125,9 +122,13 @@ class Pipeline:
         self._task = create_task(self._run())
 
     async def flush(self, wait: float = 30.0) -> bool:
-        """Write everything queued now; True when the queue drained within the timeout."""
+        """Write everything queued now.
+
+        True when it was written within `wait`; False when InfluxDB is unavailable (what is
+        queued then waits in the spool) or the time ran out.
+        """
         if not self.queue and not self._inflight:
-            return True
+            return self.stats.connected is not False
         self._flush_requested = True
         self._drained.clear()
         self._wake.set()
@@ -135,7 +136,7 @@ class Pipeline:
             await asyncio.wait_for(self._drained.wait(), wait)
         except TimeoutError:
             return False
-        return True
+        return self.stats.connected is not False
 
     async def async_stop(self) -> None:
         """Flush within the shutdown timeout, spool whatever is left, close the spool."""
@@ -178,24 +179,31 @@ class Pipeline:
     def _timeout(self, now: float) -> float | None:
         """Seconds until there is work (0: now; None: nothing until woken)."""
         queue = self.queue
-        if self._blocked(now):
-            if len(queue) >= self._spill_at or (self._stopping and queue):
-                return 0
-            return None if self._auth_paused else self._retry_at - now
-        if queue and (len(queue) >= self._batch_size or self._flush_requested or self._stopping):
+        blocked = self._blocked(now)
+        if queue and (
+            len(queue) >= self._batch_size
+            or self._flush_requested
+            or self._stopping
+            or now - self._first_queued >= self._config.flush_interval
+        ):
             return 0
-        if self._spool.pending_points and not self._stopping:
-            return 0
-        if queue:
-            return self._first_queued + self._config.flush_interval - now
-        if self._flush_requested:
+        if not queue and self._flush_requested:
             self._flush_requested = False
             self._drained.set()
-        return None
+        if not blocked and self._spool.pending_points and not self._stopping:
+            return 0
+        waits = []
+        if queue:
+            waits.append(self._first_queued + self._config.flush_interval - now)
+        if blocked and not self._auth_paused:
+            waits.append(self._retry_at - now)
+        return min(waits) if waits else None
 
     async def _step(self, now: float) -> None:
         queue = self.queue
         if self._blocked(now):
+            # Same durability window as when writing: nothing waits in memory longer than
+            # a flush interval; it goes to disk instead.
             await self._spill(len(queue))
             return
         if queue and (

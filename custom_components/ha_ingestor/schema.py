@@ -10,8 +10,8 @@ Pure logic (no Home Assistant imports) so it is fast to test and to fuzz. Two mo
 The type rule of the default mode (a field name never changes type, so InfluxDB never
 answers "field type conflict"):
 
-* numbers and booleans -> float field named after the attribute; a name ending in ``_str``
-  gets ``_num`` appended;
+* numbers (int, float, Decimal) and booleans -> float field named after the attribute;
+  a name ending in ``_str`` gets ``_num`` appended;
 * everything else -> string field ``<name>_str``: strings as is, enums by value, dates in
   ISO 8601, lists and dicts as JSON;
 * attributes named ``value``, ``state`` or ``time``, or starting with ``_``, are prefixed
@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import datetime as dt
+from decimal import Decimal
 from enum import Enum
 import json
 import math
@@ -152,7 +153,7 @@ def encode_value_field(key: str, value: Any, skips: SkipCounter) -> str | None:
         value = value.value
     if isinstance(value, bool):
         value = 1.0 if value else 0.0
-    if isinstance(value, (int, float, numbers.Real)):
+    if isinstance(value, (int, float, Decimal, numbers.Real)):
         try:
             number = float(value)
         except OverflowError:

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+import json
 import time
 from typing import Final, Literal
 import zlib
@@ -95,6 +96,19 @@ def encode_body(lines: list[str]) -> bytes:
     return compressor.compress(raw) + compressor.flush()
 
 
+def error_message(body: str) -> str:
+    """The human part of an InfluxDB error body (2.x: "message", 1.x: "error")."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if isinstance(data, dict):
+        for key in ("message", "error"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return body.strip()
+
+
 def classify(status: int) -> Outcome:
     if 200 <= status < 300:
         return Outcome.OK
@@ -141,7 +155,7 @@ class InfluxWriter:
                 ssl=self._ssl,
             ) as resp:
                 status = resp.status
-                text = "" if status == 204 else (await resp.text(errors="replace"))[:1000]
+                text = "" if status == 204 else error_message(await resp.text(errors="replace"))
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
         except TimeoutError:
             return WriteResult(Outcome.RETRY, message="timeout", latency=time.monotonic() - start)
@@ -152,7 +166,7 @@ class InfluxWriter:
                 latency=time.monotonic() - start,
             )
         return WriteResult(
-            classify(status), status, text.strip(), retry_after, time.monotonic() - start
+            classify(status), status, text[:1000], retry_after, time.monotonic() - start
         )
 
     async def check(self) -> CheckError | None:

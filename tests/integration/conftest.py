@@ -1,13 +1,15 @@
-"""Fixtures: custom integrations enabled, real InfluxDB 1.6 / VictoriaMetrics per session."""
+"""Fixtures: custom integrations enabled, a fresh InfluxDB 1.6 database per test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 import itertools
 from typing import Any
 
+from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant
 import pytest
-import pytest_socket
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.const import (
     CONF_API,
@@ -17,10 +19,7 @@ from custom_components.ha_ingestor.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
-from tests.servers import InfluxDB1, VictoriaMetrics, running
+from tests.servers import InfluxDB1
 
 _db_names = itertools.count()
 
@@ -28,23 +27,6 @@ _db_names = itertools.count()
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
-
-
-@pytest.fixture(scope="session")
-def influxdb1() -> Iterator[InfluxDB1]:
-    """A real InfluxDB 1.6 for the whole session; tests isolate by database name."""
-    pytest_socket.enable_socket()
-    with running(InfluxDB1) as server:
-        assert isinstance(server, InfluxDB1)
-        yield server
-
-
-@pytest.fixture(scope="session")
-def victoria() -> Iterator[VictoriaMetrics]:
-    pytest_socket.enable_socket()
-    with running(VictoriaMetrics) as server:
-        assert isinstance(server, VictoriaMetrics)
-        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,250 @@
+"""The batch task against a fake InfluxDB 2 (error classes) with a real SQLite spool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+import time
+
+import aiohttp
+from aiohttp import web
+import pytest
+
+from custom_components.ha_ingestor.backoff import Backoff
+from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
+from custom_components.ha_ingestor.spool import Spool
+from custom_components.ha_ingestor.stats import Stats
+from custom_components.ha_ingestor.writer import InfluxWriter, Target
+from tests.fake_influxdb2 import FakeInfluxDB2
+
+pytestmark = pytest.mark.asyncio
+
+
+@dataclass
+class Hooks:
+    connectivity: list[bool] = field(default_factory=list)
+    auth: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    spool_drops: list[int] = field(default_factory=list)
+
+    def connectivity_changed(self, connected: bool, error: str | None) -> None:
+        self.connectivity.append(connected)
+
+    def auth_failed(self, message: str) -> None:
+        self.auth.append(message)
+
+    def target_missing(self, message: str) -> None:
+        self.missing.append(message)
+
+    def dead_lettered(self, examples: list[tuple[str, str]]) -> None:
+        self.dead.extend(examples)
+
+    def spool_dropped(self, points: int) -> None:
+        self.spool_drops.append(points)
+
+
+@dataclass
+class Harness:
+    fake: FakeInfluxDB2
+    url: str
+    session: aiohttp.ClientSession
+    tmp: Path
+    hooks: Hooks = field(default_factory=Hooks)
+    submitted: int = 0
+
+    def pipeline(
+        self, token: str = "good-token", spool_bytes: int = 50_000_000, **cfg: float
+    ) -> Pipeline:
+        target = Target(api="v2", url=self.url, org="home", bucket="home_assistant", token=token)
+        spool = Spool(self.tmp / "spool.db", spool_bytes, synchronous="NORMAL")
+        config = PipelineConfig(**{"batch_size": 100, "flush_interval": 0.05, **cfg})  # type: ignore[arg-type]
+        pipeline = Pipeline(
+            InfluxWriter(self.session, target, timeout=5),
+            spool,
+            Stats(),
+            config,
+            self.hooks,
+            Backoff(initial=0.02, cap=0.1),
+        )
+        pipeline.start(lambda coro: __import__("asyncio").get_running_loop().create_task(coro))
+        return pipeline
+
+    def submit(self, pipeline: Pipeline, lines: list[str]) -> None:
+        for line in lines:
+            pipeline.stats.received += 1
+            pipeline.submit(line)
+
+
+def lines(n: int, start: int = 0, measurement: str = "m") -> list[str]:
+    return [
+        f"{measurement},e=x{i % 7} v={i}.0 {1_700_000_000_000_000 + i}"
+        for i in range(start, start + n)
+    ]
+
+
+def accounted(p: Pipeline) -> int:
+    s = p.stats
+    return s.written + p.pending + s.filtered + s.dead_lettered + s.dropped_total
+
+
+async def wait_until(predicate: object, timeout: float = 20.0) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    fake = FakeInfluxDB2()
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with aiohttp.ClientSession() as session:
+        yield Harness(fake, f"http://127.0.0.1:{port}", session, tmp_path)
+    await runner.cleanup()
+
+
+async def test_everything_written_in_batches(harness: Harness) -> None:
+    p = harness.pipeline()
+    data = lines(2_550)
+    harness.submit(p, data)
+    assert await p.flush()
+    await p.async_stop()
+    assert sorted(harness.fake.written) == sorted(data)
+    assert p.stats.written == 2_550 and p.pending == 0
+    assert harness.fake.requests == 26  # 25 full batches of 100 and one of 50
+    assert set(harness.fake.encodings) == {"gzip"}
+
+
+async def test_rejected_points_are_dead_lettered_rest_written(harness: Harness) -> None:
+    harness.fake.reject = lambda line: (
+        "invalid field" if " v=13.0 " in line or " v=77.0 " in line else None
+    )
+    p = harness.pipeline()
+    data = lines(300)
+    harness.submit(p, data)
+    assert await p.flush()
+    bad = {data[13], data[77]}
+    assert set(harness.fake.written) == set(data) - bad
+    assert {line for line, _ in harness.hooks.dead} == bad
+    assert p.stats.dead_lettered == 2
+    letters = p.spool.dead_letters(10)
+    assert {d.line for d in letters} == bad
+    assert all("HTTP 400" in d.reason for d in letters)
+    assert accounted(p) == 300
+    await p.async_stop()
+
+
+async def test_field_type_conflict_is_dead_lettered(harness: Harness) -> None:
+    p = harness.pipeline()
+    good = lines(10)
+    conflicting = 'm,e=x0 v="text" 1700000000000099'
+    harness.submit(p, [*good, conflicting])
+    assert await p.flush()
+    assert p.stats.dead_lettered == 1 and p.stats.written == 10
+    assert "field type conflict" in p.spool.dead_letters(1)[0].reason
+    await p.async_stop()
+
+
+async def test_server_errors_spool_then_replay_with_retry_after(harness: Harness) -> None:
+    harness.fake.fail_next = [503, 503, 429]
+    harness.fake.retry_after = "0"
+    p = harness.pipeline()
+    data = lines(500)
+    harness.submit(p, data)
+    await wait_until(lambda: p.stats.written == 500)
+    assert sorted(set(harness.fake.written)) == sorted(data)
+    assert harness.hooks.connectivity == [False, True]
+    assert p.pending == 0 and p.spool.pending_points == 0
+    await p.async_stop()
+
+
+async def test_auth_failure_keeps_everything(harness: Harness, tmp_path: Path) -> None:
+    p = harness.pipeline(token="revoked")
+    data = lines(250)
+    harness.submit(p, data)
+    # paused: the queue goes to disk as batches come due, nothing waits in memory
+    await wait_until(lambda: harness.hooks.auth and not p.queue and p.spool.pending_points == 250)
+    assert p.paused_for_auth
+    requests = harness.fake.requests
+    harness.submit(p, lines(50, start=250))
+    assert not await p.flush(wait=0.3)  # paused: nothing is written
+    assert harness.fake.requests == requests
+    await p.async_stop()
+    assert accounted(p) == 300 and p.stats.written == 0
+    # "reauth": a new pipeline with the new token over the same spool writes the backlog
+    p2 = harness.pipeline(token="good-token")
+    await wait_until(lambda: p2.spool.pending_points == 0)
+    assert sorted(set(harness.fake.written)) == sorted(data + lines(50, start=250))
+    await p2.async_stop()
+
+
+async def test_too_large_is_split(harness: Harness) -> None:
+    harness.fake.max_body_lines = 30
+    p = harness.pipeline()
+    data = lines(100)
+    harness.submit(p, data)
+    assert await p.flush()
+    assert sorted(harness.fake.written) == sorted(data)
+    assert p.stats.dead_lettered == 0
+    await p.async_stop()
+
+
+async def test_missing_bucket_kept_until_created(harness: Harness) -> None:
+    harness.fake.buckets = set()
+    p = harness.pipeline()
+    harness.submit(p, lines(120))
+    await wait_until(lambda: harness.hooks.missing)
+    assert 'bucket "home_assistant" not found' in harness.hooks.missing[0]
+    harness.fake.buckets = {"home_assistant"}
+    await wait_until(lambda: p.stats.written == 120)
+    await p.async_stop()
+
+
+async def test_spills_to_spool_while_down_and_memory_stays_bounded(harness: Harness) -> None:
+    harness.fake.fail_next = [503] * 10_000
+    p = harness.pipeline(batch_size=100)
+    peak = 0
+    for chunk in range(30):
+        harness.submit(p, lines(1_000, start=chunk * 1_000))
+        peak = max(peak, len(p.queue))
+        await wait_until(lambda: len(p.queue) < 100)
+    assert peak <= 1_100
+    assert accounted(p) == 30_000
+    await p.async_stop()
+    assert p.spool.closed
+    reopened = Spool(harness.tmp / "spool.db", 50_000_000)
+    assert reopened.pending_points == 30_000
+    reopened.close()
+
+
+async def test_spool_full_drops_oldest_and_says_so(harness: Harness) -> None:
+    harness.fake.fail_next = [503] * 10_000
+    p = harness.pipeline(spool_bytes=20_000, batch_size=100)
+    harness.submit(p, lines(5_000))
+    await wait_until(lambda: not p.queue and p._inflight == 0)
+    assert p.stats.dropped["spool_full"] > 0
+    assert sum(harness.hooks.spool_drops) == p.stats.dropped["spool_full"]
+    assert accounted(p) == 5_000
+    await p.async_stop()
+
+
+async def test_stop_spools_what_is_queued_and_restart_replays(harness: Harness) -> None:
+    harness.fake.fail_next = [503] * 3
+    p = harness.pipeline(flush_interval=30, batch_size=10_000)
+    data = lines(700)
+    harness.submit(p, data)
+    await p.async_stop()  # nothing was due yet: all 700 go to the spool
+    assert p.spool.closed
+    p2 = harness.pipeline()
+    await wait_until(lambda: p2.stats.written == 700, timeout=30)
+    assert sorted(set(harness.fake.written)) == sorted(data)
+    await p2.async_stop()

@@ -1,0 +1,215 @@
+"""Schema and line protocol rules, without a server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.ha_ingestor.line_protocol import (
+    MAX_STRING_BYTES,
+    encode_point,
+    escape_measurement,
+    escape_name,
+    identifier,
+    quote_string,
+)
+from custom_components.ha_ingestor.schema import (
+    CoreCompatEncoder,
+    SchemaOptions,
+    SkipCounter,
+    StateEncoder,
+    encode_event,
+    encode_value_field,
+    state_to_number,
+    timestamp_us,
+)
+from tests.fake_influxdb2 import field_types
+
+
+class Mode(StrEnum):
+    HEAT = "heat"
+
+
+class Level(IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ("a b", "a\\ b"),
+        ("a,b=c", "a\\,b\\=c"),
+        ("line\nbreak", "line\\ break"),
+        ("back\\slash", "back\\slash"),
+        ("end\\", "end/"),
+        ("a\\,b", "a/\\,b"),
+        ("émoji 🌡", "émoji\\ 🌡"),
+    ],
+)
+def test_escape_name(raw: str, escaped: str) -> None:
+    assert escape_name(raw) == escaped
+
+
+def test_escape_measurement_keeps_equals() -> None:
+    assert escape_measurement("m=1, x") == "m=1\\,\\ x"
+
+
+def test_quote_string() -> None:
+    assert quote_string('say "hi" \\ bye\n') == '"say \\"hi\\" \\\\ bye\n"'
+
+
+def test_identifier_is_idempotent() -> None:
+    for raw in ("a\\", "x\r\ny", "q\\ z"):
+        assert identifier(identifier(raw)) == identifier(raw)
+
+
+def test_encode_point_drops_non_finite_and_empty() -> None:
+    assert encode_point("m", {"t": ""}, {"a": float("nan")}, 1) is None
+    line = encode_point(
+        "m", {"t": "v", "e": ""}, {"a": 1.5, "b": 2, "c": True, "d": "x", "": 1.0}, 7
+    )
+    assert line == 'm,t=v a=1.5,b=2i,c=true,d="x" 7'
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "flag=1.0"),
+        (3, "flag=3.0"),
+        (Level.HIGH, "flag=3.0"),
+        (Decimal("2.5"), "flag=2.5"),
+        (Mode.HEAT, 'flag_str="heat"'),
+        ("on", 'flag_str="on"'),
+        ([1, "a"], 'flag_str="[1, \\"a\\"]"'),
+        ({"k": dt.date(2024, 1, 2)}, 'flag_str="{\\"k\\": \\"2024-01-02\\"}"'),
+        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), 'flag_str="2024-01-02T03:04:05+00:00"'),
+    ],
+)
+def test_attribute_rule(value: Any, expected: str) -> None:
+    assert encode_value_field("flag", value, SkipCounter()) == expected
+
+
+def test_attribute_rule_renames_and_skips() -> None:
+    skips = SkipCounter()
+    assert encode_value_field("value", 1, skips) == "attr_value=1.0"
+    assert encode_value_field("state", "x", skips) == 'attr_state_str="x"'
+    assert encode_value_field("_private", 1, skips) == "attr__private=1.0"
+    assert encode_value_field("speed_str", 4, skips) == "speed_str_num=4.0"
+    assert encode_value_field("speed_str", "fast", skips) == 'speed_str="fast"'
+    assert encode_value_field("x", None, skips) is None
+    assert encode_value_field("x", float("inf"), skips) is None
+    assert encode_value_field("x", 10**400, skips) is None
+    assert encode_value_field("x", "a" * (MAX_STRING_BYTES + 1), skips) is None
+    assert skips.reasons == {"non_finite": 1, "number_too_large": 1, "string_too_large": 1}
+    # 100 KiB of text is skipped, 60 KiB is written
+    assert encode_value_field("x", "é" * 30_000, skips) is not None
+
+
+SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "a_str", "value", "b"]), SCALAR), max_size=8))
+def test_a_field_name_never_changes_type(attribute_sets: list[dict[str, Any]]) -> None:
+    """Across any sequence of attributes, each field name keeps one type."""
+    encoder = StateEncoder(SchemaOptions())
+    seen: dict[str, str] = {}
+    for i, attrs in enumerate(attribute_sets):
+        for state in ("1.5", "on", "text"):
+            line = encoder.encode("sensor.x", state, attrs, i)
+            _, types = field_types(line)
+            for name, kind in types.items():
+                assert seen.setdefault(name, kind) == kind
+
+
+def test_state_encoder_caches_until_attributes_change() -> None:
+    encoder = StateEncoder(SchemaOptions(ignore_attributes=frozenset({"icon"})))
+    attrs = {"unit_of_measurement": "W", "friendly_name": "Plug", "icon": "mdi:x", "level": 2}
+    assert encoder.encode("sensor.p", "12", attrs, 5) == (
+        "ha_states,domain=sensor,entity_id=sensor.p,friendly_name=Plug,unit=W "
+        'state="12",value=12.0,level=2.0 5'
+    )
+    assert encoder.encode("sensor.p", "unavailable", attrs, 6) == (
+        'ha_states,domain=sensor,entity_id=sensor.p,friendly_name=Plug,unit=W state="unavailable",level=2.0 6'
+    )
+    changed = {**attrs, "level": 3}
+    assert encoder.encode("sensor.p", "12", changed, 7).endswith("level=3.0 7")
+
+
+def test_context_tags_and_fields() -> None:
+    encoder = StateEncoder(SchemaOptions(include_attributes=False))
+    encoder.set_context({"weather_condition": "rainy"}, {"outdoor_temperature": 4.5})
+    line = encoder.encode("light.l", "on", {"brightness": 5}, 1)
+    assert line == (
+        "ha_states,domain=light,entity_id=light.l,weather_condition=rainy "
+        'state="on",value=1.0,outdoor_temperature=4.5 1'
+    )
+
+
+def test_state_to_number() -> None:
+    assert state_to_number("on") == 1.0
+    assert state_to_number("not_home") == 0.0
+    assert state_to_number("-3.25") == -3.25
+    assert state_to_number("nan") is None
+    assert state_to_number("inf") is None
+    assert state_to_number("heat") is None
+
+
+def test_timestamp_matches_datetime_rounding() -> None:
+    for ts in (1700000000.123456, 1700000000.9999996, 0.5e-6, 1732700000.000001):
+        expected = dt.datetime.fromtimestamp(ts, dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        assert timestamp_us(ts) == expected // dt.timedelta(microseconds=1)
+
+
+def test_core_compat_encoder() -> None:
+    encoder = CoreCompatEncoder(SchemaOptions())
+    line = encoder.encode(
+        "sensor.power", "12.5", {"unit_of_measurement": "W", "friendly_name": "P", "v": "30 W"}, 9
+    )
+    assert (
+        line
+        == 'W,domain=sensor,entity_id=power value=12.5,friendly_name_str="P",v_str="30 W",v=30.0 9'
+    )
+    assert encoder.encode("sensor.power", "unavailable", {}, 9) is None
+    line = encoder.encode("binary_sensor.door", "on", {"value": 2}, 10)
+    assert (
+        line
+        == 'binary_sensor.door,domain=binary_sensor,entity_id=door state="on",value=1.0,value_=2.0 10'
+    )
+
+
+def test_event_encoding() -> None:
+    skips = SkipCounter()
+    line = encode_event(
+        "call_service",
+        {
+            "domain": "light",
+            "service": "turn_on",
+            "service_data": {"entity_id": ["light.a"]},
+            "count": 2,
+        },
+        3,
+        skips,
+    )
+    assert line == (
+        'ha_events,event_type=call_service count=1.0,domain_str="light",service_str="turn_on",'
+        'service_data_str="{\\"entity_id\\": [\\"light.a\\"]}",attr_count=2.0 3'
+    )
+    line = encode_event(
+        "automation_triggered", {"entity_id": "automation.x", "name": "X"}, 4, skips
+    )
+    assert line.startswith(
+        "ha_events,domain=automation,entity_id=automation.x,event_type=automation_triggered "
+    )
