@@ -146,6 +146,9 @@ def connect(path: Path | str) -> sqlite3.Connection:
         raise RuntimeError(f"{path}: cannot enable WAL (journal_mode={mode})")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA synchronous=NORMAL")
+    # Sorts and temp tables in memory: nothing written outside the database's own folder,
+    # which matters with a read-only root filesystem.
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 
