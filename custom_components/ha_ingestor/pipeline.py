@@ -98,10 +98,12 @@ class Pipeline:
         if size >= self._max_queue:
             self.stats.dropped["queue_full"] += 1
             return
+        queue.append(line)
+        # Wake the task for the first line (it arms the flush timer) and for a full batch.
         if not size:
             self._first_queued = time.monotonic()
-        queue.append(line)
-        if size + 1 == self._batch_size:
+            self._wake.set()
+        elif size + 1 == self._batch_size:
             self._wake.set()
 
     # ------------------------------------------------------------------ state

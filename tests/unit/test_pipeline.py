@@ -248,3 +248,12 @@ async def test_stop_spools_what_is_queued_and_restart_replays(harness: Harness) 
     await wait_until(lambda: p2.stats.written == 700, timeout=30)
     assert sorted(set(harness.fake.written)) == sorted(data)
     await p2.async_stop()
+
+
+async def test_a_lone_point_is_written_after_the_flush_interval(harness: Harness) -> None:
+    p = harness.pipeline(flush_interval=0.2, batch_size=1000)
+    start = time.monotonic()
+    harness.submit(p, lines(1))
+    await wait_until(lambda: p.stats.written == 1)
+    assert time.monotonic() - start >= 0.2
+    await p.async_stop()

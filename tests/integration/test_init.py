@@ -1,0 +1,317 @@
+"""Setup, unload, reload, options, removal, entities, diagnostics, the flush action."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custom_components.ha_ingestor import spool_path
+from custom_components.ha_ingestor.const import (
+    CONF_EVENT_TYPES,
+    CONF_EXCLUDE_DOMAINS,
+    CONF_EXCLUDE_GLOBS,
+    CONF_INCLUDE_AREAS,
+    CONF_INCLUDE_ENTITIES,
+    CONF_INCLUDE_LABELS,
+    CONF_INCLUDE_OWN,
+    CONF_SCHEMA_MODE,
+    DOMAIN,
+)
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+    label_registry as lr,
+)
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from tests.servers import InfluxDB1
+
+from .conftest import closed_port_url, v1_entry
+
+
+async def flush(hass: HomeAssistant) -> None:
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+
+def states_rows(influxdb1: InfluxDB1, db: str, where: str = "") -> list[dict[str, Any]]:
+    return influxdb1.rows(f'SELECT * FROM "ha_states" {where} GROUP BY *', db)
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_setup_unload_reload(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database, flush_interval=60.0)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    hass.states.async_set("sensor.a", "1")
+    # Nothing due yet (60 s interval); a reload flushes what is queued.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [r["value"] for r in states_rows(influxdb1, database)] == [1.0]
+    hass.states.async_set("sensor.a", "2")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert sorted(r["value"] for r in states_rows(influxdb1, database)) == [1.0, 2.0]
+    # listeners are gone after unload
+    hass.states.async_set("sensor.a", "3")
+    await hass.async_block_till_done()
+    assert len(states_rows(influxdb1, database)) == 2
+
+
+async def test_setup_with_influxdb_down_still_loads_and_spools(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    entry = v1_entry(closed_port_url(), "db", flush_interval=0.05)
+    await setup_entry(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    hass.states.async_set("sensor.a", "1")
+    pipeline = entry.runtime_data.pipeline
+    for _ in range(500):  # the writer task runs on real time
+        if pipeline.spool.pending_points:
+            break
+        await asyncio.sleep(0.01)
+    assert pipeline.spool.pending_points == 1
+    with pytest.raises(Exception, match="not everything"):
+        await flush(hass)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert spool_path(hass, entry).exists()
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert not spool_path(hass, entry).exists()
+
+
+async def test_options_take_effect_without_restart(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    hass.states.async_set("sensor.power", "5", {"unit_of_measurement": "W"})
+    await flush(hass)
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_SCHEMA_MODE: "core", CONF_EXCLUDE_DOMAINS: ["light"]}
+    )
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    hass.states.async_set("sensor.power", "6", {"unit_of_measurement": "W"})
+    hass.states.async_set("light.l", "on")
+    await flush(hass)
+    assert [r["value"] for r in states_rows(influxdb1, database)] == [5.0]
+    assert [r["value"] for r in influxdb1.rows('SELECT * FROM "W"', database)] == [6.0]
+    assert not influxdb1.rows('SELECT * FROM "light.l"', database)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_filters_by_label_area_glob_and_own_entities(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    ent_reg = er.async_get(hass)
+    label = lr.async_get(hass).async_create("Energy")
+    kitchen = ar.async_get(hass).async_create("Kitchen")
+    labelled = ent_reg.async_get_or_create("sensor", "test", "l1", suggested_object_id="labelled")
+    ent_reg.async_update_entity(labelled.entity_id, labels={label.label_id})
+    in_kitchen = ent_reg.async_get_or_create("sensor", "test", "k1", suggested_object_id="kitchen")
+    ent_reg.async_update_entity(in_kitchen.entity_id, area_id=kitchen.id)
+    entry = v1_entry(
+        influxdb1.url,
+        database,
+        **{
+            CONF_INCLUDE_LABELS: [label.label_id],
+            CONF_INCLUDE_AREAS: [kitchen.id],
+            CONF_INCLUDE_ENTITIES: ["sensor.listed", "sensor.noisy_listed"],
+            CONF_EXCLUDE_GLOBS: ["sensor.noisy_*"],
+            CONF_INCLUDE_OWN: False,
+        },
+    )
+    await setup_entry(hass, entry)
+    for entity_id in (
+        "sensor.labelled", "sensor.kitchen", "sensor.listed", "sensor.noisy_listed",
+        "sensor.other", "sensor.noisy_other",
+    ):
+        hass.states.async_set(entity_id, "1")
+    # our own diagnostic entities change state too, and are never ingested by default
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+    await hass.async_block_till_done()
+    await flush(hass)
+    written = {r["entity_id"] for r in states_rows(influxdb1, database)}
+    assert written == {"sensor.labelled", "sensor.kitchen", "sensor.listed", "sensor.noisy_listed"}
+    stats = entry.runtime_data.pipeline.stats
+    assert stats.filtered >= 2
+    assert stats.received == stats.written + stats.filtered + entry.runtime_data.pipeline.pending
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_registry_metadata_tags_follow_changes(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    config = MockConfigEntry(domain="test")
+    config.add_to_hass(hass)
+    areas = ar.async_get(hass)
+    living, office = areas.async_create("Living room"), areas.async_create("Office")
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=config.entry_id,
+        identifiers={("test", "d1")},
+        name="Plug",
+        manufacturer="Acme",
+        model="P1",
+    )
+    dr.async_get(hass).async_update_device(device.id, area_id=living.id)
+    ent_reg = er.async_get(hass)
+    entity = ent_reg.async_get_or_create(
+        "sensor", "test", "p1", suggested_object_id="plug_power", device_id=device.id
+    )
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    hass.states.async_set(entity.entity_id, "10")
+    await flush(hass)
+    label = lr.async_get(hass).async_create("Solar")
+    ent_reg.async_update_entity(entity.entity_id, labels={label.label_id}, area_id=office.id)
+    dr.async_get(hass).async_update_device(device.id, name_by_user="Heater plug")
+    await hass.async_block_till_done()
+    hass.states.async_set(entity.entity_id, "11")
+    await flush(hass)
+    rows = sorted(states_rows(influxdb1, database), key=lambda r: r["value"])
+    first, second = rows
+    assert (first["area"], first["device"], first["manufacturer"], first["model"]) == (
+        "Living room", "Plug", "Acme", "P1",
+    )
+    assert first["platform"] == "test"
+    assert first["labels"] == ""
+    assert (second["area"], second["device"], second["labels"]) == ("Office", "Heater plug", "Solar")
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_other_event_types(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+    entry = v1_entry(influxdb1.url, database, **{CONF_EVENT_TYPES: ["state_changed", "my_event"]})
+    await setup_entry(hass, entry)
+    hass.bus.async_fire("my_event", {"entity_id": "switch.x", "level": 3, "note": "hi"})
+    hass.bus.async_fire("unrelated_event", {"x": 1})
+    await hass.async_block_till_done()
+    await flush(hass)
+    rows = influxdb1.rows('SELECT * FROM "ha_events" GROUP BY *', database)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["event_type"], row["entity_id"], row["domain"]) == ("my_event", "switch.x", "switch")
+    assert (row["count"], row["level"], row["note_str"]) == (1.0, 3.0, "hi")
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_bad_attributes_never_break_ingestion(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    class Weird:
+        def __str__(self) -> str:
+            raise ValueError("no text for you")
+
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    hass.states.async_set("sensor.big", "1", {"blob": "x" * 100 * 1024, "nan": float("nan")})
+    hass.states.async_set("sensor.weird", "2", {"obj": Weird()})
+    hass.states.async_set("sensor.fine", "3", {"when": dt_util.utcnow(), "nested": {"a": [1, None]}})
+    await flush(hass)
+    rows = {r["entity_id"]: r for r in states_rows(influxdb1, database)}
+    assert set(rows) == {"sensor.big", "sensor.fine"}
+    assert rows["sensor.fine"]["nested_str"] == '{"a": [1, null]}'
+    data = entry.runtime_data
+    assert data.skips.reasons["string_too_large"] == 1
+    assert data.skips.reasons["non_finite"] == 1
+    assert data.pipeline.stats.dropped["encode_error"] == 1
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entities_and_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    influxdb1: InfluxDB1,
+    database: str,
+) -> None:
+    plain = v1_entry(influxdb1.url, database)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=plain.title,
+        unique_id=plain.unique_id,
+        data={**plain.data, CONF_USERNAME: "writer", CONF_PASSWORD: "secret"},
+        options=plain.options,
+    )
+    await setup_entry(hass, entry)
+    for i in range(5):
+        hass.states.async_set("sensor.x", str(i))
+    await flush(hass)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+    await hass.async_block_till_done()
+
+    ent_reg = er.async_get(hass)
+    def state_of(key: str, platform: str = "sensor") -> str:
+        entity_id = ent_reg.async_get_entity_id(platform, DOMAIN, f"{entry.entry_id}_{key}")
+        assert entity_id is not None
+        entity = ent_reg.async_get(entity_id)
+        assert entity is not None and entity.entity_category is not None
+        state = hass.states.get(entity_id)
+        assert state is not None
+        return state.state
+
+    stats = entry.runtime_data.pipeline.stats
+    # our own entities' state changes are received and filtered
+    assert int(state_of("events_received")) >= 5
+    assert stats.received == 5 + stats.filtered
+    assert state_of("points_written") == "5"
+    assert state_of("pending") == "0"
+    assert state_of("dropped") == "0"
+    assert state_of("dead_lettered") == "0"
+    assert float(state_of("write_latency")) >= 0
+    assert state_of("last_write") not in ("unknown", "unavailable")
+    assert state_of("connectivity", "binary_sensor") == "on"
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert device is not None and device.entry_type is dr.DeviceEntryType.SERVICE
+    filtered_id = ent_reg.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_filtered")
+    assert filtered_id and ent_reg.async_get(filtered_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION  # type: ignore[union-attr]
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["data"][CONF_PASSWORD] == REDACTED
+    assert diagnostics["entry"]["data"][CONF_USERNAME] == REDACTED
+    assert "secret" not in str(diagnostics)
+    assert diagnostics["counters"]["written"] == 5
+    assert diagnostics["spool"]["pending_points"] == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_flush_action_errors(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(DOMAIN, "flush", {"config_entry_id": "nope"}, blocking=True)
+    await hass.services.async_call(
+        DOMAIN, "flush", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN, "flush", {"config_entry_id": entry.entry_id}, blocking=True
+        )
+
+
+async def test_spool_lives_under_config_dir(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    path = spool_path(hass, entry)
+    assert Path(hass.config.config_dir) in path.parents
+    assert path.exists()
+    await hass.config_entries.async_unload(entry.entry_id)
