@@ -130,7 +130,8 @@ def test_retries_then_delivered_or_failed(
 def test_slow_subscriber_does_not_delay_others(service: Service, receiver: Receiver) -> None:
     slow = service.subscribe(receiver.url + "/hold/slow", [("nfl", "1")])
     fast = service.subscribe(receiver.url + "/ok/fast", [("nfl", "1")])
-    for _ in range(6):  # more than the per-subscription limit (4) of held requests
+    # A backlog far larger than one dispatch batch (concurrency 32): it must not starve others.
+    for _ in range(150):
         service.request("POST", f"/api/subscriptions/{slow['id']}/test")
     for _ in range(3):
         service.request("POST", f"/api/subscriptions/{fast['id']}/test")
@@ -138,7 +139,7 @@ def test_slow_subscriber_does_not_delay_others(service: Service, receiver: Recei
     held = [r for r in receiver.deliveries("/hold/slow", ok_only=False) if r.answered == 0]
     assert len(held) == 4  # per-subscription concurrency limit
     receiver.release()
-    wait_for(lambda: len(receiver.deliveries("/hold/slow")) == 6, "slow deliveries after release")
+    wait_for(lambda: len(receiver.deliveries("/hold/slow")) == 150, "slow backlog after release")
 
 
 def test_sigkill_during_delivery_then_restart(

@@ -14,7 +14,7 @@ mark only causes a redelivery with the same delivery id, which receivers dedupli
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass
@@ -432,17 +432,41 @@ class Store:
             )
         return delivery_id
 
-    def due(self, now: float, limit: int, skip: Sequence[int]) -> list[Due]:
-        """Pending rows of enabled subscriptions whose time has come, oldest first."""
+    def due(
+        self,
+        now: float,
+        limit: int,
+        per_subscription: int,
+        busy: Mapping[int, int],
+        claimed: Sequence[int] = (),
+    ) -> list[Due]:
+        """Pending rows of enabled subscriptions whose time has come, oldest first.
+
+        Fair by construction: at most ``per_subscription`` rows per subscription, minus the
+        ``busy`` ones it already has in flight, so a subscription with a large backlog (a dead
+        receiver) cannot fill the batch and starve the others. ``claimed`` rows (being sent)
+        are left out.
+        """
         rows = self.conn.execute(
-            "SELECT o.id, o.delivery_id, o.subscription_id, s.url, s.secret, o.event, o.body, "
-            "o.attempts FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
+            "SELECT id, delivery_id, subscription_id, url, secret, event, body, attempts, rn "
+            "FROM (SELECT o.id, o.delivery_id, o.subscription_id, s.url, s.secret, o.event, "
+            "o.body, o.attempts, o.next_attempt_at, ROW_NUMBER() OVER (PARTITION BY "
+            "o.subscription_id ORDER BY o.next_attempt_at, o.id) AS rn "
+            "FROM outbox o JOIN subscriptions s ON s.id = o.subscription_id "
             "WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND s.enabled = 1 "
-            "ORDER BY o.next_attempt_at, o.id LIMIT ?",
-            (now, limit + len(skip)),
-        ).fetchall()
-        skipped = set(skip)
-        return [Due(*tuple(r)) for r in rows if r["id"] not in skipped][:limit]
+            "AND o.id NOT IN (SELECT value FROM json_each(?))) "
+            "WHERE rn <= ? ORDER BY next_attempt_at, id",
+            (now, json.dumps(list(claimed)), per_subscription),
+        )
+        out: list[Due] = []
+        for row in rows:
+            sub_id = row["subscription_id"]
+            if row["rn"] + busy.get(sub_id, 0) > per_subscription:
+                continue
+            out.append(Due(*tuple(row)[:8]))
+            if len(out) >= limit:
+                break
+        return out
 
     def next_due_at(self) -> float | None:
         row = self.conn.execute(

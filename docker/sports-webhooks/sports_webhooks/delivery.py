@@ -87,27 +87,40 @@ class Dispatcher:
             free = settings.concurrency - len(self._tasks)
             due: list[Due] = []
             if free > 0:
-                due = await self._store.run(Store.due, time.time(), free * 4, list(self._claimed))
-            started = 0
+                due = await self._store.run(
+                    Store.due,
+                    time.time(),
+                    free,
+                    settings.per_subscription,
+                    dict(self._per_sub),
+                    list(self._claimed),
+                )
+            started = blocked = 0
             for row in due:
                 if row.outbox_id in self._claimed:
                     continue
                 if len(self._tasks) >= settings.concurrency:
                     break
                 if self._per_sub[row.subscription_id] >= settings.per_subscription:
+                    blocked += 1
                     continue
                 self._start(row)
                 started += 1
             if started and len(self._tasks) < settings.concurrency:
                 continue  # there may be more due rows
-            await self._sleep()
+            await self._sleep(blocked=blocked > 0 and not started)
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, blocked: bool) -> None:
+        """Wait for the next due row, or for a wake-up (new rows, a finished request)."""
         wait = 30.0
-        if len(self._tasks) < self._settings.concurrency:
+        if not blocked and len(self._tasks) < self._settings.concurrency:
             next_at = await self._store.run(Store.next_due_at)
             if next_at is not None:
-                wait = max(0.0, min(wait, next_at - time.time()))
+                wait = min(wait, next_at - time.time())
+                if wait <= 0 and self._tasks:
+                    # Due now but held back by a per-subscription limit: a finishing request
+                    # wakes us; polling the clock here would spin.
+                    wait = 30.0
         if self._results:
             wait = min(wait, 0.05)
         if wait > 0:

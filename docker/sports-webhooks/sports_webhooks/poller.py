@@ -9,6 +9,7 @@ in one transaction). The interval adapts to the followed games (``espn.next_poll
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,9 @@ class PollResult:
 class Poller:
     """Polls ESPN in a loop; ``on_enqueued`` is called when outbox rows were committed."""
 
-    def __init__(self, settings: Settings, store: AsyncStore, on_enqueued: Any) -> None:
+    def __init__(
+        self, settings: Settings, store: AsyncStore, on_enqueued: Callable[[], None]
+    ) -> None:
         self._settings = settings
         self._store = store
         self._on_enqueued = on_enqueued
