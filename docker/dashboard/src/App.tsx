@@ -221,7 +221,7 @@ function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
             </thead>
             <tbody>
               {list.map((d) => (
-                <tr key={d.id} data-testid={`delivery-${d.id}`}>
+                <tr key={d.id} data-testid={`delivery-${d.id}`} title={d.error ?? undefined}>
                   <td data-testid="delivery-event">{d.event}</td>
                   <td>
                     <span class={`badge ${d.ok === true ? "ok" : d.ok === false ? "error" : "warn"}`} data-testid="delivery-status">

@@ -5,6 +5,13 @@ import type { DomainSeries } from "./model";
 
 export const PALETTE = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#dc2626", "#ca8a04", "#64748b"];
 
+const pad = (n: number) => String(n).padStart(2, "0");
+function axisTime(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  if (d.getHours() === 0 && d.getMinutes() === 0) return `${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 /** Events per time bucket, one line per domain. uPlot draws on canvas and is resized with its box. */
 export function DomainChart({ data }: { data: DomainSeries }) {
   const box = useRef<HTMLDivElement>(null);
@@ -20,7 +27,12 @@ export function DomainChart({ data }: { data: DomainSeries }) {
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
         axes: [
-          { stroke: "currentColor", grid: { stroke: "rgba(127,127,127,0.15)" } },
+          {
+            stroke: "currentColor",
+            grid: { stroke: "rgba(127,127,127,0.15)" },
+            // 24-hour clock like the rest of the page; the date at midnight.
+            values: (_u, splits) => splits.map(axisTime),
+          },
           { stroke: "currentColor", grid: { stroke: "rgba(127,127,127,0.15)" }, size: 44 },
         ],
         series: [

@@ -166,6 +166,29 @@ describe("weather, games and deliveries", () => {
     expect(g[1].homeScore).toBeNull();
   });
 
+  it("reads the sports service's delivery log", () => {
+    const [d] = m.deliveries({
+      deliveries: [
+        { delivery_id: "7d0c", subscription_id: 1, event: "test", status: "failed", attempts: 1,
+          next_attempt_at: null, last_status_code: 500, last_error: "HTTP 500", league: null,
+          game_id: null, created_at: "2026-11-27T11:59:00Z", updated_at: "2026-11-27T11:59:30Z" },
+      ],
+    });
+    expect(d).toEqual({ id: "7d0c", event: "test", target: "1", status: "failed", ok: false,
+      attempts: 1, httpStatus: 500, error: "HTTP 500", time: Date.UTC(2026, 10, 27, 11, 59, 30) });
+  });
+
+  it("reads the sports service's games", () => {
+    const g = m.serviceGames({
+      games: [
+        { id: "401", league: "nfl", name: "New Orleans Saints at Atlanta Falcons", state: "in", detail: "0:48 - 4th",
+          period: 4, home: { abbreviation: "ATL", score: 26 }, away: { abbreviation: "NO", score: 10 },
+          updated_at: "2026-11-27T11:00:00Z" },
+      ],
+    });
+    expect(g[0]).toMatchObject({ gameId: "401", home: "ATL", away: "NO", homeScore: 26, awayScore: 10, state: "in", period: 4 });
+  });
+
   it("normalises deliveries from a list or a wrapper, newest first", () => {
     const body = {
       deliveries: [

@@ -181,6 +181,7 @@ export interface Delivery {
   ok: boolean | null;
   attempts: number | null;
   httpStatus: number | null;
+  error: string | null;
   time: number | null; // ms
 }
 
@@ -207,7 +208,7 @@ export function deliveries(body: unknown): Delivery[] {
   return list
     .filter((d): d is Record<string, unknown> => !!d && typeof d === "object")
     .map((d) => {
-      const httpStatus = pick(d, "response_status", "http_status", "status_code", "last_status");
+      const httpStatus = pick(d, "last_status_code", "response_status", "http_status", "status_code");
       const status = String(pick(d, "status", "state", "result") ?? (httpStatus ?? "unknown"));
       const okRaw = pick(d, "ok", "success", "delivered");
       const ok =
@@ -221,32 +222,46 @@ export function deliveries(body: unknown): Delivery[] {
       return {
         id: String(pick(d, "id", "delivery_id") ?? "?"),
         event: String(pick(d, "event", "event_type", "type", "kind") ?? "?"),
-        target: (pick(d, "url", "target", "subscription_url", "subscription_id") as string | undefined) ?? null,
+        target: ((t) => (t === undefined ? null : String(t)))(pick(d, "url", "target", "subscription_id")),
         status,
         ok,
         attempts: typeof pick(d, "attempts", "attempt") === "number" ? (pick(d, "attempts", "attempt") as number) : null,
         httpStatus: typeof httpStatus === "number" ? httpStatus : null,
-        time: toMs(pick(d, "delivered_at", "updated_at", "last_attempt_at", "created_at", "time")),
+        error: typeof d.last_error === "string" && d.last_error ? d.last_error : null,
+        time: toMs(pick(d, "updated_at", "delivered_at", "created_at", "time")),
       };
     })
     .sort((a, b) => (b.time ?? 0) - (a.time ?? 0));
 }
 
-/** The sports service's games, for when the integration writes no `sports` measurement. */
+/** The sports service's games ({games: [{id, league, state, detail, home: {abbreviation,
+ * score}, away: {...}}]}), for when the integration writes no `sports` measurement. */
 export function serviceGames(body: unknown): Game[] {
   const list = Array.isArray(body)
     ? body
     : ((body as Record<string, unknown> | null)?.games as unknown[] | undefined) ?? [];
   if (!Array.isArray(list)) return [];
+  const side = (v: unknown) => (v && typeof v === "object" ? (v as Record<string, unknown>) : {});
+  const scalar = (v: unknown): Scalar =>
+    v === null || ["string", "number", "boolean"].includes(typeof v) ? (v as Scalar) : null;
   const rowsOut: Row[] = list
     .filter((g): g is Record<string, unknown> => !!g && typeof g === "object")
     .map((g) => {
-      const r: Row = {};
-      for (const [k, v] of Object.entries(g))
-        if (v === null || ["string", "number", "boolean"].includes(typeof v)) r[k] = v as Scalar;
-      r.game_id = (r.game_id ?? r.id ?? null) as Scalar;
-      r.time = toMs(g.updated_at ?? g.date ?? g.start ?? null);
-      return r;
+      const home = side(g.home);
+      const away = side(g.away);
+      return {
+        game_id: scalar(g.id ?? g.game_id),
+        league: scalar(g.league),
+        state: scalar(g.state),
+        detail: scalar(g.detail),
+        name: scalar(g.name),
+        period: scalar(g.period),
+        home: scalar(home.abbreviation ?? g.home),
+        away: scalar(away.abbreviation ?? g.away),
+        home_score: scalar(home.score),
+        away_score: scalar(away.score),
+        time: toMs(g.updated_at ?? g.start ?? null),
+      };
     });
   return games(rowsOut);
 }

@@ -1,0 +1,119 @@
+// Drive the built dashboard in real headless Chromium (playwright-core, system Chromium) and
+// report what a user sees: every [data-testid] text, all network traffic, console errors, CSP
+// violations and layout overflow, plus a full-page screenshot per scenario.
+// Usage: node e2e/browse.mjs '<json>'  with {url, outDir, scenarios: [{name, width, height,
+// mobile?, waitForRefresh?}]}. Prints one JSON object on stdout; the pytest side asserts.
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const opts = JSON.parse(process.argv[2]);
+const step = (msg) => process.stderr.write(`[browse] ${msg}\n`);
+const TIMEOUT = 20_000;
+mkdirSync(opts.outDir, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+  ],
+});
+
+async function scenario(s) {
+  const context = await browser.newContext({
+    viewport: { width: s.width, height: s.height },
+    deviceScaleFactor: s.mobile ? 2 : 1,
+    isMobile: !!s.mobile,
+    hasTouch: !!s.mobile,
+    locale: "en-US",
+    timezoneId: "UTC",
+  });
+  const page = await context.newPage();
+  const requests = [];
+  const responses = [];
+  const pending = [];
+  const consoleErrors = [];
+  page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), headers: r.headers() }));
+  // Bodies are read once the request has finished (never a stream still open), each with a
+  // bound: a stuck read must fail the run, not hang it.
+  const bounded = (p, what) =>
+    Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`timeout: ${what}`)), 5000))]);
+  page.on("requestfinished", (req) => {
+    pending.push(
+      (async () => {
+        const r = await bounded(req.response(), req.url()).catch(() => null);
+        if (!r) return;
+        let body = "";
+        try {
+          body = await bounded(r.text(), req.url());
+        } catch {
+          // redirects have no body
+        }
+        responses.push({ url: r.url(), status: r.status(), headers: await r.allHeaders(), body });
+      })(),
+    );
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await page.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+    );
+  });
+
+  step(`${s.name}: open`);
+  await page.goto(opts.url + (s.path ?? "/"), { waitUntil: "load", timeout: TIMEOUT });
+  await page.waitForSelector("[data-testid=dashboard]", { timeout: TIMEOUT });
+  // uPlot draws after layout: wait for the canvas whenever the chart is on the page.
+  await page.waitForFunction(
+    () => !document.querySelector(".chart") || document.querySelector(".chart canvas"),
+    null,
+    { timeout: TIMEOUT },
+  );
+  let refreshed = null;
+  if (s.waitForRefresh) {
+    const first = await page.getAttribute("[data-testid=dashboard]", "data-refreshed-at");
+    await page.waitForFunction(
+      (prev) => document.querySelector("[data-testid=dashboard]")?.getAttribute("data-refreshed-at") !== prev,
+      first,
+      { timeout: TIMEOUT },
+    );
+    refreshed = { first, second: await page.getAttribute("[data-testid=dashboard]", "data-refreshed-at") };
+  }
+  step(`${s.name}: screenshot`);
+  await page.screenshot({ path: `${opts.outDir}/${s.name}.png`, fullPage: true });
+
+  const page_ = await page.evaluate(() => {
+    const texts = {};
+    for (const el of document.querySelectorAll("[data-testid]")) {
+      const path = [];
+      for (let n = el; n; n = n.parentElement) if (n.dataset?.testid) path.unshift(n.dataset.testid);
+      texts[path.join("/")] = el.textContent.trim();
+    }
+    return {
+      texts,
+      html: document.documentElement.outerHTML,
+      storage: JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+      csp: window.__csp,
+    };
+  });
+  step(`${s.name}: collect`);
+  await Promise.all(pending);
+  step(`${s.name}: done`);
+  const cookies = await context.cookies();
+  await context.close();
+  return { ...page_, requests, responses, consoleErrors, cookies, refreshed };
+}
+
+const out = {};
+try {
+  for (const s of opts.scenarios) out[s.name] = await scenario(s);
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(out));

@@ -1,0 +1,376 @@
+"""End to end: the integration's own encoder and writer put points into a real InfluxDB 1.6,
+the real sports webhooks service logs real deliveries, real nginx serves the built dashboard
+with the one template, and headless Chromium shows it. The numbers on screen must be the
+numbers written; no token may ever reach the browser."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import json
+import os
+from pathlib import Path
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+import urllib.request
+
+import aiohttp
+import pytest
+
+from custom_components.ha_ingestor.coordinator import StatsSnapshot, self_metrics_line
+from custom_components.ha_ingestor.line_protocol import encode_point
+from custom_components.ha_ingestor.schema import SchemaOptions, StateEncoder, timestamp_us
+from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
+from tests.servers import InfluxDB1, free_port
+
+from .helpers import ARTIFACTS, DASHBOARD, DIST, DOCKER, Nginx
+
+DB = "home_assistant"
+EMPTY_DB = "empty_db"
+INFLUX_TOKEN = "influx-read-" + secrets.token_hex(8)
+SPORTS_KEY = "sports-key-" + secrets.token_hex(8)
+ENTRY_ID = "01JE2E0ENTRY"
+DOMAIN_COUNTS = {"sensor": 7, "light": 4, "switch": 3, "binary_sensor": 2, "climate": 1}
+
+
+@dataclass
+class Written:
+    now: float
+    last_write: int
+
+
+def _lines(now: float) -> list[str]:
+    encoder = StateEncoder(SchemaOptions())
+    lines: list[str] = []
+    n = 0
+    for domain, count in DOMAIN_COUNTS.items():
+        for i in range(count):
+            n += 1
+            attrs = {"friendly_name": f"{domain} {i}", "unit_of_measurement": "W"}
+            state = "on" if domain in ("light", "switch", "binary_sensor") else str(10.5 + i)
+            lines.append(
+                encoder.encode(f"{domain}.e2e_{i}", state, attrs, timestamp_us(now - n * 300))
+            )
+    # Other event types go to ha_events and must not count as state changes.
+    lines.append(
+        encode_point(
+            "ha_events", {"event_type": "call_service"}, {"count": 1.0}, timestamp_us(now - 30)
+        )
+    )
+
+    def snap(
+        received: int, pending: int, dropped: int, epm: float, last_write: float
+    ) -> StatsSnapshot:
+        return StatsSnapshot(
+            received=received, written=received - pending - dropped - 7, pending=pending,
+            queued=pending, spooled=0, filtered=5, dead_lettered=2, dropped=dropped,
+            dropped_reasons={"spool_full": dropped}, events_per_minute=epm, write_latency_ms=8.5,
+            last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
+        )  # fmt: skip
+
+    # An older self-metrics point first: the dashboard must show the latest one.
+    for line in (
+        self_metrics_line(snap(1000, 3, 0, 12.0, now - 120), ENTRY_ID, "Home", now - 90),
+        self_metrics_line(snap(1234, 17, 10, 42.3, now - 20), ENTRY_ID, "Home", now - 15),
+    ):
+        assert line is not None
+        lines.append(line)
+
+    weather_tags = {"source": "weather.home", "condition": "rainy"}
+    old = {"temperature": 9.0, "humidity": 90.0}
+    latest = {"temperature": 12.5, "humidity": 81.0, "pressure": 1012.0, "wind_speed": 14.4,
+              "wind_bearing": 225.0, "apparent_temperature": 10.9}  # fmt: skip
+    for fields, t in ((old, now - 3600), (latest, now - 600)):
+        line = encode_point("weather", weather_tags, fields, timestamp_us(t))
+        assert line is not None
+        lines.append(line)
+
+    games = [
+        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
+         {"home_score": 20.0, "away_score": 10.0, "period": 3.0, "detail": "Q3", "name": "NO@ATL"},
+         now - 1800),
+        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
+         {"home_score": 26.0, "away_score": 10.0, "period": 4.0, "detail": "0:48 - 4th Quarter",
+          "name": "New Orleans Saints at Atlanta Falcons"}, now - 60),
+        ({"league": "nfl", "game_id": "401437650", "home": "MIA", "away": "NE", "state": "post"},
+         {"home_score": 20.0, "away_score": 7.0, "period": 4.0, "detail": "Final",
+          "name": "New England Patriots at Miami Dolphins"}, now - 7200),
+    ]  # fmt: skip
+    for tags, fields, t in games:
+        line = encode_point("sports", tags, fields, timestamp_us(t))
+        assert line is not None
+        lines.append(line)
+    return lines
+
+
+async def _write(url: str, lines: list[str]) -> None:
+    async with aiohttp.ClientSession() as session:
+        writer = InfluxWriter(session, Target(api="v1", url=url, database=DB))
+        result = await writer.write_lines(lines)
+    assert result.outcome is Outcome.OK, result
+
+
+def _http(url: str, method: str = "GET", body: object = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method,
+        headers={"X-API-Key": SPORTS_KEY, "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="module")
+def influx() -> Iterator[tuple[InfluxDB1, Written]]:
+    tmp = Path(tempfile.mkdtemp(prefix="ha_dashboard_influx_"))
+    server = InfluxDB1(tmp)
+    server.start()
+    try:
+        server.create_database(DB)
+        server.create_database(EMPTY_DB)
+        now = time.time()
+        asyncio.run(_write(server.url, _lines(now)))
+        yield server, Written(now=now, last_write=int(now - 20))
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sports() -> Iterator[str]:
+    from .helpers import Recorder
+
+    service_dir = DOCKER / "sports-webhooks"
+    if not (service_dir / "sports_webhooks" / "__main__.py").exists():
+        pytest.fail("docker/sports-webhooks is missing")
+    tmp = Path(tempfile.mkdtemp(prefix="ha_dashboard_sports_"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "SPORTS_WEBHOOKS_DB": str(tmp / "webhooks.db"),
+        "SPORTS_WEBHOOKS_HOST": "127.0.0.1",
+        "SPORTS_WEBHOOKS_PORT": str(port),
+        "SPORTS_WEBHOOKS_POLL": "false",
+        "SPORTS_WEBHOOKS_MAX_ATTEMPTS": "1",
+        "ESPN_BASE_URL": "http://127.0.0.1:9/",
+    }
+    log = (tmp / "service.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sports_webhooks"], cwd=service_dir, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _http(url + "/health")
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp / "service.log").read_text()
+                assert time.monotonic() < deadline, "sports service did not come up"
+                time.sleep(0.1)
+        with Recorder({"ok": True}) as ok_hook, Recorder({"error": "down"}, status=500) as bad_hook:
+            for hook in (ok_hook, bad_hook):
+                sub = _http(url + "/api/subscriptions", "POST", {
+                    "url": hook.url + "/hook", "events": ["game_started"],
+                    "teams": [{"league": "nfl", "team_id": "1"}], "secret": "s" * 24,
+                })  # fmt: skip
+                _http(url + f"/api/subscriptions/{sub['id']}/test", "POST", {})
+            deadline = time.monotonic() + 30
+            while True:
+                rows = _http(url + "/api/deliveries?limit=10")["deliveries"]
+                if len(rows) == 2 and all(r["status"] != "pending" for r in rows):
+                    break
+                assert time.monotonic() < deadline, rows
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _nginx_env(influx_url: str, sports_url: str, database: str) -> dict[str, str]:
+    return {
+        "INFLUXDB_URL": influx_url,
+        "INFLUXDB_READ_TOKEN": INFLUX_TOKEN,
+        "INFLUXDB_DATABASE": database,
+        # One database for everything, as a plain InfluxDB 1.x user has it.
+        "INFLUXDB_CONTEXT_DATABASE": "",
+        "SPORTS_WEBHOOKS_URL": sports_url,
+        "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "DASHBOARD_REFRESH_SECONDS": "2",
+        "DASHBOARD_BASIC_AUTH": "off",
+        "DASHBOARD_HTPASSWD_FILE": "/nonexistent",
+    }
+
+
+def browse(url: str, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node, "node is not installed"
+    assert (DIST / "index.html").exists(), "run `npm run build` in docker/dashboard first"
+    job = json.dumps({"url": url, "outDir": str(ARTIFACTS), "scenarios": scenarios})
+    result = subprocess.run(
+        [node, "e2e/browse.mjs", job],
+        cwd=DASHBOARD, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def seen(influx: tuple[InfluxDB1, Written], sports: str) -> Iterator[dict[str, Any]]:
+    server = Nginx(_nginx_env(influx[0].url, sports, DB))
+    server.start()
+    try:
+        yield browse(server.url, [
+            {"name": "desktop", "width": 1280, "height": 900, "waitForRefresh": True},
+            {"name": "phone", "width": 390, "height": 844, "mobile": True},
+        ])  # fmt: skip
+    finally:
+        server.stop()
+
+
+def _texts(seen: dict[str, Any], scenario: str = "desktop") -> dict[str, str]:
+    return seen[scenario]["texts"]
+
+
+@pytest.mark.parametrize("scenario", ["desktop", "phone"])
+def test_integration_health_matches_what_was_written(
+    seen: dict[str, Any], influx: tuple[InfluxDB1, Written], scenario: str
+) -> None:
+    t = _texts(seen, scenario)
+    entry = f"dashboard/ingestor/entry-{ENTRY_ID}"
+    assert t[f"{entry}/events-per-minute"] == "42.3"
+    assert t[f"{entry}/pending"] == "17"
+    assert t[f"{entry}/dropped"] == "10"
+    assert t[f"{entry}/events-received"] == "1,234"
+    assert t[f"{entry}/points-written"] == f"{1234 - 17 - 10 - 7:,}"
+    assert t[f"{entry}/dead-lettered"] == "2"
+    assert t[f"{entry}/write-latency"] == "8.5 ms"
+    last_write = datetime.fromtimestamp(influx[1].last_write, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert t[f"{entry}/last-write-time"].startswith(f"Last write {last_write} ·")
+    assert t[f"{entry}/last-write"].endswith(" s ago")
+    assert t[f"{entry}/problems"] == "10 events dropped2 points dead-lettered"
+
+
+def test_influxdb_health(seen: dict[str, Any], influx: tuple[InfluxDB1, Written]) -> None:
+    with urllib.request.urlopen(influx[0].url + "/ping", timeout=5) as resp:
+        version = resp.headers["X-Influxdb-Version"]
+    t = _texts(seen)
+    assert t["dashboard/influxdb/influx-status"] == "Reachable"
+    assert t["dashboard/influxdb/influx-version"] == version
+
+
+def test_events_by_domain(seen: dict[str, Any]) -> None:
+    t = _texts(seen)
+    shown = {
+        key.split("/")[2].removeprefix("domain-"): int(value.replace(",", ""))
+        for key, value in t.items()
+        if key.endswith("/domain-total")
+    }
+    assert shown == DOMAIN_COUNTS
+    assert t["dashboard/domains/domains-total"] == str(sum(DOMAIN_COUNTS.values()))
+    assert "<canvas" in seen["desktop"]["html"]
+
+
+def test_weather_games_and_deliveries(seen: dict[str, Any], sports: str) -> None:
+    t = _texts(seen)
+    w = "dashboard/weather/weather-weather.home"
+    assert t[f"{w}/temperature"] == "12.5°"
+    assert t[f"{w}/condition"] == "rainy"
+    assert t[f"{w}/humidity"] == "81 %"
+    assert t[f"{w}/apparent"] == "10.9°"
+    assert t[f"{w}/pressure"] == "1,012"
+    assert t[f"{w}/wind"] == "14.4 SW"
+
+    live = "dashboard/games/game-401437654"
+    assert (t[f"{live}/away"], t[f"{live}/away-score"]) == ("NO", "10")
+    assert (t[f"{live}/home"], t[f"{live}/home-score"]) == ("ATL", "26")
+    assert t[f"{live}/game-state"] == "live"
+    assert t[f"{live}/game-detail"] == "0:48 - 4th Quarter"
+    final = "dashboard/games/game-401437650"
+    assert (t[f"{final}/home-score"], t[f"{final}/game-state"]) == ("20", "final")
+    # Live games are listed first.
+    order = [k for k in t if k.startswith("dashboard/games/game-") and k.count("/") == 2]
+    assert order == [live, final]
+
+    rows = _http(sports + "/api/deliveries?limit=20")["deliveries"]
+    for row in rows:
+        d = f"dashboard/deliveries/delivery-{row['delivery_id']}"
+        assert t[f"{d}/delivery-event"] == row["event"] == "test"
+        assert t[f"{d}/delivery-status"] == f"{row['status']} ({row['last_status_code']})"
+        assert t[f"{d}/delivery-attempts"] == str(row["attempts"])
+    assert sorted(r["status"] for r in rows) == ["delivered", "failed"]
+
+
+@pytest.mark.parametrize("scenario", ["desktop", "phone"])
+def test_the_browser_never_sees_a_token(seen: dict[str, Any], scenario: str) -> None:
+    s = seen[scenario]
+    urls = [r["url"] for r in s["requests"]]
+    assert any("/influxdb/query?" in u for u in urls)
+    assert any("/sports/api/deliveries" in u for u in urls)
+    # Nothing leaves the origin (no CDN, fonts or telemetry).
+    origin = urls[0].split("/", 3)[:3]
+    assert all(u.split("/", 3)[:3] == origin for u in urls), urls
+    for r in s["requests"]:
+        assert not {"authorization", "x-api-key"} & set(r["headers"]), r
+    everything = json.dumps([s["requests"], s["responses"], s["html"], s["storage"], s["cookies"]])
+    assert INFLUX_TOKEN not in everything
+    assert SPORTS_KEY not in everything
+
+
+@pytest.mark.parametrize("scenario", ["desktop", "phone"])
+def test_page_is_clean_and_fits(seen: dict[str, Any], scenario: str) -> None:
+    s = seen[scenario]
+    assert s["consoleErrors"] == []
+    assert s["csp"] == []
+    assert s["overflow"] <= 0  # no sideways scrolling, phone included
+    assert (ARTIFACTS / f"{scenario}.png").stat().st_size > 10_000
+
+
+def test_auto_refresh(seen: dict[str, Any]) -> None:
+    refreshed = seen["desktop"]["refreshed"]
+    assert int(refreshed["second"]) > int(refreshed["first"])
+    queries = [r for r in seen["desktop"]["requests"] if "/influxdb/query?" in r["url"]]
+    assert len(queries) >= 8  # two rounds of the four queries
+
+
+def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the sports proxy answers 502
+    empty = Nginx(_nginx_env(influx[0].url, sports, EMPTY_DB))
+    broken = Nginx(_nginx_env(influx[0].url, dead, "no_such_db"))
+    empty.start()
+    broken.start()
+    try:
+        e = browse(empty.url, [{"name": "empty", "width": 1280, "height": 900}])["empty"]["texts"]
+        b = browse(broken.url, [{"name": "errors", "width": 390, "height": 844, "mobile": True}])
+    finally:
+        empty.stop()
+        broken.stop()
+    assert e["dashboard/ingestor/empty"].startswith("No self-metrics")
+    assert e["dashboard/domains/empty"].startswith("No state changes")
+    assert e["dashboard/weather/empty"].startswith("No weather")
+    assert e["dashboard/games/empty"].startswith("No games")
+    errors = b["errors"]["texts"]
+    for card in ("ingestor", "domains", "weather", "games"):
+        assert "database not found: no_such_db" in errors[f"dashboard/{card}/error"], card
+    assert errors["dashboard/deliveries/error"] == (
+        "Could not load: sports service answered HTTP 502"
+    )
+    assert errors["dashboard/influxdb/influx-status"] == "Reachable"
+    assert b["errors"]["overflow"] <= 0
