@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import itertools
 from pathlib import Path
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import ssl
 import threading
 from typing import Any

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant import config_entries
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.const import (
     CONF_API,
@@ -21,11 +26,6 @@ from custom_components.ha_ingestor.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
-from homeassistant import config_entries
-from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_URL, CONF_USERNAME, CONF_VERIFY_SSL
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from tests.servers import InfluxDB1
 
 from .conftest import FakeServer, closed_port_url, v1_entry
@@ -37,7 +37,9 @@ async def _start(hass: HomeAssistant, step: str) -> dict[str, Any]:
     )
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == ["influxdb_v1", "influxdb_v2"]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": step})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == step
     return result
@@ -80,7 +82,9 @@ async def test_v1_creates_entry_after_real_test(
 async def test_v2_creates_entry(hass: HomeAssistant, fake_v2: FakeServer) -> None:
     result = await _start(hass, "influxdb_v2")
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], v2_input(fake_v2.url))
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], v2_input(fake_v2.url)
+        )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "home_assistant @ 127.0.0.1"
     assert result["data"][CONF_API] == "v2"
@@ -107,11 +111,15 @@ async def test_v2_errors_then_recover(
     assert result["errors"] == {"base": error}
     assert not hass.config_entries.async_entries(DOMAIN)
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], v2_input(fake_v2.url))
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], v2_input(fake_v2.url)
+        )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_v1_missing_database(hass: HomeAssistant, influxdb1: InfluxDB1, socket_enabled: None) -> None:
+async def test_v1_missing_database(
+    hass: HomeAssistant, influxdb1: InfluxDB1, socket_enabled: None
+) -> None:
     result = await _start(hass, "influxdb_v1")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_URL: influxdb1.url, CONF_DATABASE: "does_not_exist"}
@@ -156,9 +164,12 @@ async def test_ssl_error_and_verify_off(hass: HomeAssistant, https_url: str) -> 
 async def test_unknown_error(hass: HomeAssistant, fake_v2: FakeServer) -> None:
     result = await _start(hass, "influxdb_v2")
     with patch(
-        "custom_components.ha_ingestor.config_flow.InfluxWriter.check", side_effect=RuntimeError("boom")
+        "custom_components.ha_ingestor.config_flow.InfluxWriter.check",
+        side_effect=RuntimeError("boom"),
     ):
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], v2_input(fake_v2.url))
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], v2_input(fake_v2.url)
+        )
     assert result["errors"] == {"base": "unknown"}
 
 
@@ -168,10 +179,14 @@ async def test_same_target_twice_aborts_other_target_allowed(
     fake_v2.fake.buckets.add("second")
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
         result = await _start(hass, "influxdb_v2")
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], v2_input(fake_v2.url))
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], v2_input(fake_v2.url)
+        )
         assert result["type"] is FlowResultType.CREATE_ENTRY
         result = await _start(hass, "influxdb_v2")
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], v2_input(fake_v2.url))
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], v2_input(fake_v2.url)
+        )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "already_configured"
         result = await _start(hass, "influxdb_v2")
@@ -198,7 +213,9 @@ async def test_reauth_v2(hass: HomeAssistant, fake_v2: FakeServer) -> None:
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_TOKEN: "wrong"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "wrong"}
+    )
     assert result["errors"] == {"base": "invalid_auth"}
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
@@ -236,7 +253,9 @@ async def test_reconfigure_keeps_secret_and_blocks_collisions(
 
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "influxdb_v2"
-    fields = {k: v for k, v in v2_input(fake_v2.url, **{CONF_BUCKET: "taken"}).items() if k != CONF_TOKEN}
+    fields = {
+        k: v for k, v in v2_input(fake_v2.url, **{CONF_BUCKET: "taken"}).items() if k != CONF_TOKEN
+    }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], fields)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -263,7 +282,9 @@ async def test_reconfigure_shows_errors(hass: HomeAssistant, fake_v2: FakeServer
     assert result["errors"] == {"base": "invalid_auth"}
 
 
-async def test_options_flow_sections(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+async def test_options_flow_sections(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
     entry = v1_entry(influxdb1.url, database)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -7,7 +7,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from homeassistant.components.diagnostics import REDACTED
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+    label_registry as lr,
+)
+from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.ha_ingestor import spool_path
 from custom_components.ha_ingestor.const import (
@@ -21,23 +38,6 @@ from custom_components.ha_ingestor.const import (
     CONF_SCHEMA_MODE,
     DOMAIN,
 )
-from homeassistant.components.diagnostics import REDACTED
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import (
-    area_registry as ar,
-    device_registry as dr,
-    entity_registry as er,
-    label_registry as lr,
-)
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
-from pytest_homeassistant_custom_component.components.diagnostics import (
-    get_diagnostics_for_config_entry,
-)
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from tests.servers import InfluxDB1
 
 from .conftest import closed_port_url, v1_entry
@@ -143,8 +143,12 @@ async def test_filters_by_label_area_glob_and_own_entities(
     )
     await setup_entry(hass, entry)
     for entity_id in (
-        "sensor.labelled", "sensor.kitchen", "sensor.listed", "sensor.noisy_listed",
-        "sensor.other", "sensor.noisy_other",
+        "sensor.labelled",
+        "sensor.kitchen",
+        "sensor.listed",
+        "sensor.noisy_listed",
+        "sensor.other",
+        "sensor.noisy_other",
     ):
         hass.states.async_set(entity_id, "1")
     # our own diagnostic entities change state too, and are never ingested by default
@@ -191,11 +195,18 @@ async def test_registry_metadata_tags_follow_changes(
     rows = sorted(states_rows(influxdb1, database), key=lambda r: r["value"])
     first, second = rows
     assert (first["area"], first["device"], first["manufacturer"], first["model"]) == (
-        "Living room", "Plug", "Acme", "P1",
+        "Living room",
+        "Plug",
+        "Acme",
+        "P1",
     )
     assert first["platform"] == "test"
     assert first["labels"] == ""
-    assert (second["area"], second["device"], second["labels"]) == ("Office", "Heater plug", "Solar")
+    assert (second["area"], second["device"], second["labels"]) == (
+        "Office",
+        "Heater plug",
+        "Solar",
+    )
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -209,7 +220,11 @@ async def test_other_event_types(hass: HomeAssistant, influxdb1: InfluxDB1, data
     rows = influxdb1.rows('SELECT * FROM "ha_events" GROUP BY *', database)
     assert len(rows) == 1
     row = rows[0]
-    assert (row["event_type"], row["entity_id"], row["domain"]) == ("my_event", "switch.x", "switch")
+    assert (row["event_type"], row["entity_id"], row["domain"]) == (
+        "my_event",
+        "switch.x",
+        "switch",
+    )
     assert (row["count"], row["level"], row["note_str"]) == (1.0, 3.0, "hi")
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -225,7 +240,9 @@ async def test_bad_attributes_never_break_ingestion(
     await setup_entry(hass, entry)
     hass.states.async_set("sensor.big", "1", {"blob": "x" * 100 * 1024, "nan": float("nan")})
     hass.states.async_set("sensor.weird", "2", {"obj": Weird()})
-    hass.states.async_set("sensor.fine", "3", {"when": dt_util.utcnow(), "nested": {"a": [1, None]}})
+    hass.states.async_set(
+        "sensor.fine", "3", {"when": dt_util.utcnow(), "nested": {"a": [1, None]}}
+    )
     await flush(hass)
     rows = {r["entity_id"]: r for r in states_rows(influxdb1, database)}
     assert set(rows) == {"sensor.big", "sensor.fine"}
@@ -259,6 +276,7 @@ async def test_entities_and_diagnostics(
     await hass.async_block_till_done()
 
     ent_reg = er.async_get(hass)
+
     def state_of(key: str, platform: str = "sensor") -> str:
         entity_id = ent_reg.async_get_entity_id(platform, DOMAIN, f"{entry.entry_id}_{key}")
         assert entity_id is not None
@@ -282,7 +300,10 @@ async def test_entities_and_diagnostics(
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
     assert device is not None and device.entry_type is dr.DeviceEntryType.SERVICE
     filtered_id = ent_reg.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_filtered")
-    assert filtered_id and ent_reg.async_get(filtered_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION  # type: ignore[union-attr]
+    assert (
+        filtered_id
+        and ent_reg.async_get(filtered_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    )  # type: ignore[union-attr]
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics["entry"]["data"][CONF_PASSWORD] == REDACTED
@@ -293,7 +314,9 @@ async def test_entities_and_diagnostics(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_flush_action_errors(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+async def test_flush_action_errors(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
     with pytest.raises(ServiceValidationError):
@@ -308,7 +331,9 @@ async def test_flush_action_errors(hass: HomeAssistant, influxdb1: InfluxDB1, da
         )
 
 
-async def test_spool_lives_under_config_dir(hass: HomeAssistant, influxdb1: InfluxDB1, database: str) -> None:
+async def test_spool_lives_under_config_dir(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
     path = spool_path(hass, entry)

@@ -1,0 +1,124 @@
+"""10,000+ mixed state changes through Home Assistant into real InfluxDB 1.6 and VictoriaMetrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL, EVENT_STATE_CHANGED
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ha_ingestor.const import (
+    CONF_API,
+    CONF_BUCKET,
+    CONF_ORG,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
+from tests.servers import InfluxDB1, VictoriaMetrics
+
+from .conftest import v1_entry
+from .event_mix import state_changes
+from .test_init import setup_entry
+
+EVENTS = 12_000
+
+
+async def fire(
+    hass: HomeAssistant, count: int, entities_per_kind: int = 40
+) -> list[tuple[str, int, str]]:
+    """Set states; return (entity_id, time_us, state) of every state_changed HA fired for them."""
+    seen: list[tuple[str, int, str]] = []
+
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.entity_id.split(".")[1].startswith(
+            ("temp_", "power_", "door_", "mode_", "l_", "c_")
+        ):
+            seen.append((new.entity_id, timestamp_us(event.time_fired_timestamp), new.state))
+
+    unsub = hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    for n, (entity_id, state, attributes) in enumerate(state_changes(count, entities_per_kind)):
+        hass.states.async_set(entity_id, state, attributes)
+        if n % 500 == 0:
+            await asyncio.sleep(0)  # let the writer task run, as a live system would
+    unsub()
+    return seen
+
+
+async def test_12k_state_changes_into_influxdb_1(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    seen = await fire(hass, EVENTS)
+    assert len(seen) >= 10_000  # HA fires nothing for the rare set that changes nothing
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+    rows = influxdb1.rows('SELECT * FROM "ha_states" GROUP BY *', database)
+    stored = {(r["entity_id"], r["time"] // 1000): r for r in rows}
+    assert len(stored) == len(rows) == len(seen)
+    for entity_id, time_us, state in seen:
+        row: dict[str, Any] = stored[(entity_id, time_us)]
+        assert row["state"] == state
+        number = state_to_number(state)
+        assert row["value"] == number
+    # spot-check metadata and attributes
+    temp = next(
+        r for r in rows if r["entity_id"] == "sensor.temp_3" and r["state"] != "unavailable"
+    )
+    assert (temp["unit"], temp["device_class"], temp["friendly_name"]) == (
+        "°C",
+        "temperature",
+        "Temp 3, room",
+    )
+    assert temp["state_class_str"] == "measurement"
+    climate = next(r for r in rows if r["entity_id"] == "climate.c_1")
+    assert climate["hvac_modes_str"] == '["heat", "off"]'
+    stats = entry.runtime_data.pipeline.stats
+    assert stats.written == len(seen)
+    assert stats.received == stats.written + stats.filtered + entry.runtime_data.pipeline.pending
+    assert stats.dropped_total == 0 and stats.dead_lettered == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_12k_state_changes_into_victoriametrics_v2(
+    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="vm",
+        data={
+            CONF_API: "v2",
+            CONF_URL: victoria.url,
+            CONF_ORG: "home",
+            CONF_BUCKET: "home_assistant",
+            CONF_TOKEN: "unused",
+            CONF_VERIFY_SSL: True,
+        },
+        options={**DEFAULT_OPTIONS, "flush_interval": 0.2},
+    )
+    await setup_entry(hass, entry)
+    # 240 entities: the same entity changes at most every few ms (VictoriaMetrics keeps ms)
+    seen = await fire(hass, EVENTS, entities_per_kind=40)
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    numeric = {
+        (entity_id, time_us // 1000): number
+        for entity_id, time_us, state in seen
+        if (number := state_to_number(state)) is not None
+    }
+    series = await hass.async_add_executor_job(
+        victoria.wait_for_samples, len(numeric), '{__name__="ha_states_value"}'
+    )
+    stored = {
+        (s["metric"]["entity_id"], ts): value  # type: ignore[index]
+        for s in series
+        for ts, value in zip(s["timestamps"], s["values"], strict=True)  # type: ignore[arg-type]
+    }
+    assert stored == numeric
+    assert len(seen) >= 10_000
+    assert entry.runtime_data.pipeline.stats.written == len(seen)
+    await hass.config_entries.async_unload(entry.entry_id)
