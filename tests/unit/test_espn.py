@@ -651,3 +651,22 @@ def test_game_replace_keeps_frozen_semantics() -> None:
     assert replace(game, state="post") != game
     with pytest.raises(AttributeError):
         game.state = "post"  # type: ignore[misc]
+
+
+def test_competitor_fallbacks() -> None:
+    data = load(NFL)
+    data["events"] = data["events"][:3]
+    first, second, third = (e["competitions"][0]["competitors"] for e in data["events"])
+    # No team object: the competitor's own id is used.
+    del first[0]["team"]
+    # A junk entry and a nameless one before the real competitors are skipped.
+    second.insert(0, "junk")
+    second.insert(0, {"homeAway": "home", "id": True})
+    # Boolean ids are not ids: the game has no away side left and is skipped.
+    third[1]["team"]["id"] = True
+    third[1]["id"] = False
+    games = parse_scoreboard(data, "nfl")
+    assert [g.id for g in games] == ["401437650", "401437647"]
+    assert games[0].home == Competitor("1", "", "1", 26, None, True)
+    assert games[0].competitor(games[0].away.team_id) is games[0].away
+    assert games[1].home.abbreviation == "CHI"

@@ -381,7 +381,8 @@ class Store:
                     )
                     deliveries += len(rows)
             cutoff = (datetime.now(UTC) - GAME_RETENTION).isoformat()
-            conn.execute("DELETE FROM games WHERE state = 'post' AND start < ?", (cutoff,))
+            # Old games (finished, or postponed and never played) leave /api/games.
+            conn.execute("DELETE FROM games WHERE start < ?", (cutoff,))
         return transitions, deliveries
 
     def list_games(self) -> list[dict[str, Any]]:
