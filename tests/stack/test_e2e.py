@@ -209,8 +209,9 @@ def _nginx_env(influx_url: str, sports_url: str, database: str) -> dict[str, str
         "INFLUXDB_URL": influx_url,
         "INFLUXDB_READ_TOKEN": INFLUX_TOKEN,
         "INFLUXDB_DATABASE": database,
-        # One database for everything, as a plain InfluxDB 1.x user has it.
-        "INFLUXDB_CONTEXT_DATABASE": "",
+        # The image's default context database does not exist on a one-database InfluxDB 1.x:
+        # weather and sports must still come from the events database.
+        "INFLUXDB_CONTEXT_DATABASE": "home_assistant_context",
         "SPORTS_WEBHOOKS_URL": sports_url,
         "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
         "DASHBOARD_REFRESH_SECONDS": "2",

@@ -1,7 +1,7 @@
 // One refresh of everything on the page. Each section fails on its own: one broken source
 // (say the sports service) never blanks the rest.
 import type { Config } from "./config";
-import { type Fetch, type Ping, ping, query, queries, rows } from "./influx";
+import { type Fetch, type Ping, ping, query, QueryError, queries, type Row, rows } from "./influx";
 import * as m from "./model";
 
 export type Section<T> = { ok: true; data: T } | { ok: false; error: string };
@@ -30,6 +30,21 @@ async function getJson(fetchFn: Fetch, url: string): Promise<unknown> {
   return resp.json();
 }
 
+/** Weather and sports live in their own bucket in the compose stack, but in the events database
+ * when the integration writes everything to one place: ask the first, fall back to the second. */
+async function contextQuery(fetchFn: Fetch, cfg: Config, q: string) {
+  if (cfg.contextDatabase === cfg.database) return rows(await query(fetchFn, cfg.database, q));
+  let found: Row[] = [];
+  try {
+    found = rows(await query(fetchFn, cfg.contextDatabase, q));
+  } catch (err) {
+    // A plain InfluxDB 1.x with one database has no context database at all.
+    if (!(err instanceof QueryError && /database not found/.test(err.message))) throw err;
+  }
+  if (found.length) return found;
+  return rows(await query(fetchFn, cfg.database, q));
+}
+
 export async function refresh(fetchFn: Fetch, cfg: Config, now: () => number = Date.now): Promise<Snapshot> {
   const [influx, ingestor, domains, weather, games, deliveries] = await Promise.all([
     ping(fetchFn),
@@ -37,9 +52,9 @@ export async function refresh(fetchFn: Fetch, cfg: Config, now: () => number = D
     section(async () =>
       m.eventsByDomain(await query(fetchFn, cfg.database, queries.eventsByDomain(cfg.window, cfg.bucket))),
     ),
-    section(async () => m.weather(rows(await query(fetchFn, cfg.contextDatabase, queries.weather())))),
+    section(async () => m.weather(await contextQuery(fetchFn, cfg, queries.weather()))),
     section(async () => {
-      const fromInflux = m.games(rows(await query(fetchFn, cfg.contextDatabase, queries.sports())));
+      const fromInflux = m.games(await contextQuery(fetchFn, cfg, queries.sports()));
       if (fromInflux.length) return fromInflux;
       // Nothing from the integration: the companion service may still follow teams.
       try {

@@ -228,6 +228,29 @@ describe("config", () => {
 });
 
 describe("refresh", () => {
+  it("reads weather from the context database, else from the events database", async () => {
+    const asked: string[] = [];
+    const weatherBody = {
+      results: [{ series: [{ name: "weather", tags: { source: "weather.home" }, columns: ["time", "temperature"], values: [[NOW, 3.5]] }] }],
+    };
+    const fake = async (url: string) => {
+      if (url === "/influxdb/ping") return new Response(null, { status: 204 });
+      if (url.startsWith("/sports/")) return new Response(JSON.stringify({ deliveries: [], games: [] }));
+      const p = new URL(url, "http://x").searchParams;
+      if ((p.get("q") ?? "").includes('"weather"')) asked.push(p.get("db") ?? "");
+      if ((p.get("q") ?? "").includes('"weather"') && p.get("db") === "events") return new Response(JSON.stringify(weatherBody));
+      if (p.get("db") === "missing") return new Response(JSON.stringify({ results: [{ error: "database not found: missing" }] }));
+      return new Response(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    };
+    const snap = await refresh(fake, mergeConfig({ database: "events", contextDatabase: "ctx" }), () => NOW);
+    expect(asked).toEqual(["ctx", "events"]);
+    expect(snap.weather.ok && snap.weather.data[0].temperature).toBe(3.5);
+    // No such context database (one-database InfluxDB 1.x): same fallback, no error shown.
+    const again = await refresh(fake, mergeConfig({ database: "events", contextDatabase: "missing" }), () => NOW);
+    expect(again.weather.ok && again.weather.data[0].temperature).toBe(3.5);
+    expect(again.games).toEqual({ ok: true, data: [] });
+  });
+
   it("keeps the other sections when one source fails", async () => {
     const fake = async (url: string) => {
       if (url === "/influxdb/ping") return new Response(null, { status: 204 });
