@@ -159,3 +159,61 @@ def test_signature_and_backoff() -> None:
     assert 16 <= delays[1] <= 24
     assert all(d <= 3600 * 1.2 for d in delays)
     assert delivery.backoff(1000, 10, 3600) <= 3600 * 1.2
+
+
+def _store_with_subscription(path: Path) -> tuple[db.Store, dict[str, object]]:
+    from sports_webhooks.validation import subscription
+
+    store = db.Store(path)
+    new = subscription(
+        {
+            "url": "http://127.0.0.1:1/x",
+            "events": ["game_started", "score_changed", "game_ended"],
+            "teams": [{"league": "nfl", "team_id": "10"}],
+            "secret": SECRET,
+        }
+    )
+    return store, store.create_subscription(new)
+
+
+def _ten_game(state: str, home: int, away: int) -> object:
+    from sports_webhooks._espn import espn
+
+    from .helpers import NFL, fixture, set_score
+
+    doc = fixture(NFL)
+    set_score(doc, "401437640", home, away, state=state)
+    return next(g for g in espn.parse_scoreboard(doc, "nfl") if g.id == "401437640")
+
+
+def test_transition_and_outbox_commit_together(tmp_path: Path) -> None:
+    from sports_webhooks._espn import espn
+
+    store, _ = _store_with_subscription(tmp_path / "atomic.db")
+    before, after = _ten_game("pre", 0, 0), _ten_game("in", 0, 7)
+    assert store.apply_poll("nfl", [(before, [])]) == (0, 0)
+    found = espn.detect_transitions(before, after)
+    assert [t.kind for t in found] == ["game_started", "score_changed"]
+    # Make the outbox insert fail: nothing of the poll may be committed.
+    store.conn.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+        store.apply_poll("nfl", [(after, found)])
+    assert store.load_games("nfl", [after.id])[after.id] == before
+    assert store.count_transitions() == 0
+    store.conn.execute("DROP TRIGGER boom")
+    assert store.apply_poll("nfl", [(after, found)]) == (2, 2)
+    assert store.load_games("nfl", [after.id])[after.id] == after
+    store.close()
+
+
+def test_stale_games_are_pruned(tmp_path: Path) -> None:
+    store, _ = _store_with_subscription(tmp_path / "prune.db")
+    game = _ten_game("pre", 0, 0)
+    store.apply_poll("nfl", [(game, [])])
+    assert [g["id"] for g in store.list_games()] == [game.id]
+    store.conn.execute("UPDATE games SET updated_at = '2000-01-01T00:00:00.000Z'")
+    store.apply_poll("nfl", [])
+    assert store.list_games() == []
+    store.close()
