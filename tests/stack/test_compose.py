@@ -63,7 +63,7 @@ def config_json(*files: Path, tmp: Path, env: dict[str, str] | None = None) -> d
 @pytest.mark.parametrize("files", [(BASE,), (BASE, DEV)], ids=["base", "base+dev"])
 def test_config_is_valid_without_any_environment(files: tuple[Path, ...], tmp_path: Path) -> None:
     cfg = config_json(*files, tmp=tmp_path)
-    assert set(cfg["services"]) == {"influxdb", "sports-webhooks", "dashboard"}
+    assert set(cfg["services"]) == {"backups-init", "influxdb", "sports-webhooks", "dashboard"}
 
 
 def test_prod_refuses_to_start_without_secrets(tmp_path: Path) -> None:
@@ -106,9 +106,12 @@ def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
     cfg = config_json(*files, env=PROD_SECRETS, tmp=tmp_path)
     assert {"influxdb_data", "influxdb_config", "sqlite-data", "backups"} <= set(cfg["volumes"])
     for name, svc in cfg["services"].items():
-        assert svc["restart"] in ("unless-stopped", "always"), name
         assert "no-new-privileges:true" in svc["security_opt"], name
         assert svc["read_only"] is True, name
+        if svc["restart"] == "no":  # one-shot job
+            assert svc["cap_drop"] == ["ALL"], name
+            continue
+        assert svc["restart"] in ("unless-stopped", "always"), name
         assert svc["tmpfs"], name
         assert svc["healthcheck"]["test"][0] == "CMD", name
         assert svc["logging"]["options"]["max-size"], name
@@ -126,6 +129,13 @@ def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
     assert token_mount["volume"]["subpath"] == "ha-ingestor/dashboard"
     deps = cfg["services"]["dashboard"]["depends_on"]
     assert {d["condition"] for d in deps.values()} == {"service_healthy"}
+    # Both writers of the shared backups volume wait for it to be made writable.
+    for name in ("influxdb", "sports-webhooks"):
+        dep = cfg["services"][name]["depends_on"]["backups-init"]
+        assert dep["condition"] == "service_completed_successfully"
+        assert {"source": "backups", "target": "/backups"}.items() <= next(
+            v for v in cfg["services"][name]["volumes"] if v["target"] == "/backups"
+        ).items()
 
 
 def test_sports_service_builds_from_the_repo_root(tmp_path: Path) -> None:
