@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
+import re
 import secrets
 import shutil
 import subprocess
@@ -265,8 +266,10 @@ def test_integration_health_matches_what_was_written(
     assert t[f"{entry}/write-latency"] == "8.5 ms"
     last_write = datetime.fromtimestamp(influx[1].last_write, UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert t[f"{entry}/last-write-time"].startswith(f"Last write {last_write} ·")
-    assert t[f"{entry}/last-write"].endswith(" s ago")
-    assert t[f"{entry}/problems"] == "10 events dropped2 points dead-lettered"
+    # Relative ages depend on how long the run took: only their form is checked.
+    assert re.fullmatch(r"\d+ (s|min) ago", t[f"{entry}/last-write"])
+    assert "10 events dropped" in t[f"{entry}/problems"]
+    assert "2 points dead-lettered" in t[f"{entry}/problems"]
 
 
 def test_influxdb_health(seen: dict[str, Any], influx: tuple[InfluxDB1, Written]) -> None:
