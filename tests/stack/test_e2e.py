@@ -31,7 +31,7 @@ from custom_components.ha_ingestor.schema import SchemaOptions, StateEncoder, ti
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
 from tests.servers import InfluxDB1, free_port
 
-from .helpers import ARTIFACTS, DASHBOARD, DIST, DOCKER, Nginx
+from .helpers import ARTIFACTS, DASHBOARD, DIST, DOCKER, Nginx, Recorder
 
 DB = "home_assistant"
 EMPTY_DB = "empty_db"
@@ -147,8 +147,6 @@ def influx() -> Iterator[tuple[InfluxDB1, Written]]:
 
 @pytest.fixture(scope="module")
 def sports() -> Iterator[str]:
-    from .helpers import Recorder
-
     service_dir = DOCKER / "sports-webhooks"
     if not (service_dir / "sports_webhooks" / "__main__.py").exists():
         pytest.fail("docker/sports-webhooks is missing")

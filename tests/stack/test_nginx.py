@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 import gzip
 import json
+from pathlib import Path
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -83,6 +85,35 @@ def test_template_uses_only_documented_variables() -> None:
     envsh = (TEMPLATE.parent / "05-ha-dashboard-env.envsh").read_text()
     for name in template_variables():
         assert name in dockerfile or f"export {name}=" in envsh, name
+
+
+def _entrypoint_env(tmp: Path, **env: str) -> tuple[dict[str, str], str]:
+    """Source the image's .envsh the way the nginx entrypoint does; return the environment."""
+    snippet = TEMPLATE.parent / "05-ha-dashboard-env.envsh"
+    result = subprocess.run(
+        ["sh", "-c", f'. "{snippet}" && env -0'],
+        env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp,
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    pairs = (item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    return dict(pairs), result.stderr
+
+
+def test_image_reads_the_token_file(tmp_path: Path) -> None:
+    token_file = tmp_path / "dashboard.token"
+    token_file.write_text("from-file-token\n")
+    env, _ = _entrypoint_env(tmp_path, INFLUXDB_READ_TOKEN_FILE=str(token_file))
+    assert env["INFLUXDB_READ_TOKEN"] == "from-file-token"
+    assert env["SPORTS_WEBHOOKS_API_KEY"] == ""
+    # An explicit token wins over the file.
+    env, _ = _entrypoint_env(
+        tmp_path, INFLUXDB_READ_TOKEN="explicit", INFLUXDB_READ_TOKEN_FILE=str(token_file)
+    )
+    assert env["INFLUXDB_READ_TOKEN"] == "explicit"
+    # Neither: empty (no ${...} left in the config) and a warning in the log, not the token.
+    env, log = _entrypoint_env(tmp_path, INFLUXDB_READ_TOKEN_FILE=str(tmp_path / "missing"))
+    assert env["INFLUXDB_READ_TOKEN"] == ""
+    assert "no InfluxDB read token" in log
 
 
 def test_query_gets_the_read_token_server_side(
