@@ -148,6 +148,11 @@ def test_missing_api_key_exits_with_message(make_service: Callable[..., Service]
     result = service.cli()
     assert result.returncode == 2
     assert "SPORTS_WEBHOOKS_API_KEY is required" in result.stderr
+    # Schema creation needs no key (e.g. an init container) and is idempotent.
+    for _ in range(2):
+        assert service.cli("migrate").returncode == 0
+    with sqlite3.connect(service.db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
 
 
 def test_signature_and_backoff() -> None:
