@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
-import re
 import secrets
 import shutil
 import subprocess
@@ -25,90 +23,29 @@ import urllib.request
 import aiohttp
 import pytest
 
-from custom_components.ha_ingestor.coordinator import StatsSnapshot, self_metrics_line
-from custom_components.ha_ingestor.line_protocol import encode_point
-from custom_components.ha_ingestor.schema import SchemaOptions, StateEncoder, timestamp_us
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
 from tests.servers import InfluxDB1, free_port
 
-from .helpers import ARTIFACTS, DASHBOARD, DIST, DOCKER, Nginx, Recorder
+from .helpers import ARTIFACTS, DOCKER, Nginx, Recorder
+from .points import (
+    browse,
+    check_domains,
+    check_integration,
+    check_weather_and_games,
+    last_write,
+    lines,
+)
 
 DB = "home_assistant"
 EMPTY_DB = "empty_db"
 INFLUX_TOKEN = "influx-read-" + secrets.token_hex(8)
 SPORTS_KEY = "sports-key-" + secrets.token_hex(8)
-ENTRY_ID = "01JE2E0ENTRY"
-DOMAIN_COUNTS = {"sensor": 7, "light": 4, "switch": 3, "binary_sensor": 2, "climate": 1}
 
 
 @dataclass
 class Written:
     now: float
     last_write: int
-
-
-def _lines(now: float) -> list[str]:
-    encoder = StateEncoder(SchemaOptions())
-    lines: list[str] = []
-    n = 0
-    for domain, count in DOMAIN_COUNTS.items():
-        for i in range(count):
-            n += 1
-            attrs = {"friendly_name": f"{domain} {i}", "unit_of_measurement": "W"}
-            state = "on" if domain in ("light", "switch", "binary_sensor") else str(10.5 + i)
-            lines.append(
-                encoder.encode(f"{domain}.e2e_{i}", state, attrs, timestamp_us(now - n * 300))
-            )
-    # Other event types go to ha_events and must not count as state changes.
-    lines.append(
-        encode_point(
-            "ha_events", {"event_type": "call_service"}, {"count": 1.0}, timestamp_us(now - 30)
-        )
-    )
-
-    def snap(
-        received: int, pending: int, dropped: int, epm: float, last_write: float
-    ) -> StatsSnapshot:
-        return StatsSnapshot(
-            received=received, written=received - pending - dropped - 7, pending=pending,
-            queued=pending, spooled=0, filtered=5, dead_lettered=2, dropped=dropped,
-            dropped_reasons={"spool_full": dropped}, events_per_minute=epm, write_latency_ms=8.5,
-            last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
-        )  # fmt: skip
-
-    # An older self-metrics point first: the dashboard must show the latest one.
-    for line in (
-        self_metrics_line(snap(1000, 3, 0, 12.0, now - 120), ENTRY_ID, "Home", now - 90),
-        self_metrics_line(snap(1234, 17, 10, 42.3, now - 20), ENTRY_ID, "Home", now - 15),
-    ):
-        assert line is not None
-        lines.append(line)
-
-    weather_tags = {"source": "weather.home", "condition": "rainy"}
-    old = {"temperature": 9.0, "humidity": 90.0}
-    latest = {"temperature": 12.5, "humidity": 81.0, "pressure": 1012.0, "wind_speed": 14.4,
-              "wind_bearing": 225.0, "apparent_temperature": 10.9}  # fmt: skip
-    for fields, t in ((old, now - 3600), (latest, now - 600)):
-        line = encode_point("weather", weather_tags, fields, timestamp_us(t))
-        assert line is not None
-        lines.append(line)
-
-    games = [
-        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
-         {"home_score": 20.0, "away_score": 10.0, "period": 3.0, "detail": "Q3", "name": "NO@ATL"},
-         now - 1800),
-        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
-         {"home_score": 26.0, "away_score": 10.0, "period": 4.0, "detail": "0:48 - 4th Quarter",
-          "name": "New Orleans Saints at Atlanta Falcons"}, now - 60),
-        ({"league": "nfl", "game_id": "401437650", "home": "MIA", "away": "NE", "state": "post"},
-         {"home_score": 20.0, "away_score": 7.0, "period": 4.0, "detail": "Final",
-          "name": "New England Patriots at Miami Dolphins"}, now - 7200),
-    ]  # fmt: skip
-    for tags, fields, t in games:
-        line = encode_point("sports", tags, fields, timestamp_us(t))
-        assert line is not None
-        lines.append(line)
-    return lines
 
 
 async def _write(url: str, lines: list[str]) -> None:
@@ -138,8 +75,8 @@ def influx() -> Iterator[tuple[InfluxDB1, Written]]:
         server.create_database(DB)
         server.create_database(EMPTY_DB)
         now = time.time()
-        asyncio.run(_write(server.url, _lines(now)))
-        yield server, Written(now=now, last_write=int(now - 20))
+        asyncio.run(_write(server.url, lines(now)))
+        yield server, Written(now=now, last_write=last_write(now))
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -219,19 +156,6 @@ def _nginx_env(influx_url: str, sports_url: str, database: str) -> dict[str, str
     }
 
 
-def browse(url: str, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
-    node = shutil.which("node")
-    assert node, "node is not installed"
-    assert (DIST / "index.html").exists(), "run `npm run build` in docker/dashboard first"
-    job = json.dumps({"url": url, "outDir": str(ARTIFACTS), "scenarios": scenarios})
-    result = subprocess.run(
-        [node, "e2e/browse.mjs", job],
-        cwd=DASHBOARD, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
 def seen(influx: tuple[InfluxDB1, Written], sports: str) -> Iterator[dict[str, Any]]:
     server = Nginx(_nginx_env(influx[0].url, sports, DB))
@@ -253,21 +177,7 @@ def _texts(seen: dict[str, Any], scenario: str = "desktop") -> dict[str, str]:
 def test_integration_health_matches_what_was_written(
     seen: dict[str, Any], influx: tuple[InfluxDB1, Written], scenario: str
 ) -> None:
-    t = _texts(seen, scenario)
-    entry = f"dashboard/ingestor/entry-{ENTRY_ID}"
-    assert t[f"{entry}/events-per-minute"] == "42.3"
-    assert t[f"{entry}/pending"] == "17"
-    assert t[f"{entry}/dropped"] == "10"
-    assert t[f"{entry}/events-received"] == "1,234"
-    assert t[f"{entry}/points-written"] == f"{1234 - 17 - 10 - 7:,}"
-    assert t[f"{entry}/dead-lettered"] == "2"
-    assert t[f"{entry}/write-latency"] == "8.5 ms"
-    last_write = datetime.fromtimestamp(influx[1].last_write, UTC).strftime("%Y-%m-%d %H:%M:%S")
-    assert t[f"{entry}/last-write-time"].startswith(f"Last write {last_write} ·")
-    # Relative ages depend on how long the run took: only their form is checked.
-    assert re.fullmatch(r"\d+ (s|min) ago", t[f"{entry}/last-write"])
-    assert "10 events dropped" in t[f"{entry}/problems"]
-    assert "2 points dead-lettered" in t[f"{entry}/problems"]
+    check_integration(_texts(seen, scenario), influx[1].now)
 
 
 def test_influxdb_health(seen: dict[str, Any], influx: tuple[InfluxDB1, Written]) -> None:
@@ -279,38 +189,13 @@ def test_influxdb_health(seen: dict[str, Any], influx: tuple[InfluxDB1, Written]
 
 
 def test_events_by_domain(seen: dict[str, Any]) -> None:
-    t = _texts(seen)
-    shown = {
-        key.split("/")[2].removeprefix("domain-"): int(value.replace(",", ""))
-        for key, value in t.items()
-        if key.endswith("/domain-total")
-    }
-    assert shown == DOMAIN_COUNTS
-    assert t["dashboard/domains/domains-total"] == str(sum(DOMAIN_COUNTS.values()))
+    check_domains(_texts(seen))
     assert "<canvas" in seen["desktop"]["html"]
 
 
 def test_weather_games_and_deliveries(seen: dict[str, Any], sports: str) -> None:
+    check_weather_and_games(_texts(seen))
     t = _texts(seen)
-    w = "dashboard/weather/weather-weather.home"
-    assert t[f"{w}/temperature"] == "12.5°"
-    assert t[f"{w}/condition"] == "rainy"
-    assert t[f"{w}/humidity"] == "81 %"
-    assert t[f"{w}/apparent"] == "10.9°"
-    assert t[f"{w}/pressure"] == "1,012"
-    assert t[f"{w}/wind"] == "14.4 SW"
-
-    live = "dashboard/games/game-401437654"
-    assert (t[f"{live}/away"], t[f"{live}/away-score"]) == ("NO", "10")
-    assert (t[f"{live}/home"], t[f"{live}/home-score"]) == ("ATL", "26")
-    assert t[f"{live}/game-state"] == "live"
-    assert t[f"{live}/game-detail"] == "0:48 - 4th Quarter"
-    final = "dashboard/games/game-401437650"
-    assert (t[f"{final}/home-score"], t[f"{final}/game-state"]) == ("20", "final")
-    # Live games are listed first.
-    order = [k for k in t if k.startswith("dashboard/games/game-") and k.count("/") == 2]
-    assert order == [live, final]
-
     rows = _http(sports + "/api/deliveries?limit=20")["deliveries"]
     for row in rows:
         d = f"dashboard/deliveries/delivery-{row['delivery_id']}"

@@ -1,0 +1,150 @@
+"""What the end-to-end tests write through the integration's own encoders and writer, and how
+the dashboard must show it. Shared by the InfluxDB 1.6 run and the InfluxDB 2.7 run (CI)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+from custom_components.ha_ingestor.coordinator import StatsSnapshot, self_metrics_line
+from custom_components.ha_ingestor.line_protocol import encode_point
+from custom_components.ha_ingestor.schema import SchemaOptions, StateEncoder, timestamp_us
+
+from .helpers import ARTIFACTS, DASHBOARD, DIST
+
+ENTRY_ID = "01JE2E0ENTRY"
+DOMAIN_COUNTS = {"sensor": 7, "light": 4, "switch": 3, "binary_sensor": 2, "climate": 1}
+
+
+def lines(now: float) -> list[str]:
+    encoder = StateEncoder(SchemaOptions())
+    lines: list[str] = []
+    n = 0
+    for domain, count in DOMAIN_COUNTS.items():
+        for i in range(count):
+            n += 1
+            attrs = {"friendly_name": f"{domain} {i}", "unit_of_measurement": "W"}
+            state = "on" if domain in ("light", "switch", "binary_sensor") else str(10.5 + i)
+            lines.append(
+                encoder.encode(f"{domain}.e2e_{i}", state, attrs, timestamp_us(now - n * 300))
+            )
+    # Other event types go to ha_events and must not count as state changes.
+    lines.append(
+        encode_point(
+            "ha_events", {"event_type": "call_service"}, {"count": 1.0}, timestamp_us(now - 30)
+        )
+    )
+
+    def snap(
+        received: int, pending: int, dropped: int, epm: float, last_write: float
+    ) -> StatsSnapshot:
+        return StatsSnapshot(
+            received=received, written=received - pending - dropped - 7, pending=pending,
+            queued=pending, spooled=0, filtered=5, dead_lettered=2, dropped=dropped,
+            dropped_reasons={"spool_full": dropped}, events_per_minute=epm, write_latency_ms=8.5,
+            last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
+        )  # fmt: skip
+
+    # An older self-metrics point first: the dashboard must show the latest one.
+    for line in (
+        self_metrics_line(snap(1000, 3, 0, 12.0, now - 120), ENTRY_ID, "Home", now - 90),
+        self_metrics_line(snap(1234, 17, 10, 42.3, now - 20), ENTRY_ID, "Home", now - 15),
+    ):
+        assert line is not None
+        lines.append(line)
+
+    weather_tags = {"source": "weather.home", "condition": "rainy"}
+    old = {"temperature": 9.0, "humidity": 90.0}
+    latest = {"temperature": 12.5, "humidity": 81.0, "pressure": 1012.0, "wind_speed": 14.4,
+              "wind_bearing": 225.0, "apparent_temperature": 10.9}  # fmt: skip
+    for fields, t in ((old, now - 3600), (latest, now - 600)):
+        line = encode_point("weather", weather_tags, fields, timestamp_us(t))
+        assert line is not None
+        lines.append(line)
+
+    games = [
+        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
+         {"home_score": 20.0, "away_score": 10.0, "period": 3.0, "detail": "Q3", "name": "NO@ATL"},
+         now - 1800),
+        ({"league": "nfl", "game_id": "401437654", "home": "ATL", "away": "NO", "state": "in"},
+         {"home_score": 26.0, "away_score": 10.0, "period": 4.0, "detail": "0:48 - 4th Quarter",
+          "name": "New Orleans Saints at Atlanta Falcons"}, now - 60),
+        ({"league": "nfl", "game_id": "401437650", "home": "MIA", "away": "NE", "state": "post"},
+         {"home_score": 20.0, "away_score": 7.0, "period": 4.0, "detail": "Final",
+          "name": "New England Patriots at Miami Dolphins"}, now - 7200),
+    ]  # fmt: skip
+    for tags, fields, t in games:
+        line = encode_point("sports", tags, fields, timestamp_us(t))
+        assert line is not None
+        lines.append(line)
+    return lines
+
+
+def last_write(now: float) -> int:
+    """The self-metrics `last_write` of the newest point `lines(now)` writes."""
+    return int(now - 20)
+
+
+def browse(url: str, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+    node = shutil.which("node")
+    assert node, "node is not installed"
+    assert (DIST / "index.html").exists(), "run `npm run build` in docker/dashboard first"
+    job = json.dumps({"url": url, "outDir": str(ARTIFACTS), "scenarios": scenarios})
+    result = subprocess.run(
+        [node, "e2e/browse.mjs", job],
+        cwd=DASHBOARD, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def check_integration(t: dict[str, str], written_at: float) -> None:
+    entry = f"dashboard/ingestor/entry-{ENTRY_ID}"
+    assert t[f"{entry}/events-per-minute"] == "42.3"
+    assert t[f"{entry}/pending"] == "17"
+    assert t[f"{entry}/dropped"] == "10"
+    assert t[f"{entry}/events-received"] == "1,234"
+    assert t[f"{entry}/points-written"] == f"{1234 - 17 - 10 - 7:,}"
+    assert t[f"{entry}/dead-lettered"] == "2"
+    assert t[f"{entry}/write-latency"] == "8.5 ms"
+    shown = datetime.fromtimestamp(last_write(written_at), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert t[f"{entry}/last-write-time"].startswith(f"Last write {shown} ·")
+    # Relative ages depend on how long the run took: only their form is checked.
+    assert re.fullmatch(r"\d+ (s|min) ago", t[f"{entry}/last-write"])
+    assert "10 events dropped" in t[f"{entry}/problems"]
+    assert "2 points dead-lettered" in t[f"{entry}/problems"]
+
+
+def check_domains(t: dict[str, str]) -> None:
+    shown = {
+        key.split("/")[2].removeprefix("domain-"): int(value.replace(",", ""))
+        for key, value in t.items()
+        if key.endswith("/domain-total")
+    }
+    assert shown == DOMAIN_COUNTS
+    assert t["dashboard/domains/domains-total"] == str(sum(DOMAIN_COUNTS.values()))
+
+
+def check_weather_and_games(t: dict[str, str]) -> None:
+    w = "dashboard/weather/weather-weather.home"
+    assert t[f"{w}/temperature"] == "12.5°"
+    assert t[f"{w}/condition"] == "rainy"
+    assert t[f"{w}/humidity"] == "81 %"
+    assert t[f"{w}/apparent"] == "10.9°"
+    assert t[f"{w}/pressure"] == "1,012"
+    assert t[f"{w}/wind"] == "14.4 SW"
+
+    live = "dashboard/games/game-401437654"
+    assert (t[f"{live}/away"], t[f"{live}/away-score"]) == ("NO", "10")
+    assert (t[f"{live}/home"], t[f"{live}/home-score"]) == ("ATL", "26")
+    assert t[f"{live}/game-state"] == "live"
+    assert t[f"{live}/game-detail"] == "0:48 - 4th Quarter"
+    final = "dashboard/games/game-401437650"
+    assert (t[f"{final}/home-score"], t[f"{final}/game-state"]) == ("20", "final")
+    # Live games are listed first.
+    order = [k for k in t if k.startswith("dashboard/games/game-") and k.count("/") == 2]
+    assert order == [live, final]
