@@ -143,6 +143,25 @@ def test_completes_after_a_partial_first_run(cli: Path) -> None:
     assert len(state(cli)["auths"]) == 2  # type: ignore[arg-type]
 
 
+def test_maps_the_database_even_when_the_name_points_elsewhere(cli: Path) -> None:
+    # A virtual mapping (2.6+) or an old one sends "home_assistant_context" to another bucket:
+    # an explicit mapping to our bucket is still made (InfluxDB lets it override).
+    st = state(cli)
+    st["dbrps"].append(  # type: ignore[union-attr]
+        {"id": "1", "db": "home_assistant_context", "rp": "autogen", "bucket_id": "other",
+         "default": True}
+    )  # fmt: skip
+    # ...while the events bucket's own-name mapping already points at the right bucket.
+    st["dbrps"].append(  # type: ignore[union-attr]
+        {"id": "2", "db": "home_assistant", "rp": "autogen", "bucket_id": EVENTS_ID,
+         "default": True}
+    )  # fmt: skip
+    (cli / "state.json").write_text(json.dumps(st))
+    assert run(cli).returncode == 0
+    made = [c["opts"]["--db"][0] for c in writes(cli) if c["command"] == ["v1", "dbrp", "create"]]  # type: ignore[index]
+    assert made == ["home_assistant_context", "ha_1h"]
+
+
 @pytest.mark.parametrize("missing", ["DOCKER_INFLUXDB_INIT_ORG", "DOCKER_INFLUXDB_INIT_BUCKET"])
 def test_refuses_to_run_without_setup_variables(cli: Path, missing: str) -> None:
     result = run(cli, **{missing: "<unset>"})

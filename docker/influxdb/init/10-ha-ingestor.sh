@@ -47,7 +47,10 @@ ensure_bucket() {  # name retention
 }
 
 ensure_dbrp() {  # database bucket-id
-    if influx v1 dbrp list --org "$org" --db "$1" --hide-headers 2>/dev/null | grep -q .; then
+    # Columns: ID, database, bucket ID, ... InfluxDB 2.6+ also lists a read-only "virtual"
+    # mapping for every bucket under its own name; one pointing at our bucket is good enough.
+    if influx v1 dbrp list --org "$org" --db "$1" --hide-headers 2>/dev/null \
+        | awk -v id="$2" '$3 == id { found = 1 } END { exit !found }'; then
         return
     fi
     log "mapping InfluxQL database $1 (rp autogen) to bucket $2"
