@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import gzip
 import json
 from pathlib import Path
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -266,3 +267,32 @@ def test_optional_basic_auth(upstreams: tuple[Recorder, Recorder]) -> None:
         assert fetch(server.url + "/healthz").status == 200
     finally:
         server.stop()
+
+
+def test_image_main_config_with_the_rendered_template(tmp_path: Path) -> None:
+    """The image's nginx.conf (pid and temp files on /tmp, conf.d included) accepts the rendered
+    template: `nginx -t` with only those absolute paths moved into a temp dir."""
+    main = (TEMPLATE.parent / "nginx.conf").read_text()
+    assert "pid /tmp/nginx.pid;" in main
+    assert "include /etc/nginx/conf.d/*.conf;" in main
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    env = {
+        **dict.fromkeys(template_variables(), "x"),
+        "DASHBOARD_PORT": "127.0.0.1:1",
+        "DASHBOARD_ROOT": str(DIST),
+        "INFLUXDB_URL": "http://127.0.0.1:9",
+        "SPORTS_WEBHOOKS_URL": "http://127.0.0.1:9",
+        "DASHBOARD_REFRESH_SECONDS": "30",
+        "DASHBOARD_BASIC_AUTH": "off",
+    }
+    (conf_d / "default.conf").write_text(render_template(TEMPLATE.read_text(), env))
+    moved = main.replace("/etc/nginx/conf.d", str(conf_d)).replace("/tmp/", f"{tmp_path}/")
+    moved = moved.replace("error_log /dev/stderr", f"error_log {tmp_path}/error.log")
+    (tmp_path / "nginx.conf").write_text(moved)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
