@@ -105,11 +105,12 @@ class Nginx:
             check=False,
         )
         assert check.returncode == 0, check.stderr
-        self.proc = subprocess.Popen(
-            [nginx, "-p", str(w), "-c", str(w / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=(w / "stderr.log").open("wb"),
-        )
+        with (w / "stderr.log").open("wb") as log:  # the child keeps its own copy of the fd
+            self.proc = subprocess.Popen(
+                [nginx, "-p", str(w), "-c", str(w / "nginx.conf")],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         _wait_port(self.port)
 
     def stop(self) -> None:
