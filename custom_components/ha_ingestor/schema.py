@@ -190,6 +190,28 @@ class _EntityCache:
     version: int
     prefix: str
     fields: str  # ",k=v,..." or ""
+    tag_values: tuple[Any, ...]  # _snapshot of each ATTRIBUTE_TAGS attribute
+    encoded: dict[str, tuple[Any, str]]  # attribute -> (_snapshot, its encoded field)
+
+
+# Distinct states whose encoded state/value fields are kept (on/off, modes, recurring values).
+_STATE_FIELD_CACHE_SIZE: Final = 4096
+
+
+def _snapshot(value: Any) -> Any:
+    """An immutable copy of `value` whose equality implies an identical encoding, else None.
+
+    Lets a rebuild reuse what was encoded for an attribute that did not change (a light's
+    brightness changes, its name and color modes do not).
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return (kind, value)
+    if kind is float:
+        return (kind, value) if value else None  # 0.0 == -0.0, but they encode differently
+    if (kind is list or kind is tuple) and all(type(v) is str for v in value):
+        return (kind, tuple(value))
+    return None
 
 
 class StateEncoder:
@@ -197,7 +219,9 @@ class StateEncoder:
 
     The series prefix and attribute fields are cached per entity and rebuilt only when the
     attributes object or the metadata changes (Home Assistant reuses the attributes object
-    when only the state changed), so the common case is a few string joins.
+    when only the state changed), so the common case is a few string joins. A rebuild reuses
+    the prefix and each field whose value did not change; the state/value fields of recent
+    distinct states are cached too.
     """
 
     def __init__(
@@ -210,6 +234,7 @@ class StateEncoder:
         self._metadata: EntityMetadata = metadata or NoMetadata()
         self.skips = skips or SkipCounter()
         self._cache: dict[str, _EntityCache] = {}
+        self._state_fields: dict[str, str] = {}
         self._context_tags = ""
         self._context_fields = ""
         self._context_version = 0
@@ -229,30 +254,64 @@ class StateEncoder:
     def forget(self, entity_id: str) -> None:
         self._cache.pop(entity_id, None)
 
-    def _build(self, entity_id: str, attributes: Mapping[str, Any]) -> _EntityCache:
+    def _build(
+        self, entity_id: str, attributes: Mapping[str, Any], old: _EntityCache | None
+    ) -> _EntityCache:
         version = self._metadata.version
-        domain = entity_id.partition(".")[0]
-        tags: dict[str, str] = {"entity_id": entity_id, "domain": domain}
-        for attribute, tag in ATTRIBUTE_TAGS.items():
-            value = attributes.get(attribute)
-            if value is not None and value != "":
-                tags[tag] = str(value)
-        tags.update(self._metadata.tags(entity_id))
+        tag_values = tuple(_snapshot(attributes.get(a)) for a in ATTRIBUTE_TAGS)
+        if (
+            old is not None
+            and old.version == version
+            and None not in tag_values
+            and old.tag_values == tag_values
+        ):
+            prefix = old.prefix
+        else:
+            domain = entity_id.partition(".")[0]
+            tags: dict[str, str] = {"entity_id": entity_id, "domain": domain}
+            for attribute, tag in ATTRIBUTE_TAGS.items():
+                value = attributes.get(attribute)
+                if value is not None and value != "":
+                    tags[tag] = str(value)
+            tags.update(self._metadata.tags(entity_id))
+            prefix = series_prefix(STATE_MEASUREMENT, tags.items())
+        previous = old.encoded if old is not None else {}
+        encoded_now: dict[str, tuple[Any, str]] = {}
         parts: list[str] = []
         if self._options.include_attributes:
             ignore = self._options.ignore_attributes
             for key, value in attributes.items():
                 if key in ATTRIBUTE_TAGS or key in ignore:
                     continue
-                encoded = encode_value_field(key, value, self.skips)
+                snap = _snapshot(value)
+                hit = previous.get(key) if snap is not None else None
+                if hit is not None and hit[0] == snap:
+                    encoded: str | None = hit[1]
+                else:
+                    encoded = encode_value_field(key, value, self.skips)
                 if encoded is not None:
                     parts.append(encoded)
+                    if snap is not None:
+                        encoded_now[key] = (snap, encoded)
         fields = "".join(f",{p}" for p in parts)
-        entry = _EntityCache(
-            attributes, version, series_prefix(STATE_MEASUREMENT, tags.items()), fields
-        )
+        entry = _EntityCache(attributes, version, prefix, fields, tag_values, encoded_now)
         self._cache[entity_id] = entry
         return entry
+
+    def _state_field(self, state: str) -> str:
+        """``state="..."`` plus ``,value=...`` when the state is numeric or on/off-like."""
+        number = state_to_number(state)
+        if not string_fits(state):  # A state is at most 255 characters in HA; guard anyway.
+            self.skips.add("string_too_large")
+            return 'state=""' if number is None else f'state="",value={number!r}'
+        field = f"state={quote_string(state)}"
+        if number is not None:
+            field = f"{field},value={number!r}"
+        cache = self._state_fields
+        if len(cache) >= _STATE_FIELD_CACHE_SIZE:
+            cache.clear()
+        cache[state] = field
+        return field
 
     def encode(
         self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
@@ -263,18 +322,10 @@ class StateEncoder:
             or entry.version != self._metadata.version
             or (entry.attributes is not attributes and entry.attributes != attributes)
         ):
-            entry = self._build(entity_id, attributes)
-        number = state_to_number(state)
-        if string_fits(state):
-            state_field = f"state={quote_string(state)}"
-        else:  # A state is at most 255 characters in HA; guard anyway.
-            self.skips.add("string_too_large")
-            state_field = 'state=""'
-        if number is not None:
-            return (
-                f"{entry.prefix}{self._context_tags} {state_field},value={number!r}"
-                f"{entry.fields}{self._context_fields} {time_us}"
-            )
+            entry = self._build(entity_id, attributes, entry)
+        state_field = self._state_fields.get(state)
+        if state_field is None:
+            state_field = self._state_field(state)
         return (
             f"{entry.prefix}{self._context_tags} {state_field}"
             f"{entry.fields}{self._context_fields} {time_us}"
