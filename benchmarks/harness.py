@@ -339,13 +339,17 @@ class Ingestor:
         return self.entry.runtime_data.pipeline.stats
 
     async def wait_written(self, expected: int, limit_s: float) -> bool:
+        """Until `expected` points are accounted for (written, dropped or dead-lettered).
+
+        True when all of them were written.
+        """
         deadline = time.monotonic() + limit_s
         stats = self.stats
-        while stats.written < expected:
+        while stats.written + stats.dropped_total + stats.dead_lettered < expected:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.005)
-        return True
+        return stats.written >= expected
 
 
 async def add_ingestor(
