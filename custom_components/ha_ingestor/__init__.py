@@ -153,6 +153,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
 
     stats = Stats()
     skips = SkipCounter()
+    health = HealthReporter(hass, entry)
+    if spool.recovered_from is not None:
+        health.spool_recovered(str(spool.recovered_from))
     pipeline = Pipeline(
         writer,
         spool,
@@ -161,7 +164,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
             batch_size=int(options[CONF_BATCH_SIZE]),
             flush_interval=float(options[CONF_FLUSH_INTERVAL]),
         ),
-        HealthReporter(hass, entry),
+        health,
     )
     registry = RegistryCache(hass, frozenset(options[CONF_METADATA_TAGS]))
     entity_filter = EntityFilter(

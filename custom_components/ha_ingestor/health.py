@@ -15,6 +15,7 @@ _LOGGER = logging.getLogger(__name__)
 ISSUE_TARGET_MISSING = "target_missing"
 ISSUE_DEAD_LETTERS = "dead_letters"
 ISSUE_SPOOL_FULL = "spool_full"
+ISSUE_SPOOL_RECOVERED = "spool_recovered"
 
 
 def issue_id(kind: str, entry: ConfigEntry) -> str:
@@ -28,12 +29,19 @@ class HealthReporter:
         self._hass = hass
         self._entry = entry
 
-    def _issue(self, kind: str, severity: ir.IssueSeverity, placeholders: dict[str, str]) -> None:
+    def _issue(
+        self,
+        kind: str,
+        severity: ir.IssueSeverity,
+        placeholders: dict[str, str],
+        fixable: bool = False,
+    ) -> None:
         ir.async_create_issue(
             self._hass,
             DOMAIN,
             issue_id(kind, self._entry),
-            is_fixable=False,
+            is_fixable=fixable,
+            data={"entry_id": self._entry.entry_id},
             is_persistent=False,
             severity=severity,
             translation_key=kind,
@@ -44,7 +52,9 @@ class HealthReporter:
     def connectivity_changed(self, connected: bool, error: str | None) -> None:
         if connected:
             _LOGGER.info("InfluxDB %s is reachable again; writing resumed", self._entry.title)
-            ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_TARGET_MISSING, self._entry))
+            # What made these happen is over; dropped points stay counted in the sensor.
+            for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_FULL):
+                ir.async_delete_issue(self._hass, DOMAIN, issue_id(kind, self._entry))
         else:
             _LOGGER.warning(
                 "InfluxDB %s is unavailable (%s); spooling to disk until it is back",
@@ -72,8 +82,14 @@ class HealthReporter:
             ISSUE_DEAD_LETTERS,
             ir.IssueSeverity.WARNING,
             {"example": line[:300], "reason": reason[:300]},
+            fixable=True,
         )
 
     @callback
     def spool_dropped(self, points: int) -> None:
         self._issue(ISSUE_SPOOL_FULL, ir.IssueSeverity.WARNING, {"points": str(points)})
+
+    @callback
+    def spool_recovered(self, moved_to: str) -> None:
+        """The spool file was damaged and set aside; what it held could not be replayed."""
+        self._issue(ISSUE_SPOOL_RECOVERED, ir.IssueSeverity.WARNING, {"path": moved_to})

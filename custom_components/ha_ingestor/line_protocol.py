@@ -8,8 +8,8 @@ Escaping follows the line protocol reference as InfluxDB 1.x and 2.x parse it:
 
 Two things cannot be represented in names (measurement, tag keys/values, field keys), so
 `identifier` rewrites them and the README documents it: a line break becomes a space, and a
-backslash that would merge with the next escape (one before ``,``, ``=``, space, or at the end)
-becomes ``/``. Every other character, emoji included, is written as is.
+backslash that InfluxDB would read as an escape (one before ``,``, ``=``, ``"``, space, or at
+the end) becomes ``/``. Every other character, emoji included, is written as is.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from collections.abc import Iterable, Mapping
 import math
 import re
 
-# A backslash the parser would read as the start of an escape: before a special char or at the end.
-_BAD_BACKSLASH = re.compile(r"\\(?=[, =\n\r]|$)")
+# A backslash InfluxDB would read as an escape: before a special char (its parser also
+# unescapes \") or at the end.
+_BAD_BACKSLASH = re.compile(r'\\(?=[, ="\n\r]|$)')
 _NAME_SPECIAL = re.compile(r"[,= \\\n\r]")
 _NAME_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\ ", "\r": "\\ "})
 _MEASUREMENT_SPECIAL = re.compile(r"[, \\\n\r]")

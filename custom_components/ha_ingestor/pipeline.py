@@ -85,6 +85,7 @@ class Pipeline:
         self._stopping = False
         self._retry_at = 0.0
         self._auth_paused = False
+        self._unreadable_seen = spool.unreadable_points
         self._task: asyncio.Task[None] | None = None
         self._batch_size = config.batch_size
         self._max_queue = max(config.max_queue, config.batch_size * 2)
@@ -222,9 +223,27 @@ class Pipeline:
             self._flush_requested = False
             self._drained.set()
         if self._spool.pending_points and not self._stopping:
-            spooled = await self._executor(self._spool.oldest)
+            spooled = await self._spool_call(self._spool.oldest)
             if spooled is not None:
                 await self._deliver(spooled.lines, spooled.batch_id)
+
+    async def _spool_call(self, func: Callable[..., _T], *args: Any) -> _T | None:
+        """A spool read or rewrite; on a spool failure, log, back off and return None."""
+        try:
+            return await self._executor(func, *args)
+        except SpoolError as err:
+            _LOGGER.error("Spool error, retrying later: %s", err)
+            self._retry_at = time.monotonic() + self._backoff.next_delay()
+            return None
+        finally:
+            self._count_unreadable()
+
+    def _count_unreadable(self) -> None:
+        """Points the spool had to discard (a damaged row or file) are dropped, with a reason."""
+        unreadable = self._spool.unreadable_points
+        if unreadable > self._unreadable_seen:
+            self.stats.dropped["spool_unreadable"] += unreadable - self._unreadable_seen
+            self._unreadable_seen = unreadable
 
     async def _deliver(self, lines: list[str], spool_id: int | None) -> bool:
         """Write lines (splitting rejected parts); unsent lines end up in the spool.
@@ -260,8 +279,15 @@ class Pipeline:
                     await self._park(unsent, spool_id, live)
                     self._failed(result)
                     return False
-            if spool_id is not None:
-                await self._executor(self._spool.remove, spool_id)
+            if (
+                spool_id is not None
+                and await self._spool_call(self._spool.remove, spool_id) is False
+            ):
+                # The spool dropped this batch (full) while it was being written: it was
+                # written after all, so it no longer counts as dropped.
+                self.stats.dropped["spool_full"] -= min(
+                    self.stats.dropped["spool_full"], len(lines) - len(dead)
+                )
             return True
         except asyncio.CancelledError:
             # Shutdown hit the timeout mid-write: the batch is not lost, it is queued again
@@ -311,7 +337,7 @@ class Pipeline:
         Returns False when the spool failed and the lines went back to the queue.
         """
         if spool_id is not None:
-            await self._executor(self._spool.replace, spool_id, lines)
+            await self._spool_call(self._spool.replace, spool_id, lines)
             return True
         try:
             dropped = await self._executor(self._spool.append, lines)

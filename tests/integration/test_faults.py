@@ -1,0 +1,261 @@
+"""Nothing lost: the fault matrix of issue 3, against real server processes.
+
+(f), SIGKILL of the process writing the spool, is tests/unit/test_spool.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+import functools
+from pathlib import Path
+import re
+import sqlite3
+import time
+from typing import Any
+
+from homeassistant.components.repairs import DOMAIN as REPAIRS
+from homeassistant.components.repairs.issue_handler import async_process_repairs_platforms
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import (
+    CONF_TOKEN,
+    CONF_URL,
+    CONF_VERIFY_SSL,
+    EVENT_HOMEASSISTANT_STOP,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ha_ingestor import pipeline as pipeline_module, spool_path
+from custom_components.ha_ingestor.backoff import Backoff
+from custom_components.ha_ingestor.const import (
+    CONF_API,
+    CONF_BUCKET,
+    CONF_FLUSH_INTERVAL,
+    CONF_ORG,
+    CONF_SPOOL_SIZE_MB,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from custom_components.ha_ingestor.health import (
+    ISSUE_DEAD_LETTERS,
+    ISSUE_SPOOL_FULL,
+    issue_id,
+)
+from tests.servers import InfluxDB1
+
+from .conftest import FakeServer, closed_port_url, v1_entry
+from .test_init import setup_entry
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry within tenths of a second, so outages in tests are short (the policy itself is
+    tested in tests/unit/test_backoff.py)."""
+    monkeypatch.setattr(
+        pipeline_module, "Backoff", functools.partial(Backoff, initial=0.05, cap=0.3)
+    )
+
+
+@pytest.fixture
+def own_influxdb(tmp_path: Path, socket_enabled: None) -> Iterator[InfluxDB1]:
+    """An InfluxDB 1.6 this test may kill and restart (same port and data)."""
+    server = InfluxDB1(tmp_path)
+    server.start()
+    server.create_database("faults")
+    yield server
+    server.stop()
+
+
+async def wait_for(
+    hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 60.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def count_in(server: InfluxDB1, db: str) -> int:
+    rows = server.rows('SELECT count("value") FROM "ha_states"', db)
+    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+
+
+async def fire_numbered(
+    hass: HomeAssistant, start: int, count: int, pause_every: int = 250
+) -> None:
+    """State changes whose value is their sequence number (10 entities, round robin)."""
+    for n in range(start, start + count):
+        hass.states.async_set(f"sensor.seq_{n % 10}", str(n))
+        if n % pause_every == 0:
+            await asyncio.sleep(0.001)
+
+
+async def test_a_server_killed_mid_stream_then_restarted(
+    hass: HomeAssistant, own_influxdb: InfluxDB1
+) -> None:
+    entry = v1_entry(own_influxdb.url, "faults", **{CONF_FLUSH_INTERVAL: 0.1})
+    await setup_entry(hass, entry)
+    pipeline = entry.runtime_data.pipeline
+    total = 24_000
+    await fire_numbered(hass, 0, 8_000)
+    await wait_for(hass, lambda: pipeline.stats.written > 0)
+    own_influxdb.kill()  # SIGKILL while points are in flight
+    await fire_numbered(hass, 8_000, 8_000)
+    await wait_for(hass, lambda: pipeline.spool.pending_points > 0)
+    await asyncio.sleep(1)
+    own_influxdb.start()
+    await fire_numbered(hass, 16_000, 8_000)
+    await wait_for(hass, lambda: pipeline.stats.written >= total and pipeline.pending == 0)
+
+    rows = await hass.async_add_executor_job(
+        own_influxdb.rows, 'SELECT "value" FROM "ha_states"', "faults"
+    )
+    values = sorted(int(r["value"]) for r in rows)  # type: ignore[call-overload]
+    assert values == list(range(total))  # every event present, once per key, no gaps
+    stats = pipeline.stats
+    assert stats.failed_writes >= 1
+    assert stats.received == stats.written + stats.filtered + pipeline.pending
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_b_backlog_survives_home_assistant_stop(
+    hass: HomeAssistant, own_influxdb: InfluxDB1
+) -> None:
+    entry = v1_entry(closed_port_url(), "faults", **{CONF_FLUSH_INTERVAL: 30.0})
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 5_000)
+    assert entry.runtime_data.pipeline.queue  # not due yet: all in memory
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+    def spooled_points() -> int:
+        with sqlite3.connect(spool_path(hass, entry)) as conn:
+            return int(conn.execute("SELECT COALESCE(SUM(points), 0) FROM batches").fetchone()[0])
+
+    assert await hass.async_add_executor_job(spooled_points) == 5_000
+    # "Start again", now with InfluxDB reachable: the backlog is replayed.
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: own_influxdb.url})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    pipeline = entry.runtime_data.pipeline
+    await wait_for(hass, lambda: pipeline.spool.pending_points == 0)
+    assert await hass.async_add_executor_job(count_in, own_influxdb, "faults") == 5_000
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def v2_entry(url: str, **options: Any) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="home_assistant @ fake",
+        unique_id=f"{url}|home|home_assistant",
+        data={
+            CONF_API: "v2",
+            CONF_URL: url,
+            CONF_ORG: "home",
+            CONF_BUCKET: "home_assistant",
+            CONF_TOKEN: "good-token",
+            CONF_VERIFY_SSL: True,
+        },
+        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.1, **options},
+    )
+
+
+_VALUE = re.compile(r",value=(\d+)\.0 ")
+
+
+def line_value(line: str) -> int:
+    match = _VALUE.search(line)
+    assert match is not None, line
+    return int(match.group(1))
+
+
+def written_values(fake: FakeServer) -> set[int]:
+    return {line_value(line) for line in fake.fake.written}
+
+
+async def test_c_only_rejected_points_are_dead_lettered(
+    hass: HomeAssistant, fake_v2: FakeServer
+) -> None:
+    bad = {17, 401, 1999}
+    fake_v2.fake.reject = lambda line: (
+        "invalid number" if any(f"value={n}.0 " in line for n in bad) else None
+    )
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 3_000)
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    data = entry.runtime_data
+    assert written_values(fake_v2) == set(range(3_000)) - bad
+    assert data.pipeline.stats.dead_lettered == 3
+    letters = await hass.async_add_executor_job(data.pipeline.spool.dead_letters, 10)
+    assert {line_value(d.line) for d in letters} == bad
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_DEAD_LETTERS, entry))
+    assert issue is not None and issue.is_fixable
+    assert "invalid number" in issue.translation_placeholders["reason"]  # type: ignore[index]
+
+    # The repair flow clears the table once the user has looked.
+    assert await async_setup_component(hass, REPAIRS, {})
+    await async_process_repairs_platforms(hass)
+    flow_manager = hass.data[REPAIRS]["flow_manager"]
+    result = await flow_manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
+    assert result["step_id"] == "confirm"
+    result = await flow_manager.async_configure(result["flow_id"], {})
+    assert result["type"] == "create_entry"
+    assert await hass.async_add_executor_job(data.pipeline.spool.dead_letters, 10) == []
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_d_401_mid_stream_starts_reauth_and_loses_nothing(
+    hass: HomeAssistant, fake_v2: FakeServer
+) -> None:
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 2_000)
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    fake_v2.fake.tokens = {"new-token"}  # the old token is revoked
+    await fire_numbered(hass, 2_000, 2_000)
+    await wait_for(hass, lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flows[0]["context"]["source"] == "reauth"
+    pipeline = entry.runtime_data.pipeline
+    await wait_for(hass, lambda: not pipeline.queue)
+    assert pipeline.paused_for_auth
+    assert (
+        pipeline.stats.written + pipeline.pending
+        == pipeline.stats.received - pipeline.stats.filtered
+    )
+
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_TOKEN: "new-token"}
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    pipeline = entry.runtime_data.pipeline
+    await fire_numbered(hass, 4_000, 500)
+    await wait_for(hass, lambda: written_values(fake_v2) == set(range(4_500)))
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_e_spool_full_drops_are_counted_and_raise_an_issue(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    entry = v1_entry(closed_port_url(), "faults", **{CONF_SPOOL_SIZE_MB: 0.02})  # ~20 KB
+    await setup_entry(hass, entry)
+    pipeline = entry.runtime_data.pipeline
+    for start in range(0, 20_000, 2_000):
+        await fire_numbered(hass, start, 2_000)
+        await asyncio.sleep(0.2)
+    await wait_for(hass, lambda: not pipeline.queue and pipeline.stats.dropped["spool_full"] > 0)
+    stats = pipeline.stats
+    assert stats.received == stats.written + stats.filtered + pipeline.pending + stats.dropped_total
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_FULL, entry))
+    assert issue is not None
+    assert int(issue.translation_placeholders["points"]) > 0  # type: ignore[index]
+    assert pipeline.spool.size_bytes <= 0.02 * 1024 * 1024
+    await hass.config_entries.async_unload(entry.entry_id)
