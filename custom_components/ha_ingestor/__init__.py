@@ -52,21 +52,31 @@ from .const import (
     CONF_INCLUDE_OWN,
     CONF_METADATA_TAGS,
     CONF_ORG,
+    CONF_OWM_API_KEY,
     CONF_SCHEMA_MODE,
     CONF_SPOOL_SIZE_MB,
+    CONF_SPORTS_TEAMS,
+    CONF_WEATHER_ENRICHMENT,
+    CONF_WEATHER_ENTITY,
+    CONF_WEATHER_SOURCE,
     DEFAULT_OPTIONS,
     DOMAIN,
     SELF_METRICS_INTERVAL_SECONDS,
     SPOOL_DIR,
+    WEATHER_SOURCE_ENTITY,
+    WEATHER_SOURCE_OWM,
 )
 from .coordinator import StatsCoordinator, self_metrics_line, snapshot
+from .enrichment import SportsCoordinator, WeatherCoordinator, sports_store
 from .entity_filter import EntityFilter, FilterRules
 from .health import HealthReporter
 from .pipeline import Pipeline, PipelineConfig
 from .registry_cache import RegistryCache
-from .schema import SchemaOptions, SkipCounter, make_state_encoder
+from .schema import CoreCompatEncoder, SchemaOptions, SkipCounter, StateEncoder, make_state_encoder
 from .spool import Spool, SpoolError
+from .sports import FollowedTeam
 from .stats import Stats
+from .weather import enrichment
 from .writer import InfluxWriter, Target
 
 _LOGGER = logging.getLogger(__name__)
@@ -86,6 +96,8 @@ class IngestorData:
     registry: RegistryCache
     skips: SkipCounter
     stop_capture: Callable[[], None]
+    weather: WeatherCoordinator | None = None
+    sports: SportsCoordinator | None = None
 
 
 type IngestorConfigEntry = ConfigEntry[IngestorData]
@@ -197,6 +209,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
     )
     entry.runtime_data = IngestorData(pipeline, writer, coordinator, registry, skips, stop_capture)
 
+    @callback
+    def submit_point(line: str) -> None:
+        """A point of our own (weather, sports): counted like an event, delivered like one."""
+        stats.received += 1
+        pipeline.submit(line)
+
+    await _async_setup_enrichment(hass, entry, options, encoder, submit_point)
+
     async def write_self_metrics(_now: Any) -> None:
         line = self_metrics_line(snapshot(pipeline), entry.entry_id, entry.title, time.time())
         if line is not None and stats.connected:
@@ -218,6 +238,37 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_setup_enrichment(
+    hass: HomeAssistant,
+    entry: IngestorConfigEntry,
+    options: Mapping[str, Any],
+    encoder: StateEncoder | CoreCompatEncoder,
+    submit: Callable[[str], None],
+) -> None:
+    """Weather and sports coordinators; their first refresh never holds up setup."""
+    data = entry.runtime_data
+    source = options[CONF_WEATHER_SOURCE]
+    if (source == WEATHER_SOURCE_OWM and options.get(CONF_OWM_API_KEY)) or (
+        source == WEATHER_SOURCE_ENTITY and options.get(CONF_WEATHER_ENTITY)
+    ):
+        weather = data.weather = WeatherCoordinator(hass, entry, options, submit)
+        mode = options[CONF_WEATHER_ENRICHMENT]
+
+        @callback
+        def on_weather() -> None:
+            reading = weather.data if weather.last_update_success else None
+            if isinstance(encoder, StateEncoder):  # core-compatible points stay as core's
+                encoder.set_context(*enrichment(reading, mode))
+
+        entry.async_on_unload(weather.async_add_listener(on_weather))
+        entry.async_create_background_task(hass, weather.async_refresh(), f"{DOMAIN} weather")
+    teams = [FollowedTeam.from_option(team) for team in options[CONF_SPORTS_TEAMS]]
+    if teams:
+        sports = data.sports = SportsCoordinator(hass, entry, teams, submit)
+        await sports.async_load()
+        entry.async_create_background_task(hass, sports.async_refresh(), f"{DOMAIN} sports")
 
 
 async def _async_shutdown(data: IngestorData) -> None:
@@ -247,3 +298,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
     """The entry is gone for good: so is its spool."""
     with contextlib.suppress(OSError):
         await hass.async_add_executor_job(Spool.delete_files, spool_path(hass, entry))
+    await sports_store(hass, entry.entry_id).async_remove()

@@ -19,7 +19,7 @@ from homeassistant.const import (
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
@@ -33,6 +33,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -40,10 +41,11 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.update_coordinator import UpdateFailed
 import voluptuous as vol
 from yarl import URL
 
-from . import target_from_data
+from . import espn, target_from_data
 from .const import (
     CONF_API,
     CONF_ATTRIBUTES,
@@ -66,15 +68,24 @@ from .const import (
     CONF_INCLUDE_OWN,
     CONF_METADATA_TAGS,
     CONF_ORG,
+    CONF_OWM_API_KEY,
     CONF_SCHEMA_MODE,
     CONF_SPOOL_SIZE_MB,
+    CONF_SPORTS_TEAMS,
+    CONF_WEATHER_ENRICHMENT,
+    CONF_WEATHER_ENTITY,
+    CONF_WEATHER_SOURCE,
     DEFAULT_OPTIONS,
     DOMAIN,
     EVENT_STATE_CHANGED,
     METADATA_TAG_KEYS,
     SCHEMA_CORE,
     SCHEMA_DEFAULT,
+    WEATHER_SOURCE_ENTITY,
+    WEATHER_SOURCE_OWM,
 )
+from .enrichment import OwmAuthError, async_fetch_teams, fetch_owm
+from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 
 API_V1 = "v1"
@@ -230,7 +241,28 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_connection_step(step, entry.data[CONF_API], None)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        if entry_data.get("reauth") == WEATHER_SOURCE_OWM:
+            return await self.async_step_reauth_owm()
         return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_owm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """OpenWeatherMap rejected the stored API key (it lives in the options)."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors = await check_owm_key(self.hass, user_input[CONF_OWM_API_KEY])
+            if not errors:
+                return self.async_update_reload_and_abort(
+                    entry, options={**entry.options, CONF_OWM_API_KEY: user_input[CONF_OWM_API_KEY]}
+                )
+        return self.async_show_form(
+            step_id="reauth_owm",
+            data_schema=vol.Schema({vol.Required(CONF_OWM_API_KEY): _PASSWORD}),
+            errors=errors,
+            description_placeholders={"title": entry.title},
+        )
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -293,7 +325,11 @@ _FILTER_KEYS = {
 
 
 class IngestorOptionsFlow(OptionsFlow):
-    """One form in four collapsible sections; saving reloads the entry."""
+    """A menu: settings (four collapsible sections), weather, sports. Saving reloads the entry."""
+
+    _teams: list[FollowedTeam]
+    _league: str
+    _league_teams: list[espn.Team]
 
     def _filter_section(self, keys: tuple[str, ...], current: Mapping[str, Any]) -> vol.Schema:
         domains, entities, globs, labels, areas = keys
@@ -321,9 +357,21 @@ class IngestorOptionsFlow(OptionsFlow):
             }
         )
 
+    @property
+    def _current(self) -> dict[str, Any]:
+        return {**DEFAULT_OPTIONS, **self.config_entry.options}
+
+    def _save(self, changes: Mapping[str, Any]) -> ConfigFlowResult:
+        return self.async_create_entry(data={**self._current, **changes})
+
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        return self.async_show_menu(step_id="init", menu_options=["settings", "weather", "sports"])
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
-        current: dict[str, Any] = {**DEFAULT_OPTIONS, **self.config_entry.options}
+        current = self._current
         if user_input is not None:
             options: dict[str, Any] = {}
             for values in user_input.values():
@@ -334,7 +382,7 @@ class IngestorOptionsFlow(OptionsFlow):
                 options[CONF_BATCH_SIZE] = int(options[CONF_BATCH_SIZE])
                 options[CONF_SPOOL_SIZE_MB] = int(options[CONF_SPOOL_SIZE_MB])
                 options[CONF_FLUSH_INTERVAL] = float(options[CONF_FLUSH_INTERVAL])
-                return self.async_create_entry(data=options)
+                return self._save(options)
             current.update({k: v for values in user_input.values() for k, v in values.items()})
 
         data_section = vol.Schema(
@@ -410,4 +458,141 @@ class IngestorOptionsFlow(OptionsFlow):
                 vol.Required(SECTION_DELIVERY): section(delivery_section, {"collapsed": True}),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+        return self.async_show_form(step_id="settings", data_schema=schema, errors=errors)
+
+    async def async_step_weather(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        current = self._current
+        if user_input is not None:
+            current.update(user_input)
+            source = user_input[CONF_WEATHER_SOURCE]
+            if source == WEATHER_SOURCE_ENTITY and not user_input.get(CONF_WEATHER_ENTITY):
+                errors[CONF_WEATHER_ENTITY] = "weather_entity_required"
+            elif source == WEATHER_SOURCE_OWM:
+                errors.update(await self._check_owm(user_input.get(CONF_OWM_API_KEY) or ""))
+            if not errors:
+                return self._save(user_input)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_WEATHER_SOURCE, default=current[CONF_WEATHER_SOURCE]): (
+                    SelectSelector(
+                        SelectSelectorConfig(
+                            options=[WEATHER_SOURCE_ENTITY, WEATHER_SOURCE_OWM],
+                            translation_key=CONF_WEATHER_SOURCE,
+                        )
+                    )
+                ),
+                vol.Optional(
+                    CONF_WEATHER_ENTITY,
+                    description={"suggested_value": current.get(CONF_WEATHER_ENTITY)},
+                ): EntitySelector(EntitySelectorConfig(domain="weather")),
+                vol.Optional(
+                    CONF_OWM_API_KEY,
+                    description={"suggested_value": current.get(CONF_OWM_API_KEY)},
+                ): _PASSWORD,
+                vol.Required(
+                    CONF_WEATHER_ENRICHMENT, default=current[CONF_WEATHER_ENRICHMENT]
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=["off", "tag", "tag_fields"],
+                        translation_key=CONF_WEATHER_ENRICHMENT,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(step_id="weather", data_schema=schema, errors=errors)
+
+    async def _check_owm(self, api_key: str) -> dict[str, str]:
+        if not api_key:
+            return {CONF_OWM_API_KEY: "api_key_required"}
+        return await check_owm_key(self.hass, api_key)
+
+    async def async_step_sports(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Keep or drop followed teams; pick a league to add teams from."""
+        followed = [FollowedTeam.from_option(t) for t in self._current[CONF_SPORTS_TEAMS]]
+        if user_input is not None:
+            keep = set(user_input.get(CONF_SPORTS_TEAMS, []))
+            self._teams = [t for t in followed if t.key in keep]
+            if league := user_input.get("league"):
+                self._league = league
+                return await self.async_step_sports_teams()
+            return self._save({CONF_SPORTS_TEAMS: [t.as_option() for t in self._teams]})
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_SPORTS_TEAMS, default=[t.key for t in followed]): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=t.key, label=f"{t.name} ({t.league.upper()})")
+                            for t in followed
+                        ],
+                        multiple=True,
+                    )
+                ),
+                vol.Optional("league"): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=key, label=league.name)
+                            for key, league in espn.LEAGUES.items()
+                        ],
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(step_id="sports", data_schema=schema)
+
+    async def async_step_sports_teams(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Teams of the chosen league, from ESPN."""
+        league = self._league
+        if user_input is not None:
+            chosen = set(user_input.get("teams", []))
+            added = [
+                FollowedTeam(league, t.id, t.name, t.abbreviation)
+                for t in self._league_teams
+                if t.id in chosen
+            ]
+            teams = {t.key: t for t in [*self._teams, *added]}
+            return self._save({CONF_SPORTS_TEAMS: [t.as_option() for t in teams.values()]})
+        try:
+            self._league_teams = sorted(
+                await async_fetch_teams(self.hass, league), key=lambda t: t.name
+            )
+        except UpdateFailed:
+            return self.async_abort(reason="espn_unavailable")
+        if not self._league_teams:
+            return self.async_abort(reason="no_teams")
+        schema = vol.Schema(
+            {
+                vol.Required("teams"): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=t.id, label=t.name) for t in self._league_teams
+                        ],
+                        multiple=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="sports_teams",
+            data_schema=schema,
+            description_placeholders={"league": espn.LEAGUES[league].name},
+        )
+
+
+async def check_owm_key(hass: HomeAssistant, api_key: str) -> dict[str, str]:
+    """A real request with the key, at the home location; form errors or {}."""
+    try:
+        await fetch_owm(
+            async_get_clientsession(hass), hass.config.latitude, hass.config.longitude, api_key
+        )
+    except OwmAuthError:
+        return {CONF_OWM_API_KEY: "invalid_api_key"}
+    except UpdateFailed:
+        return {"base": "weather_unavailable"}
+    return {}

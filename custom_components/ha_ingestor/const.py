@@ -34,6 +34,15 @@ CONF_METADATA_TAGS: Final = "metadata_tags"
 CONF_BATCH_SIZE: Final = "batch_size"
 CONF_FLUSH_INTERVAL: Final = "flush_interval"
 CONF_SPOOL_SIZE_MB: Final = "spool_size_mb"
+# Options: enrichment
+CONF_WEATHER_SOURCE: Final = "weather_source"  # "entity" | "openweathermap"
+CONF_WEATHER_ENTITY: Final = "weather_entity"
+CONF_OWM_API_KEY: Final = "owm_api_key"
+CONF_WEATHER_ENRICHMENT: Final = "weather_enrichment"  # "off" | "tag" | "tag_fields"
+CONF_SPORTS_TEAMS: Final = "sports_teams"
+WEATHER_SOURCE_ENTITY: Final = "entity"
+WEATHER_SOURCE_OWM: Final = "openweathermap"
+EVENT_SPORTS: Final = "ha_ingestor_sports_event"
 
 SCHEMA_DEFAULT: Final = "default"
 SCHEMA_CORE: Final = "core"
@@ -64,6 +73,9 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_FLUSH_INTERVAL: DEFAULT_FLUSH_INTERVAL,
     CONF_SPOOL_SIZE_MB: DEFAULT_SPOOL_SIZE_MB,
     CONF_INCLUDE_OWN: False,
+    CONF_WEATHER_SOURCE: WEATHER_SOURCE_ENTITY,
+    CONF_WEATHER_ENRICHMENT: "off",
+    CONF_SPORTS_TEAMS: [],
 }
 
 # How often the diagnostic entities refresh and the self-metrics point is written.

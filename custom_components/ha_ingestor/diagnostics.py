@@ -10,9 +10,10 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from . import IngestorConfigEntry
+from .const import CONF_OWM_API_KEY
 from .coordinator import snapshot
 
-TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
+TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_OWM_API_KEY}
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,7 +27,7 @@ async def async_get_config_entry_diagnostics(
         "entry": {
             "title": entry.title,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
         "counters": asdict(snapshot(pipeline)),
         "filtered_reasons": dict(pipeline.stats.filtered_reasons),

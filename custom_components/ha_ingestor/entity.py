@@ -12,6 +12,16 @@ from .const import CONF_API, DOMAIN
 from .coordinator import StatsCoordinator
 
 
+def device_info(entry: IngestorConfigEntry) -> DeviceInfo:
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        name=entry.title,
+        manufacturer="HA Ingestor",
+        model="InfluxDB 1.x" if entry.data[CONF_API] == "v1" else "InfluxDB 2.x/3.x",
+        entry_type=DeviceEntryType.SERVICE,
+    )
+
+
 class IngestorEntity(CoordinatorEntity[StatsCoordinator]):
     _attr_has_entity_name = True
     _attr_entity_category = EntityCategory.DIAGNOSTIC
@@ -20,10 +30,4 @@ class IngestorEntity(CoordinatorEntity[StatsCoordinator]):
         super().__init__(entry.runtime_data.coordinator)
         self.entity_description = description
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            name=entry.title,
-            manufacturer="HA Ingestor",
-            model="InfluxDB 1.x" if entry.data[CONF_API] == "v1" else "InfluxDB 2.x/3.x",
-            entry_type=DeviceEntryType.SERVICE,
-        )
+        self._attr_device_info = device_info(entry)

@@ -16,10 +16,14 @@ from homeassistant.components.sensor import (
 from homeassistant.const import UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from . import IngestorConfigEntry
 from .coordinator import StatsSnapshot
-from .entity import IngestorEntity
+from .enrichment import SportsCoordinator
+from .entity import IngestorEntity, device_info
+from .espn import Game
+from .sports import TEAM_STATES, FollowedTeam, team_attributes, team_state
 
 PARALLEL_UPDATES = 0
 
@@ -91,6 +95,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     async_add_entities(IngestorSensor(entry, description) for description in SENSORS)
+    if (sports := entry.runtime_data.sports) is not None:
+        async_add_entities(TeamSensor(entry, sports, team) for team in sports.teams)
 
 
 class IngestorSensor(IngestorEntity, SensorEntity):
@@ -105,3 +111,33 @@ class IngestorSensor(IngestorEntity, SensorEntity):
         if self.entity_description.attributes_fn is None:
             return None
         return self.entity_description.attributes_fn(self.coordinator.data)
+
+
+class TeamSensor(CoordinatorEntity[SportsCoordinator], SensorEntity):
+    """A followed team: scheduled, live or final, with the game as attributes."""
+
+    _attr_has_entity_name = True
+    _attr_translation_key = "team"
+    _attr_device_class = SensorDeviceClass.ENUM
+
+    def __init__(
+        self, entry: IngestorConfigEntry, coordinator: SportsCoordinator, team: FollowedTeam
+    ) -> None:
+        super().__init__(coordinator)
+        self._team = team
+        self._attr_unique_id = f"{entry.entry_id}_team_{team.league}_{team.team_id}"
+        self._attr_translation_placeholders = {"team": team.name}
+        self._attr_device_info = device_info(entry)
+        self._attr_options = list(TEAM_STATES)
+
+    @property
+    def _game(self) -> Game | None:
+        return (self.coordinator.data or {}).get(self._team.key)
+
+    @property
+    def native_value(self) -> str:
+        return team_state(self._game)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        return {"team_id": self._team.team_id, **team_attributes(self._game, self._team.team_id)}
