@@ -107,13 +107,13 @@ def _entities(count: int, rnd: random.Random) -> list[_Entity]:
             attrs = {
                 "friendly_name": f'Washer "{i}" status',
                 "icon": "mdi:washing-machine",
-                "options": list(_TEXT_STATES),
+                "options": _TEXT_STATES,
                 "linkquality": lq,
             }
             out.append(_Entity(f"sensor.washer_{i}_status", kind, attrs))
         elif kind == "light":
             attrs = {
-                "supported_color_modes": ["brightness", "color_temp", "hs"],
+                "supported_color_modes": ("brightness", "color_temp", "hs"),
                 "color_mode": "brightness",
                 "brightness": 128,
                 "friendly_name": f"Lamp {i}",
@@ -123,7 +123,7 @@ def _entities(count: int, rnd: random.Random) -> list[_Entity]:
             out.append(_Entity(f"light.lamp_{i}", kind, attrs))
         else:
             attrs = {
-                "hvac_modes": list(_HVAC),
+                "hvac_modes": _HVAC,
                 "min_temp": 7.0,
                 "max_temp": 35.0,
                 "current_temperature": 20.5,
@@ -185,42 +185,86 @@ def iter_changes(n: int, entities: int = 400, seed: int = 7) -> Iterator[Change]
             produced += 1
 
 
-def make_sequence(n: int, entities: int = 400, seed: int = 7) -> list[list[Change]]:
-    """Precomputed, in chunks of YIELD_EVERY (so generation and slicing are not timed)."""
-    seq = list(iter_changes(n, entities, seed))
-    return [seq[i : i + YIELD_EVERY] for i in range(0, len(seq), YIELD_EVERY)]
+@dataclass(slots=True)
+class Sequence:
+    """A precomputed sequence in chunks of YIELD_EVERY changes.
+
+    Changes are (entity_id, state, index into `attributes`): only atomic values, so the
+    garbage collector stops tracking them after one collection, and the GC time measured is
+    Home Assistant's and the integrations', not that of the benchmark's own data.
+    """
+
+    chunks: list[list[tuple[str, str, int]]]
+    attributes: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return sum(map(len, self.chunks))
+
+    def changes(self) -> Iterator[Change]:
+        attributes = self.attributes
+        for chunk in self.chunks:
+            for entity_id, state, index in chunk:
+                yield entity_id, state, attributes[index]
 
 
-def ha_attribute_objects(chunks: list[list[Change]]) -> list[Change]:
+def make_sequence(n: int, entities: int = 400, seed: int = 7) -> Sequence:
+    """Precomputed, so generation and slicing are not timed."""
+    attributes: list[dict[str, Any]] = []
+    index: dict[int, int] = {}
+    flat: list[tuple[str, str, int]] = []
+    for entity_id, state, attrs in iter_changes(n, entities, seed):
+        i = index.get(id(attrs))
+        if i is None:
+            i = index[id(attrs)] = len(attributes)
+            attributes.append(attrs)
+        flat.append((entity_id, state, i))
+    chunks = [flat[i : i + YIELD_EVERY] for i in range(0, len(flat), YIELD_EVERY)]
+    del flat, index
+    gc.collect()
+    return Sequence(chunks, attributes)
+
+
+def ha_attribute_objects(seq: Sequence) -> list[Change]:
     """The sequence as HA's state machine stores it: unchanged attributes keep their object."""
     from homeassistant.util.read_only_dict import ReadOnlyDict
 
     last: dict[str, Any] = {}
     out: list[Change] = []
-    for chunk in chunks:
-        for entity_id, state, attrs in chunk:
-            prev = last.get(entity_id)
-            if prev is None or prev != attrs:
-                prev = last[entity_id] = ReadOnlyDict(attrs)
-            out.append((entity_id, state, prev))
+    for entity_id, state, attrs in seq.changes():
+        prev = last.get(entity_id)
+        if prev is None or prev != attrs:
+            prev = last[entity_id] = ReadOnlyDict(attrs)
+        out.append((entity_id, state, prev))
     return out
 
 
-async def fire(hass: HomeAssistant, chunks: list[list[Change]]) -> float:
+async def fire(hass: HomeAssistant, seq: Sequence) -> float:
     """async_set every change, yielding to the loop between chunks; seconds taken."""
     async_set = hass.states.async_set
+    attributes = seq.attributes
     sleep = asyncio.sleep
     start = time.perf_counter()
-    for chunk in chunks:
-        for entity_id, state, attrs in chunk:
-            async_set(entity_id, state, attrs)
+    for chunk in seq.chunks:
+        for entity_id, state, index in chunk:
+            async_set(entity_id, state, attributes[index])
         await sleep(0)
     return time.perf_counter() - start
 
 
-async def reset_states(hass: HomeAssistant, chunks: list[list[Change]]) -> None:
+async def fire_changes(hass: HomeAssistant, changes: Iterator[Change]) -> float:
+    """Like fire, for a generated (not precomputed) sequence."""
+    async_set = hass.states.async_set
+    start = time.perf_counter()
+    for i, (entity_id, state, attrs) in enumerate(changes, 1):
+        async_set(entity_id, state, attrs)
+        if i % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    return time.perf_counter() - start
+
+
+async def reset_states(hass: HomeAssistant, seq: Sequence) -> None:
     """Remove the sequence's entities, so replaying it fires every change again."""
-    seen = {entity_id for chunk in chunks for entity_id, _, _ in chunk}
+    seen = {entity_id for chunk in seq.chunks for entity_id, _, _ in chunk}
     for entity_id in seen:
         hass.states.async_remove(entity_id)
     await asyncio.sleep(0)

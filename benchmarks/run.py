@@ -97,8 +97,8 @@ async def child_a(p: dict[str, Any]) -> dict[str, Any]:
 
     import harness as h
 
-    chunks = h.make_sequence(p["events"])
-    n = sum(map(len, chunks))
+    seq = h.make_sequence(p["events"])
+    n = len(seq)
 
     async def body(hass: Any) -> dict[str, Any]:
         ours = await h.add_ingestor(hass, p["ours"])
@@ -114,14 +114,14 @@ async def child_a(p: dict[str, Any]) -> dict[str, Any]:
         for rep in range(p["reps"] + 1):  # rep 0 warms up (caches, connections)
             order = names[rep % 4 :] + names[: rep % 4]
             for name in order:
-                await h.reset_states(hass, chunks)
+                await h.reset_states(hass, seq)
                 sw = switches[name]
                 if sw is not None:
                     sw.on()
                 gc.collect()
                 with h.GcTimer() as gct:
                     cpu0, loop0 = time.process_time(), time.thread_time()
-                    elapsed = await h.fire(hass, chunks)
+                    elapsed = await h.fire(hass, seq)
                     loop_cpu = time.thread_time() - loop0
                     start = time.perf_counter()
                     if name == "ours":
@@ -160,8 +160,8 @@ async def child_b(p: dict[str, Any]) -> dict[str, Any]:
 
     import harness as h
 
-    chunks = h.make_sequence(p["events"])
-    n = sum(map(len, chunks))
+    seq = h.make_sequence(p["events"])
+    n = len(seq)
     impl = p["impl"]
     target = p.get("target")
 
@@ -190,7 +190,7 @@ async def child_b(p: dict[str, Any]) -> dict[str, Any]:
             poller.start()
         with h.GcTimer() as gct:
             start = time.perf_counter()
-            fired = await h.fire(hass, chunks)
+            fired = await h.fire(hass, seq)
             if impl == "noop":
                 end = start + fired
             elif impl == "ours":
@@ -302,7 +302,7 @@ async def child_d(p: dict[str, Any]) -> dict[str, Any]:
 
     n = p["events"]
     warm = h.make_sequence(20_000 if n >= 100_000 else 2_000, seed=1)
-    n_warm = sum(map(len, warm))
+    n_warm = len(warm)
 
     with tempfile.TemporaryDirectory(prefix="ha_ingestor_bench_influx_") as tmp:
         server = InfluxDB1(Path(tmp))
@@ -319,15 +319,7 @@ async def child_d(p: dict[str, Any]) -> dict[str, Any]:
                 base = h.proc_status()
                 h.reset_peak_rss()
                 await hass.async_add_executor_job(server.stop)
-                start = time.perf_counter()
-                chunk: list[h.Change] = []
-                for change in h.iter_changes(n, seed=2):
-                    chunk.append(change)
-                    if len(chunk) == h.YIELD_EVERY:
-                        await h.fire(hass, [chunk])
-                        chunk = []
-                await h.fire(hass, [chunk])
-                fire_s = time.perf_counter() - start
+                fire_s = await h.fire_changes(hass, h.iter_changes(n, seed=2))
                 pipeline = ours.pipeline
                 # let the queue spill to the spool (the batch task is blocked by its backoff)
                 deadline = time.monotonic() + 30
@@ -381,7 +373,7 @@ async def child_e(p: dict[str, Any]) -> dict[str, Any]:
 
     rate, seconds = p["rate"], p["seconds"]
     n = int(rate * seconds)
-    chunks = h.make_sequence(n)
+    seq = h.make_sequence(n)
     per_tick = h.YIELD_EVERY
     tick = per_tick / rate
 
@@ -389,12 +381,13 @@ async def child_e(p: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         start = loop.time()
         async_set = hass.states.async_set
-        for k, chunk in enumerate(chunks):
+        attributes = seq.attributes
+        for k, chunk in enumerate(seq.chunks):
             delay = start + k * tick - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            for entity_id, state, attrs in chunk:
-                async_set(entity_id, state, attrs)
+            for entity_id, state, index in chunk:
+                async_set(entity_id, state, attributes[index])
 
     out: dict[str, Any] = {"events": n, "rate": rate, "seconds": seconds}
 
