@@ -601,9 +601,10 @@ def section_d(cfg: dict[str, Any]) -> dict[str, Any]:
     d = r["down"]
     print(f"\n(d) memory: InfluxDB 1.6 stopped, {r['events']:,} changes arrive, then restarted")
     print(f"    baseline RSS (after warm-up)      {r['base_rss_mb']:>8.1f} MB")
+    lost = r["expected_in_server"] - r["in_server"]
     print(
         f"    peak RSS growth while down        {r['peak_growth_mb']:>8.1f} MB   "
-        f"(<= 64 MB) {verdict(r['peak_growth_mb'] <= 64)}"
+        f"(<= 64 MB with 0 lost) {verdict(r['peak_growth_mb'] <= 64 and lost == 0)}"
     )
     print(
         f"    while down: queue {d['queue']:,} lines, spool {d['spooled']:,} points "
@@ -615,8 +616,8 @@ def section_d(cfg: dict[str, Any]) -> dict[str, Any]:
         f"drained in {r['recover_s']:.1f} s"
     )
     print(
-        f"    points in server {r['in_server']:,} of {r['expected_in_server']:,}; "
-        f"dropped {r['dropped'] or 0}"
+        f"    points in server {r['in_server']:,} of {r['expected_in_server']:,} "
+        f"(lost {lost:,}); dropped {r['dropped'] or 0}"
     )
     return r
 
