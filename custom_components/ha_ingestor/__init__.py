@@ -76,7 +76,7 @@ from .schema import CoreCompatEncoder, SchemaOptions, SkipCounter, StateEncoder,
 from .spool import Spool, SpoolError
 from .sports import FollowedTeam
 from .stats import Stats
-from .weather import enrichment
+from .weather import enrichment_context
 from .writer import InfluxWriter, Target
 
 _LOGGER = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ async def _async_setup_enrichment(
         def on_weather() -> None:
             reading = weather.data if weather.last_update_success else None
             if isinstance(encoder, StateEncoder):  # core-compatible points stay as core's
-                encoder.set_context(*enrichment(reading, mode))
+                encoder.set_context(*enrichment_context(reading, mode))
 
         entry.async_on_unload(weather.async_add_listener(on_weather))
         entry.async_create_background_task(hass, weather.async_refresh(), f"{DOMAIN} weather")
@@ -275,6 +275,8 @@ async def _async_shutdown(data: IngestorData) -> None:
     """Stop capturing, then flush within the shutdown timeout and spool the rest."""
     data.stop_capture()
     data.stop_capture = _noop
+    if data.sports is not None:
+        await data.sports.async_save()
     await data.pipeline.async_stop()
 
 

@@ -7,6 +7,7 @@ and events keep flowing without enrichment.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 import logging
@@ -130,7 +131,9 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
             if state is None:
                 raise UpdateFailed(f"{self._entity_id} does not exist")
             try:
-                reading = from_weather_entity(self._entity_id, state.state, state.attributes)
+                reading = from_weather_entity(
+                    self._entity_id, state.state, state.attributes, state.last_updated_timestamp
+                )
             except WeatherError as err:
                 raise UpdateFailed(str(err)) from err
         line = weather_line(reading, timestamp_us(reading.observed_at or time.time()))
@@ -164,6 +167,8 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         self._submit = submit
         self._previous: dict[str, espn.Game] = {}
         self._store = sports_store(hass, entry.entry_id)
+        # A manual refresh can overlap a scheduled one; transitions must be judged one at a time.
+        self._lock = asyncio.Lock()
 
     async def async_load(self) -> None:
         stored = await self._store.async_load() or {}
@@ -183,7 +188,18 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         except espn.EspnError as err:
             raise UpdateFailed(f"unusable ESPN {league} scoreboard: {err}") from err
 
+    def _stored(self) -> dict[str, Any]:
+        return {"games": {k: g.to_dict() for k, g in self._previous.items()}}
+
+    async def async_save(self) -> None:
+        """Persist now (entry unload), not after the save delay."""
+        await self._store.async_save(self._stored())
+
     async def _async_update_data(self) -> dict[str, espn.Game | None]:
+        async with self._lock:
+            return await self._update()
+
+    async def _update(self) -> dict[str, espn.Game | None]:
         by_league = {
             league: await self._league_games(league)
             for league in dict.fromkeys(team.league for team in self.teams)
@@ -192,7 +208,8 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
             team.key: game_for_team(by_league[team.league], team.team_id) for team in self.teams
         }
         now_us = timestamp_us(time.time())
-        for game in {g.key: g for g in current.values() if g is not None}.values():
+        seen = {g.key: g for g in current.values() if g is not None}
+        for game in seen.values():
             previous = self._previous.get(game.key)
             if changed(previous, game) and (line := sports_line(game, now_us)) is not None:
                 self._submit(line)
@@ -202,10 +219,8 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
                         self.hass.bus.async_fire(EVENT_SPORTS, event_data(transition, team))
             self._previous[game.key] = game
         stale = dt_util.utcnow() - STATE_RETENTION
-        self._previous = {k: g for k, g in self._previous.items() if g.start > stale}
-        self._store.async_delay_save(
-            lambda: {"games": {k: g.to_dict() for k, g in self._previous.items()}}, 1
-        )
+        self._previous = {k: g for k, g in self._previous.items() if k in seen or g.start > stale}
+        self._store.async_delay_save(self._stored, 1)
         games = [g for g in current.values() if g is not None]
         self.update_interval = espn.next_poll_interval(games, dt_util.utcnow())
         return current

@@ -198,20 +198,24 @@ class _EntityCache:
 _STATE_FIELD_CACHE_SIZE: Final = 4096
 
 
+_UNCACHEABLE: Final = object()
+
+
 def _snapshot(value: Any) -> Any:
-    """An immutable copy of `value` whose equality implies an identical encoding, else None.
+    """An immutable copy of `value` whose equality implies an identical encoding.
 
     Lets a rebuild reuse what was encoded for an attribute that did not change (a light's
-    brightness changes, its name and color modes do not).
+    brightness changes, its name and color modes do not). `_UNCACHEABLE` for other types.
     """
     kind = type(value)
-    if kind is str or kind is int or kind is bool:
+    if kind is str or kind is int or kind is bool or value is None:
         return (kind, value)
     if kind is float:
-        return (kind, value) if value else None  # 0.0 == -0.0, but they encode differently
+        # 0.0 == -0.0, but they encode differently
+        return (kind, value) if value else _UNCACHEABLE
     if (kind is list or kind is tuple) and all(type(v) is str for v in value):
         return (kind, tuple(value))
-    return None
+    return _UNCACHEABLE
 
 
 class StateEncoder:
@@ -262,7 +266,7 @@ class StateEncoder:
         if (
             old is not None
             and old.version == version
-            and None not in tag_values
+            and _UNCACHEABLE not in tag_values
             and old.tag_values == tag_values
         ):
             prefix = old.prefix
@@ -284,14 +288,14 @@ class StateEncoder:
                 if key in ATTRIBUTE_TAGS or key in ignore:
                     continue
                 snap = _snapshot(value)
-                hit = previous.get(key) if snap is not None else None
+                hit = previous.get(key) if snap is not _UNCACHEABLE else None
                 if hit is not None and hit[0] == snap:
                     encoded: str | None = hit[1]
                 else:
                     encoded = encode_value_field(key, value, self.skips)
                 if encoded is not None:
                     parts.append(encoded)
-                    if snap is not None:
+                    if snap is not _UNCACHEABLE:
                         encoded_now[key] = (snap, encoded)
         fields = "".join(f",{p}" for p in parts)
         entry = _EntityCache(attributes, version, prefix, fields, tag_values, encoded_now)

@@ -138,9 +138,13 @@ def parse_owm(data: object, units: Literal["metric", "standard"] = "metric") -> 
 
 
 def from_weather_entity(
-    entity_id: str, state: str, attributes: Mapping[str, Any]
+    entity_id: str, state: str, attributes: Mapping[str, Any], updated_at: float | None = None
 ) -> WeatherReading:
-    """A Home Assistant weather entity's state (its condition) and attributes."""
+    """A Home Assistant weather entity's state (its condition) and attributes.
+
+    `updated_at` (the state's last update) becomes the point's time, so polling an unchanged
+    entity rewrites the same point instead of adding one.
+    """
     if state in ("unavailable", "unknown", ""):
         raise WeatherError(f"{entity_id} is {state or 'empty'}")
     return WeatherReading(
@@ -153,6 +157,7 @@ def from_weather_entity(
         wind_speed=_number(attributes.get("wind_speed")),
         wind_bearing=_number(attributes.get("wind_bearing")),
         cloud_coverage=_number(attributes.get("cloud_coverage")),
+        observed_at=updated_at,
     )
 
 
@@ -162,7 +167,7 @@ def weather_line(reading: WeatherReading, time_us: int) -> str | None:
     return encode_point(WEATHER_MEASUREMENT, tags, reading.numbers(), time_us)
 
 
-def enrichment(
+def enrichment_context(
     reading: WeatherReading | None, mode: EnrichmentMode
 ) -> tuple[dict[str, str], dict[str, float | str]]:
     """Tags and fields added to every state point, by the enrichment mode."""

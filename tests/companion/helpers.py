@@ -37,11 +37,7 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "docker" / "sports-webhooks"
-FIXTURES = next(
-    p
-    for p in (ROOT / "tests" / "fixtures" / "espn", Path(__file__).parent / "fixtures" / "espn")
-    if p.is_dir()
-)
+FIXTURES = ROOT / "tests" / "fixtures" / "espn"
 NFL = "nfl_scoreboard_2022-09-11_pre_in_post.json"
 MLS = "soccer_usa1_scoreboard_2022-09-17_pre_in_post.json"
 API_KEY = "test-api-key-0123456789"

@@ -26,10 +26,7 @@ from custom_components.ha_ingestor.espn import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_DIRS = (
-    ROOT / "tests" / "fixtures" / "espn",
-    ROOT / "tests" / "companion" / "fixtures" / "espn",
-)
+FIXTURE_DIRS = (ROOT / "tests" / "fixtures" / "espn",)
 NFL = "nfl_scoreboard_2022-09-11_pre_in_post.json"
 MLB = "mlb_scoreboard_2022-09-17_pre_in_post.json"
 NHL = "nhl_scoreboard_2022-09-25_pre_in_post.json"

@@ -1,0 +1,396 @@
+"""Registry, weather and sports enrichment, with ESPN and OpenWeatherMap served locally
+from the captured responses in tests/fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import copy
+from dataclasses import dataclass, field
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+import pytest
+
+from custom_components.ha_ingestor import enrichment
+from custom_components.ha_ingestor.const import (
+    CONF_OWM_API_KEY,
+    CONF_SCHEMA_MODE,
+    CONF_SPORTS_TEAMS,
+    CONF_WEATHER_ENRICHMENT,
+    CONF_WEATHER_ENTITY,
+    CONF_WEATHER_SOURCE,
+    DOMAIN,
+    EVENT_SPORTS,
+)
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from tests.servers import InfluxDB1
+
+from .conftest import _serve, v1_entry
+from .test_init import setup_entry, states_rows
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+NFL = json.loads((FIXTURES / "espn/nfl_scoreboard_2022-09-11_pre_in_post.json").read_text())
+OWM = json.loads((FIXTURES / "owm/weather_metric_belo_horizonte.json").read_text())
+OWM_401 = (FIXTURES / "owm/error_401_invalid_api_key.json").read_bytes()
+KC_GAME = "401437653"  # KC @ ARI, "pre" in the capture
+
+
+@dataclass
+class FakeApis:
+    """ESPN site API and OpenWeatherMap, as documented, serving captured responses."""
+
+    scoreboard: Any = field(default_factory=lambda: copy.deepcopy(NFL))
+    scoreboard_status: int = 200
+    raw_scoreboard: bytes | None = None
+    owm_keys: set[str] = field(default_factory=lambda: {"good-key"})
+    requests: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/apis/site/v2/sports/{sport}/{league}/scoreboard", self._scoreboard)
+        app.router.add_get("/apis/site/v2/sports/{sport}/{league}/teams", self._teams)
+        app.router.add_get("/data/2.5/weather", self._weather)
+        return app
+
+    async def _scoreboard(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        if self.raw_scoreboard is not None:
+            return web.Response(body=self.raw_scoreboard, content_type="application/json")
+        return web.json_response(self.scoreboard, status=self.scoreboard_status)
+
+    async def _teams(self, request: web.Request) -> web.Response:
+        # No capture of this endpoint exists: the flow falls back to the scoreboard's teams.
+        return web.json_response({"code": 404, "message": "not captured"}, status=404)
+
+    async def _weather(self, request: web.Request) -> web.Response:
+        if request.query.get("appid") not in self.owm_keys:
+            return web.Response(body=OWM_401, status=401, content_type="application/json")
+        assert request.query["units"] == "metric"
+        return web.json_response(OWM)
+
+    def set_game(self, state: str, away: int, home: int) -> None:
+        event = next(e for e in self.scoreboard["events"] if e["id"] == KC_GAME)
+        for status in (event["status"], event["competitions"][0]["status"]):
+            status["type"]["state"] = state
+            status["type"]["completed"] = state == "post"
+            status["period"] = 0 if state == "pre" else 4
+            status["displayClock"] = "5:00"
+        for side in event["competitions"][0]["competitors"]:
+            side["score"] = str(home if side["homeAway"] == "home" else away)
+
+
+@pytest.fixture
+async def apis(socket_enabled: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeApis]:
+    fake = FakeApis()
+    runner, port = await _serve(fake.app())
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setattr(enrichment, "ESPN_BASE", f"{base}/apis/site/v2/sports")
+    monkeypatch.setattr(enrichment, "OWM_API_BASE", base)
+    yield fake
+    await runner.cleanup()
+
+
+async def flush(hass: HomeAssistant) -> None:
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+
+async def options_step(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> dict[str, Any]:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+
+
+def team_entity(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.entry_id}_team_{key}"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
+async def test_sports_picker_sensor_events_and_points(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    result = await options_step(hass, entry, "sports")
+    assert result["step_id"] == "sports"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"league": "nfl"})
+    assert result["step_id"] == "sports_teams"
+    labels = {
+        o["value"]: o["label"] for o in result["data_schema"].schema["teams"].config["options"]
+    }
+    assert labels["12"] == "Kansas City Chiefs" and len(labels) == 32
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"teams": ["12"]})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_SPORTS_TEAMS] == [
+        {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
+    ]
+
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    events: list[dict[str, Any]] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_SPORTS, record)
+    for _ in range(200):  # the first refresh runs in the background
+        if sports.data is not None:
+            break
+        await asyncio.sleep(0.01)
+    await sports.async_refresh()
+    await hass.async_block_till_done()
+    entity_id = team_entity(hass, entry, "nfl_12")
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == "scheduled"
+    assert state.attributes["opponent"] == "Arizona Cardinals"
+    assert state.attributes["home"] is False
+    assert events == []  # first sight only records
+
+    apis.set_game("in", away=7, home=0)
+    await sports.async_refresh()
+    await hass.async_block_till_done()
+    assert [e["type"] for e in events] == ["game_started", "score_changed"]
+    assert (events[1]["away_abbreviation"], events[1]["away_score"], events[1]["home_score"]) == (
+        "KC",
+        7,
+        0,
+    )
+    assert hass.states.get(entity_id).state == "live"  # type: ignore[union-attr]
+    assert sports.update_interval is not None and sports.update_interval.total_seconds() == 20
+
+    apis.set_game("post", away=21, home=14)
+    await sports.async_refresh()
+    await hass.async_block_till_done()
+    assert [e["type"] for e in events][2:] == ["score_changed", "game_ended"]
+    assert hass.states.get(entity_id).state == "final"  # type: ignore[union-attr]
+
+    # A restart does not repeat anything: the last state is persisted.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await entry.runtime_data.sports.async_refresh()  # type: ignore[union-attr]
+    await entry.runtime_data.sports.async_refresh()  # type: ignore[union-attr]
+    await hass.async_block_till_done()
+    assert len(events) == 4
+    await flush(hass)
+    rows = influxdb1.rows(
+        "SELECT * FROM \"sports\" WHERE game_id = '401437653' GROUP BY *", database
+    )
+    rows.sort(key=lambda r: r["time"])  # one series per state (a tag)
+    assert [(r["state"], r["away_score"], r["home_score"]) for r in rows] == [
+        ("pre", 0.0, 0.0),
+        ("in", 7.0, 0.0),
+        ("post", 21.0, 14.0),
+    ]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("failure", ["http_500", "truncated", "empty", "not_json"])
+async def test_sports_bad_input_fails_the_update_only(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis, failure: str
+) -> None:
+    entry = v1_entry(
+        influxdb1.url,
+        database,
+        **{
+            CONF_SPORTS_TEAMS: [
+                {
+                    "league": "nfl",
+                    "team_id": "12",
+                    "name": "Kansas City Chiefs",
+                    "abbreviation": "KC",
+                }
+            ]
+        },
+    )
+    await setup_entry(hass, entry)
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await sports.async_refresh()
+    entity_id = team_entity(hass, entry, "nfl_12")
+    assert hass.states.get(entity_id).state == "scheduled"  # type: ignore[union-attr]
+    if failure == "http_500":
+        apis.scoreboard_status = 500
+    elif failure == "truncated":
+        apis.raw_scoreboard = json.dumps(NFL).encode()[:5000]
+    elif failure == "not_json":
+        apis.raw_scoreboard = b"<html>maintenance</html>"
+    else:
+        apis.scoreboard = {"leagues": [], "events": []}
+    await sports.async_refresh()
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    if failure == "empty":  # a valid, empty scoreboard: no game today
+        assert state.state == "no_game"
+    else:
+        assert not sports.last_update_success
+        assert state.state == STATE_UNAVAILABLE
+    hass.states.async_set("sensor.still_flowing", "1")
+    await flush(hass)
+    assert [
+        r["entity_id"]
+        for r in states_rows(influxdb1, database, "WHERE entity_id = 'sensor.still_flowing'")
+    ] == ["sensor.still_flowing"]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_weather_entity_enriches_state_points(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    hass.states.async_set("weather.home", "rainy", {"temperature": 7.5, "humidity": 90})
+    entry = v1_entry(
+        influxdb1.url,
+        database,
+        **{CONF_WEATHER_ENTITY: "weather.home", CONF_WEATHER_ENRICHMENT: "tag_fields"},
+    )
+    await setup_entry(hass, entry)
+    weather = entry.runtime_data.weather
+    assert weather is not None
+    await weather.async_refresh()
+    hass.states.async_set("sensor.inside", "21")
+    await flush(hass)
+    row = states_rows(influxdb1, database, "WHERE entity_id = 'sensor.inside'")[0]
+    assert (row["weather_condition"], row["outdoor_temperature"]) == ("rainy", 7.5)
+    points = influxdb1.rows('SELECT * FROM "weather" GROUP BY *', database)
+    assert [(p["source"], p["condition"], p["temperature"], p["humidity"]) for p in points] == [
+        ("weather.home", "rainy", 7.5, 90.0)
+    ]
+    # The source goes away: the update fails and points flow without enrichment.
+    hass.states.async_set("weather.home", "unavailable")
+    await weather.async_refresh()
+    hass.states.async_set("sensor.inside", "22")
+    await flush(hass)
+    rows = states_rows(influxdb1, database, "WHERE entity_id = 'sensor.inside' AND value = 22")
+    assert rows[0]["weather_condition"] == ""
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_core_mode_is_never_enriched(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    hass.states.async_set("weather.home", "sunny", {"temperature": 30})
+    entry = v1_entry(
+        influxdb1.url,
+        database,
+        **{
+            CONF_WEATHER_ENTITY: "weather.home",
+            CONF_WEATHER_ENRICHMENT: "tag",
+            CONF_SCHEMA_MODE: "core",
+        },
+    )
+    await setup_entry(hass, entry)
+    await entry.runtime_data.weather.async_refresh()  # type: ignore[union-attr]
+    hass.states.async_set("sensor.t", "5", {"unit_of_measurement": "W"})
+    await flush(hass)
+    row = influxdb1.rows('SELECT * FROM "W" GROUP BY *', database)[0]
+    assert "weather_condition" not in row
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_openweathermap_key_checked_then_reauth_on_401(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    result = await options_step(hass, entry, "weather")
+    source = {CONF_WEATHER_SOURCE: "openweathermap", CONF_WEATHER_ENRICHMENT: "tag"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**source, CONF_OWM_API_KEY: "wrong"}
+    )
+    assert result["errors"] == {CONF_OWM_API_KEY: "invalid_api_key"}
+    result = await hass.config_entries.options.async_configure(result["flow_id"], source)
+    assert result["errors"] == {CONF_OWM_API_KEY: "api_key_required"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**source, CONF_OWM_API_KEY: "good-key"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    weather = entry.runtime_data.weather
+    assert weather is not None
+    await weather.async_refresh()
+    assert weather.data.temperature == 28.42 and weather.data.condition == "sunny"
+    await flush(hass)
+    point = influxdb1.rows('SELECT * FROM "weather" GROUP BY *', database)[0]
+    assert (point["source"], point["temperature"], point["time"]) == (
+        "openweathermap",
+        28.42,
+        1699465286 * 10**9,
+    )
+
+    apis.owm_keys = {"new-key"}  # the key is revoked
+    await weather.async_refresh()
+    await hass.async_block_till_done()
+    assert not weather.last_update_success
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flows and flows[0]["step_id"] == "reauth_owm"
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_OWM_API_KEY: "nope"}
+    )
+    assert result["errors"] == {CONF_OWM_API_KEY: "invalid_api_key"}
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_OWM_API_KEY: "new-key"}
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.options[CONF_OWM_API_KEY] == "new-key"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_weather_entity_required(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    result = await options_step(hass, entry, "weather")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_WEATHER_SOURCE: "entity", CONF_WEATHER_ENRICHMENT: "off"}
+    )
+    assert result["errors"] == {CONF_WEATHER_ENTITY: "weather_entity_required"}
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_renamed_entity_and_new_device_in_next_points(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    config = MockConfigEntry(domain="test")
+    config.add_to_hass(hass)
+    devices = dr.async_get(hass)
+    old = devices.async_get_or_create(
+        config_entry_id=config.entry_id, identifiers={("test", "a")}, name="Old plug"
+    )
+    new = devices.async_get_or_create(
+        config_entry_id=config.entry_id, identifiers={("test", "b")}, name="New plug"
+    )
+    ent_reg = er.async_get(hass)
+    entity = ent_reg.async_get_or_create(
+        "sensor", "test", "x", suggested_object_id="power", device_id=old.id
+    )
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    hass.states.async_set(entity.entity_id, "1")
+    await flush(hass)
+    ent_reg.async_update_entity(
+        entity.entity_id, new_entity_id="sensor.heater_power", device_id=new.id
+    )
+    await hass.async_block_till_done()
+    hass.states.async_set("sensor.heater_power", "2")
+    await flush(hass)
+    rows = sorted(states_rows(influxdb1, database), key=lambda r: r["value"])
+    assert [(r["entity_id"], r["device"]) for r in rows] == [
+        ("sensor.power", "Old plug"),
+        ("sensor.heater_power", "New plug"),
+    ]
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -1,0 +1,188 @@
+"""Weather and sports point logic on the captured OpenWeatherMap and ESPN responses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.ha_ingestor import espn
+from custom_components.ha_ingestor.sports import (
+    FollowedTeam,
+    changed,
+    event_data,
+    game_for_team,
+    sports_line,
+    team_attributes,
+    team_state,
+)
+from custom_components.ha_ingestor.weather import (
+    SOURCE_OWM,
+    WeatherError,
+    WeatherReading,
+    enrichment_context,
+    from_weather_entity,
+    owm_condition,
+    parse_owm,
+    weather_line,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def load(path: str) -> Any:
+    return json.loads((FIXTURES / path).read_text())
+
+
+def test_owm_metric() -> None:
+    reading = parse_owm(load("owm/weather_metric_belo_horizonte.json"))
+    assert reading == WeatherReading(
+        source=SOURCE_OWM,
+        condition="sunny",
+        temperature=28.42,
+        apparent_temperature=27.63,
+        humidity=34.0,
+        pressure=1018.0,
+        wind_speed=3.09,
+        wind_bearing=100.0,
+        cloud_coverage=0.0,
+        observed_at=1699465286.0,
+    )
+
+
+def test_owm_localised_description_does_not_matter() -> None:
+    reading = parse_owm(load("owm/weather_metric_pt_br_melbourne.json"))
+    assert reading.condition == "partlycloudy"  # id 802, description "nuvens dispersas"
+    assert reading.temperature == 19.41
+
+
+def test_owm_standard_units_are_converted_from_kelvin() -> None:
+    reading = parse_owm(load("owm/weather_standard_zocca_docs_example.json"), units="standard")
+    assert reading.temperature == 25.33
+    assert reading.condition == "rainy"
+
+
+def test_owm_error_body() -> None:
+    with pytest.raises(WeatherError, match="401"):
+        parse_owm(load("owm/error_401_invalid_api_key.json"))
+    with pytest.raises(WeatherError):
+        parse_owm({"cod": "404", "message": "city not found"})
+    with pytest.raises(WeatherError):
+        parse_owm([])
+    with pytest.raises(WeatherError):
+        parse_owm({"main": {"humidity": 3}})
+
+
+@pytest.mark.parametrize(
+    ("weather_id", "day", "condition"),
+    [
+        (800, True, "sunny"),
+        (800, False, "clear-night"),
+        (211, True, "lightning-rainy"),
+        (502, True, "pouring"),
+        (601, True, "snowy"),
+        (741, True, "fog"),
+        (804, True, "cloudy"),
+    ],
+)
+def test_owm_conditions(weather_id: int, day: bool, condition: str) -> None:
+    assert owm_condition(weather_id, day) == condition
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+        lambda c: (
+            st.lists(c)
+            | st.dictionaries(
+                st.sampled_from(["main", "temp", "wind", "weather", "cod", "id", "dt"]), c
+            )
+        ),
+    )
+)
+def test_owm_fuzz_only_weather_errors(data: object) -> None:
+    try:
+        parse_owm(data)
+    except WeatherError:
+        pass
+
+
+def test_weather_entity_and_point() -> None:
+    reading = from_weather_entity(
+        "weather.home", "rainy", {"temperature": 7.5, "humidity": 90, "wind_speed": "bad"}
+    )
+    assert reading.numbers() == {"temperature": 7.5, "humidity": 90.0}
+    assert weather_line(reading, 5) == (
+        "weather,condition=rainy,source=weather.home temperature=7.5,humidity=90.0 5"
+    )
+    with pytest.raises(WeatherError):
+        from_weather_entity("weather.home", "unavailable", {})
+    assert enrichment_context(reading, "off") == ({}, {})
+    assert enrichment_context(reading, "tag") == ({"weather_condition": "rainy"}, {})
+    assert enrichment_context(reading, "tag_fields") == (
+        {"weather_condition": "rainy"},
+        {"outdoor_temperature": 7.5},
+    )
+    assert enrichment_context(None, "tag_fields") == ({}, {})
+
+
+NFL = "espn/nfl_scoreboard_2022-09-11_pre_in_post.json"
+
+
+def nfl_games() -> list[espn.Game]:
+    return espn.parse_scoreboard(load(NFL), "nfl")
+
+
+def test_game_for_team_and_state() -> None:
+    games = nfl_games()
+    kc = game_for_team(games, "12")
+    assert kc is not None and kc.short_name == "KC @ ARI"
+    assert team_state(kc) == "scheduled"
+    atl = game_for_team(games, "1")
+    assert team_state(atl) == "live"
+    attrs = team_attributes(atl, "1")
+    assert (attrs["score"], attrs["opponent_score"], attrs["opponent"]) == (
+        26,
+        24,
+        "New Orleans Saints",
+    )
+    assert attrs["home"] is True
+    assert team_state(game_for_team(games, "15")) == "final"
+    assert team_state(game_for_team(games, "999")) == "no_game"
+    assert team_attributes(None, "1") == {}
+
+
+def test_sports_line_and_event() -> None:
+    atl = game_for_team(nfl_games(), "1")
+    assert atl is not None
+    line = sports_line(atl, 7)
+    assert line is not None
+    assert line.startswith("sports,away=NO,game_id=401437650,home=ATL,league=nfl,state=in ")
+    assert "home_score=26.0" in line and "away_score=24.0" in line
+    transition = espn.Transition("score_changed", atl, 20, 24, 26, 24)
+    data = event_data(transition, FollowedTeam("nfl", "1", "Atlanta Falcons", "ATL"))
+    assert data["type"] == "score_changed"
+    assert (data["home_score"], data["previous_home_score"], data["team"]) == (
+        26,
+        20,
+        "Atlanta Falcons",
+    )
+    json.dumps(data)  # plain JSON for automations
+
+
+def test_changed() -> None:
+    atl = game_for_team(nfl_games(), "1")
+    assert atl is not None
+    assert changed(None, atl)
+    assert not changed(atl, atl)
+    assert changed(atl, dataclasses.replace(atl, clock="0:01"))
+
+
+def test_followed_team_options_round_trip() -> None:
+    team = FollowedTeam("mls", "183", "Columbus Crew", "CLB")
+    assert FollowedTeam.from_option(team.as_option()) == team
+    assert team.key == "mls:183"
