@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor import enrichment
 from custom_components.ha_ingestor.const import (
@@ -25,11 +30,6 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     EVENT_SPORTS,
 )
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import device_registry as dr, entity_registry as er
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from tests.servers import InfluxDB1
 
 from .conftest import _serve, v1_entry
