@@ -517,6 +517,11 @@ DONE_EVIDENCE: dict[str, Callable[[], bool]] = {
         and "async_redact_data" in _source("diagnostics.py")
     ),
     "docs-actions": lambda: f"{DOMAIN}.flush" in _readme(),
+    "docs-examples": lambda: "```sql" in _readme() and "```yaml" in _readme(),
+    "docs-installation-instructions": lambda: "HACS" in _readme(),
+    "docs-known-limitations": lambda: bool(re.search(r"^#+ Known limitations", _readme(), re.M)),
+    "docs-removal-instructions": lambda: bool(re.search(r"\b(Remove|Uninstall)", _readme())),
+    "docs-troubleshooting": lambda: bool(re.search(r"^#+ Troubleshooting", _readme(), re.M)),
     "has-entity-name": lambda: "_attr_has_entity_name = True" in _all_sources(),
     "integration-owner": lambda: bool(_manifest().get("codeowners")),
     "parallel-updates": lambda: all(
