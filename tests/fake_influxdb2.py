@@ -12,6 +12,7 @@ No Home Assistant imports: unit and integration tests both use it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class FakeInfluxDB2:
     # Lines for which this returns a reason are rejected (partial write).
     reject: Callable[[str], str | None] | None = None
     max_body_lines: int | None = None  # answer 413 above this many lines
+    delay: float = 0.0  # seconds per write request: a slow server
     written: list[str] = field(default_factory=list)
     requests: int = 0
     encodings: list[str] = field(default_factory=list)
@@ -118,6 +120,8 @@ class FakeInfluxDB2:
         bucket = request.query.get("bucket", "")
         if bucket not in self.buckets:
             return self._error(404, "not found", f'bucket "{bucket}" not found')
+        if self.delay:
+            await asyncio.sleep(self.delay)
         # aiohttp has already undone Content-Encoding: gzip here.
         self.encodings.append(request.headers.get("Content-Encoding", ""))
         body = await request.read()

@@ -4,7 +4,8 @@ The bus listener calls `submit` with an encoded line (no I/O, a deque append). O
 writes: a batch when the queue reaches the batch size or its oldest line is a flush interval
 old, then at most one spooled batch, so a backlog drains while live data keeps flowing
 (points are keyed by series and timestamp, so order across batches does not matter to
-InfluxDB and a replayed point overwrites itself).
+InfluxDB and a replayed point overwrites itself). A burst faster than InfluxDB accepts
+spills its excess to the spool in large chunks, to be replayed after the burst.
 
 Failures:
 * timeout, connection error, 5xx, 429: the batch goes to the spool, writing pauses with
@@ -55,6 +56,10 @@ class PipelineHooks(Protocol):
 class PipelineConfig:
     batch_size: int = 1000
     flush_interval: float = 1.0
+    # A burst faster than InfluxDB takes it: past this many queued lines, the excess goes to
+    # the spool (in big, cheap chunks) and is replayed after the burst, so memory stays small.
+    spill_at: int = 20_000
+    spill_chunk: int = 10_000
     # Hard cap on the in-memory queue (only reached if the spool cannot keep up or fails).
     max_queue: int = 200_000
     shutdown_timeout: float = 10.0
@@ -87,8 +92,12 @@ class Pipeline:
         self._auth_paused = False
         self._unreadable_seen = spool.unreadable_points
         self._task: asyncio.Task[None] | None = None
+        self._spill_task: asyncio.Task[None] | None = None
+        self._spill_wake = asyncio.Event()
         self._batch_size = config.batch_size
-        self._max_queue = max(config.max_queue, config.batch_size * 2)
+        self._spill_at = max(config.spill_at, config.batch_size * 2)
+        self._spill_chunk = max(config.spill_chunk, config.batch_size)
+        self._max_queue = max(config.max_queue, self._spill_at * 2)
 
     # ------------------------------------------------------------------ capture side
 
@@ -106,6 +115,8 @@ class Pipeline:
             self._wake.set()
         elif size + 1 == self._batch_size:
             self._wake.set()
+        elif size + 1 == self._spill_at:
+            self._spill_wake.set()
 
     # ------------------------------------------------------------------ state
 
@@ -123,6 +134,7 @@ class Pipeline:
 
     def start(self, create_task: Callable[[Any], asyncio.Task[None]]) -> None:
         self._task = create_task(self._run())
+        self._spill_task = create_task(self._spill_on_burst())
 
     async def flush(self, wait: float = 30.0) -> bool:
         """Write everything queued now.
@@ -147,6 +159,10 @@ class Pipeline:
             return
         self._stopping = True
         self._wake.set()
+        if self._spill_task is not None:
+            self._spill_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._spill_task
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self._config.shutdown_timeout)
@@ -352,11 +368,19 @@ class Pipeline:
             if live:
                 self._inflight -= len(lines)
 
+    async def _spill_on_burst(self) -> None:
+        """Runs beside the writer: while a write is in flight, a burst still goes to disk."""
+        while True:
+            await self._spill_wake.wait()
+            self._spill_wake.clear()
+            while len(self.queue) >= self._spill_at:
+                await self._spill(len(self.queue) - self._batch_size)
+
     async def _spill(self, count: int) -> None:
-        """Move up to `count` queued lines to the spool, a batch at a time."""
+        """Move up to `count` of the oldest queued lines to the spool, in large chunks."""
         queue = self.queue
         while count > 0 and queue:
-            take = min(self._batch_size, count, len(queue))
+            take = min(self._spill_chunk, count, len(queue))
             chunk = [queue.popleft() for _ in range(take)]
             count -= take
             self._inflight += take

@@ -160,7 +160,7 @@ async def test_server_errors_spool_then_replay_with_retry_after(harness: Harness
     p = harness.pipeline()
     data = lines(500)
     harness.submit(p, data)
-    await wait_until(lambda: p.stats.written == 500)
+    await wait_until(lambda: p.stats.written == 500 and p.pending == 0)
     assert sorted(set(harness.fake.written)) == sorted(data)
     assert harness.hooks.connectivity == [False, True]
     assert p.pending == 0 and p.spool.pending_points == 0
@@ -256,4 +256,24 @@ async def test_a_lone_point_is_written_after_the_flush_interval(harness: Harness
     harness.submit(p, lines(1))
     await wait_until(lambda: p.stats.written == 1)
     assert time.monotonic() - start >= 0.2
+    await p.async_stop()
+
+
+async def test_burst_faster_than_the_server_spills_and_loses_nothing(harness: Harness) -> None:
+    import asyncio
+
+    harness.fake.delay = 0.02  # at most ~25k points/s with batches of 500
+    p = harness.pipeline(batch_size=500, spill_at=2_000, spill_chunk=2_000, max_queue=4_000)
+    peak_queue = peak_spool = 0
+    data = lines(40_000)
+    for start in range(0, 40_000, 50):  # ~100k events/s, yielding as Home Assistant's loop does
+        harness.submit(p, data[start : start + 50])
+        peak_queue = max(peak_queue, len(p.queue))
+        await asyncio.sleep(0.0005)
+        peak_spool = max(peak_spool, p.spool.pending_points)
+    await wait_until(lambda: p.stats.written == 40_000, timeout=60)
+    assert p.stats.dropped_total == 0
+    assert peak_spool > 0  # the burst went through the spool
+    assert peak_queue <= 4_000
+    assert sorted(set(harness.fake.written)) == sorted(lines(40_000))
     await p.async_stop()
