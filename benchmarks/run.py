@@ -612,7 +612,8 @@ def section_d(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     print(
         f"    after recovery: RSS growth {r['after_growth_mb']:.1f} MB (after gc "
-        f"{r['settled_growth_mb']:.1f} MB), peak overall {r['peak_growth_overall_mb']:.1f} MB; "
+        f"{r['settled_growth_mb']:.1f} MB), peak overall {r['peak_growth_overall_mb']:.1f} MB "
+        f"(<= 64 MB) {verdict(r['peak_growth_overall_mb'] <= 64)}; "
         f"drained in {r['recover_s']:.1f} s"
     )
     print(
