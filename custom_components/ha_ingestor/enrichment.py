@@ -62,13 +62,20 @@ def sports_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
 Submit = Callable[[str], None]
 
 
+def failed(key: str, **placeholders: str) -> UpdateFailed:
+    """A translated update failure (the coordinator logs it once, then once on recovery)."""
+    return UpdateFailed(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
 async def fetch_json(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
     """GET a URL; (status, body). Network errors become UpdateFailed."""
     try:
         async with session.get(url, timeout=HTTP_TIMEOUT) as resp:
             return resp.status, await resp.read()
     except (aiohttp.ClientError, TimeoutError) as err:
-        raise UpdateFailed(f"cannot reach {url.split('?', maxsplit=1)[0]}: {err}") from err
+        raise failed("cannot_reach", url=url.split("?", maxsplit=1)[0], error=str(err)) from err
 
 
 class OwmAuthError(Exception):
@@ -82,11 +89,11 @@ async def fetch_owm(
     if status == 401:
         raise OwmAuthError
     if status != 200:
-        raise UpdateFailed(f"OpenWeatherMap answered HTTP {status}")
+        raise failed("owm_http_error", status=str(status))
     try:
         return parse_owm(espn.loads(body))
     except (espn.EspnError, WeatherError) as err:
-        raise UpdateFailed(f"unusable OpenWeatherMap response: {err}") from err
+        raise failed("owm_bad_response", error=str(err)) from err
 
 
 class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
@@ -125,17 +132,17 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
                 self.config_entry.async_start_reauth(
                     self.hass, data={**self.config_entry.data, "reauth": WEATHER_SOURCE_OWM}
                 )
-                raise UpdateFailed("OpenWeatherMap rejected the API key") from err
+                raise failed("owm_invalid_key") from err
         else:
             state = self.hass.states.get(self._entity_id)
             if state is None:
-                raise UpdateFailed(f"{self._entity_id} does not exist")
+                raise failed("weather_entity_missing", entity_id=self._entity_id)
             try:
                 reading = from_weather_entity(
                     self._entity_id, state.state, state.attributes, state.last_updated_timestamp
                 )
             except WeatherError as err:
-                raise UpdateFailed(str(err)) from err
+                raise failed("weather_entity_unusable", error=str(err)) from err
         line = weather_line(reading, timestamp_us(reading.observed_at or time.time()))
         if line is not None:
             self._submit(line)
@@ -182,11 +189,11 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         session = async_get_clientsession(self.hass)
         status, body = await fetch_json(session, espn.scoreboard_url(league, ESPN_BASE))
         if status != 200:
-            raise UpdateFailed(f"ESPN {league} scoreboard answered HTTP {status}")
+            raise failed("espn_http_error", league=league, status=str(status))
         try:
             return espn.parse_scoreboard(espn.loads(body), league)
         except espn.EspnError as err:
-            raise UpdateFailed(f"unusable ESPN {league} scoreboard: {err}") from err
+            raise failed("espn_bad_response", league=league, error=str(err)) from err
 
     def _stored(self) -> dict[str, Any]:
         return {"games": {k: g.to_dict() for k, g in self._previous.items()}}
@@ -239,8 +246,8 @@ async def async_fetch_teams(hass: HomeAssistant, league: str) -> list[espn.Team]
             return teams
     status, body = await fetch_json(session, espn.scoreboard_url(league, ESPN_BASE))
     if status != 200:
-        raise UpdateFailed(f"ESPN answered HTTP {status}")
+        raise failed("espn_http_error", league=league, status=str(status))
     try:
         return espn.teams_from_scoreboard(espn.loads(body))
     except espn.EspnError as err:
-        raise UpdateFailed(str(err)) from err
+        raise failed("espn_bad_response", league=league, error=str(err)) from err

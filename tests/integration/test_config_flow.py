@@ -141,7 +141,9 @@ async def test_unreachable_and_not_influxdb(
     assert result["errors"] == {"base": "not_influxdb"}
 
 
-@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1", "http://", "127.0.0.1:8086"])
+@pytest.mark.parametrize(
+    "url", ["not a url", "ftp://127.0.0.1", "http://", "127.0.0.1:8086", "http://[::1"]
+)
 async def test_malformed_url(hass: HomeAssistant, url: str) -> None:
     result = await _start(hass, "influxdb_v1")
     result = await hass.config_entries.flow.async_configure(

@@ -32,7 +32,7 @@ from custom_components.ha_ingestor.const import (
 )
 from tests.servers import InfluxDB1
 
-from .conftest import _serve, v1_entry
+from .conftest import _serve, closed_port_url, v1_entry
 from .test_init import setup_entry, states_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -393,4 +393,70 @@ async def test_renamed_entity_and_new_device_in_next_points(
         ("sensor.power", "Old plug"),
         ("sensor.heater_power", "New plug"),
     ]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_sports_options_edge_cases(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    await setup_entry(hass, entry)
+    # ESPN down: the picker says so instead of showing an empty list
+    apis.scoreboard_status = 500
+    result = await options_step(hass, entry, "sports")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"league": "nba"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "espn_unavailable"
+    # an empty scoreboard and no teams list: nothing to pick from
+    apis.scoreboard_status = 200
+    apis.scoreboard = {"leagues": [], "events": []}
+    result = await options_step(hass, entry, "sports")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {"league": "nba"})
+    assert result["reason"] == "no_teams"
+    # untick the followed team, add none: it is no longer followed, and its sensor goes
+    result = await options_step(hass, entry, "sports")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_SPORTS_TEAMS: []}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_SPORTS_TEAMS] == []
+    assert entry.runtime_data.sports is None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_openweathermap_unreachable_in_options(
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+    apis: FakeApis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(enrichment, "OWM_API_BASE", closed_port_url())
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    result = await options_step(hass, entry, "weather")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_WEATHER_SOURCE: "openweathermap",
+            CONF_WEATHER_ENRICHMENT: "off",
+            CONF_OWM_API_KEY: "good-key",
+        },
+    )
+    assert result["errors"] == {"base": "weather_unavailable"}
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_translated_update_failures(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = v1_entry(influxdb1.url, database, **{CONF_WEATHER_ENTITY: "weather.nowhere"})
+    await setup_entry(hass, entry)
+    weather = entry.runtime_data.weather
+    assert weather is not None
+    await weather.async_refresh()
+    assert not weather.last_update_success
+    assert "The weather entity weather.nowhere does not exist" in caplog.text
     await hass.config_entries.async_unload(entry.entry_id)

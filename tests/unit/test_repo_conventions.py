@@ -799,7 +799,30 @@ def test_every_translation_key_in_code_exists() -> None:
                         bool(_get(strings, "entity", name, key, "name")),
                         f"{where}: entity.{name}.{key}.name missing",
                     )
-            elif call.endswith(("Error", "Exception", "NotReady", "AuthFailed")):
+            elif call.endswith("UpdateFailed") and key is _UNRESOLVED:
+                # Built by a helper that takes the key first (enrichment.failed): every call
+                # of it must name an existing exception message.
+                helpers = [
+                    f.name
+                    for f in ast.walk(tree)
+                    if isinstance(f, ast.FunctionDef)
+                    and f.lineno <= node.lineno <= (f.end_lineno or f.lineno)
+                ]
+                problems.need(bool(helpers), f"{where}: translation_key must be a literal")
+                calls = [
+                    c
+                    for c in ast.walk(tree)
+                    if isinstance(c, ast.Call) and _call_name(c) in helpers
+                ]
+                problems.need(bool(calls), f"{where}: helper {helpers} is never called")
+                for c in calls:
+                    first = c.args[0] if c.args else None
+                    problems.need(
+                        isinstance(first, ast.Constant)
+                        and bool(_get(strings, "exceptions", first.value, "message")),
+                        f"{path.name}:{c.lineno} {helpers}: exceptions.<key>.message missing",
+                    )
+            elif call.endswith(("Error", "Exception", "NotReady", "AuthFailed", "UpdateFailed")):
                 problems.need(key is not _UNRESOLVED, f"{where}: use a literal translation_key")
                 problems.need(
                     key is _UNRESOLVED or bool(_get(strings, "exceptions", key, "message")),
