@@ -159,10 +159,9 @@ class Pipeline:
             return
         self._stopping = True
         self._wake.set()
+        self._spill_wake.set()
         if self._spill_task is not None:
-            self._spill_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._spill_task
+            await self._spill_task  # finishes the chunk it is writing, then returns
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), self._config.shutdown_timeout)
@@ -356,7 +355,8 @@ class Pipeline:
             await self._spool_call(self._spool.replace, spool_id, lines)
             return True
         try:
-            dropped = await self._executor(self._spool.append, lines)
+            # Shielded: if shutdown cancels us here, the append still completes on disk.
+            dropped = await asyncio.shield(self._executor(self._spool.append, lines))
         except SpoolError as err:
             _LOGGER.error("Could not spool %d points, keeping them in memory: %s", len(lines), err)
             self.queue.extendleft(reversed(lines))
@@ -370,10 +370,10 @@ class Pipeline:
 
     async def _spill_on_burst(self) -> None:
         """Runs beside the writer: while a write is in flight, a burst still goes to disk."""
-        while True:
+        while not self._stopping:
             await self._spill_wake.wait()
             self._spill_wake.clear()
-            while len(self.queue) >= self._spill_at:
+            while len(self.queue) >= self._spill_at and not self._stopping:
                 await self._spill(len(self.queue) - self._batch_size)
 
     async def _spill(self, count: int) -> None:
