@@ -325,10 +325,12 @@ class Pipeline:
         if live:
             self._inflight -= count
         if stats.connected is not True:
+            recovered = stats.connected is False  # not just the first write since start
             stats.connected = True
             stats.last_error = None
             self._backoff.reset()
-            self._hooks.connectivity_changed(True, None)
+            if recovered:
+                self._hooks.connectivity_changed(True, None)
 
     def _failed(self, result: WriteResult) -> None:
         stats = self.stats

@@ -22,7 +22,7 @@ answers "field type conflict"):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 import datetime as dt
 from decimal import Decimal
@@ -241,7 +241,6 @@ class StateEncoder:
         self._state_fields: dict[str, str] = {}
         self._context_tags = ""
         self._context_fields = ""
-        self._context_version = 0
 
     def set_context(self, tags: Mapping[str, str], fields: Mapping[str, float | str]) -> None:
         """Tags and fields added to every state point (weather enrichment)."""
@@ -436,9 +435,6 @@ def encode_event(
         if encoded is not None:
             parts.append(encoded)
     return f"{series_prefix(EVENT_MEASUREMENT, tags.items())} {','.join(parts)} {time_us}"
-
-
-Encoder = Callable[[str, str, Mapping[str, Any], int], str | None]
 
 
 def make_state_encoder(

@@ -33,14 +33,12 @@ class Stats:
         return sum(self.dropped.values())
 
     def events_per_minute(self, now: float | None = None) -> float:
-        """Received events over the last minute (or the time sampled so far)."""
+        """Events received in the last minute (fewer while less than a minute is sampled)."""
         now = time.monotonic() if now is None else now
         samples = self._samples
         samples.append((now, self.received))
         while len(samples) > 1 and now - samples[0][0] > 60:
             samples.popleft()
         first_time, first_count = samples[0]
-        span = now - first_time
-        if span <= 0:
-            return 0.0
-        return (self.received - first_count) * 60.0 / span
+        # Over at least a minute: right after start, a burst is not extrapolated to a rate.
+        return (self.received - first_count) * 60.0 / max(now - first_time, 60.0)

@@ -122,6 +122,7 @@ async def test_everything_written_in_batches(harness: Harness) -> None:
     assert p.stats.written == 2_550 and p.pending == 0
     assert harness.fake.requests == 26  # 25 full batches of 100 and one of 50
     assert set(harness.fake.encodings) == {"gzip"}
+    assert harness.hooks.connectivity == []  # nothing to announce: it was never down
 
 
 async def test_rejected_points_are_dead_lettered_rest_written(harness: Harness) -> None:
