@@ -231,10 +231,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
         )
     )
 
+    stop_listener: Callable[[], None] | None = None
+
     async def on_hass_stop(_event: Event) -> None:
+        nonlocal stop_listener
+        stop_listener = None  # a one-time listener is gone once it has run
         await _async_shutdown(entry.runtime_data)
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_hass_stop))
+    stop_listener = hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_hass_stop)
+
+    @callback
+    def remove_stop_listener() -> None:
+        if stop_listener is not None:
+            stop_listener()
+
+    entry.async_on_unload(remove_stop_listener)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

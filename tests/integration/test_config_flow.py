@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import patch
 
@@ -29,6 +30,15 @@ from custom_components.ha_ingestor.const import (
 from tests.servers import InfluxDB1
 
 from .conftest import FakeServer, closed_port_url, v1_entry
+
+
+@pytest.fixture(autouse=True)
+async def unload_patched_entries(hass: HomeAssistant) -> AsyncIterator[None]:
+    """Entries set up through a patched setup have no runtime data: unload them the same way."""
+    yield
+    with patch("custom_components.ha_ingestor.async_unload_entry", return_value=True):
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def _start(hass: HomeAssistant, step: str) -> dict[str, Any]:
