@@ -40,6 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 DEAD_LETTER_EXAMPLES = 5
+BACKLOG_FACTOR = 5  # batch sizes per request while twice a batch or more is queued
 
 
 class PipelineHooks(Protocol):
@@ -230,7 +231,12 @@ class Pipeline:
             or self._stopping
             or now - self._first_queued >= self._config.flush_interval
         ):
-            take = min(self._batch_size, len(queue))
+            # Behind (a burst, or catching up): larger requests, so each of InfluxDB's
+            # per-request costs (parse, WAL fsync) is paid for more points.
+            size = len(queue)
+            take = min(
+                size, self._batch_size * (BACKLOG_FACTOR if size >= 2 * self._batch_size else 1)
+            )
             batch = [queue.popleft() for _ in range(take)]
             if not await self._deliver(batch, None):
                 return
