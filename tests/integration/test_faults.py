@@ -43,6 +43,7 @@ from custom_components.ha_ingestor.const import (
 from custom_components.ha_ingestor.health import (
     ISSUE_DEAD_LETTERS,
     ISSUE_SPOOL_FULL,
+    ISSUE_TARGET_MISSING,
     issue_id,
 )
 from tests.servers import InfluxDB1
@@ -263,4 +264,26 @@ async def test_e_spool_full_drops_are_counted_and_raise_an_issue(
     assert issue is not None
     assert int(issue.translation_placeholders["points"]) > 0  # type: ignore[index]
     assert pipeline.spool.size_bytes <= 0.02 * 1024 * 1024
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_missing_bucket_raises_an_issue_that_clears_itself(
+    hass: HomeAssistant, fake_v2: FakeServer
+) -> None:
+    fake_v2.fake.buckets = set()
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 300)
+    issues = ir.async_get(hass)
+    key = issue_id(ISSUE_TARGET_MISSING, entry)
+    await wait_for(hass, lambda: issues.async_get_issue(DOMAIN, key) is not None)
+    issue = issues.async_get_issue(DOMAIN, key)
+    assert issue is not None
+    assert 'bucket "home_assistant" not found' in issue.translation_placeholders["error"]  # type: ignore[index]
+    pipeline = entry.runtime_data.pipeline
+    assert pipeline.stats.written == 0
+    fake_v2.fake.buckets = {"home_assistant"}  # the user creates the bucket
+    await wait_for(hass, lambda: pipeline.stats.written == 300 and pipeline.pending == 0)
+    assert issues.async_get_issue(DOMAIN, key) is None
+    assert written_values(fake_v2) == set(range(300))
     await hass.config_entries.async_unload(entry.entry_id)
