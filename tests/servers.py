@@ -50,6 +50,19 @@ def _wait_http(url: str, deadline_s: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: float = 15
+) -> None:
+    """Signal a process and reap it; SIGKILL if it has not exited within `wait` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Server:
     """A server process on 127.0.0.1 with its data under a temp dir."""
@@ -81,15 +94,8 @@ class Server:
             raise RuntimeError(f"{self.name} failed: {self.log.read_text()[-2000:]}") from err
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, sig)
         self.proc = None
 
     def kill(self) -> None:

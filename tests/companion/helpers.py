@@ -35,6 +35,8 @@ import urllib.request
 
 from aiohttp import web
 
+from tests.servers import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_DIR = ROOT / "docker" / "sports-webhooks"
 FIXTURES = ROOT / "tests" / "fixtures" / "espn"
@@ -296,15 +298,8 @@ class Service:
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, sig, wait=20)
         self.proc = None
 
     def kill(self) -> None:
