@@ -30,6 +30,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from . import services
 from .capture import async_listen
+from .compat import OPTIONS_FLOW_RELOADS
 from .const import (
     CONF_API,
     CONF_ATTRIBUTES,
@@ -246,7 +247,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
             stop_listener()
 
     entry.async_on_unload(remove_stop_listener)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    if not OPTIONS_FLOW_RELOADS:  # Home Assistant before 2025.8
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

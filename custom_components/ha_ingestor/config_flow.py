@@ -10,7 +10,6 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    OptionsFlow,
 )
 from homeassistant.const import (
     CONF_PASSWORD,
@@ -46,6 +45,7 @@ import voluptuous as vol
 from yarl import URL
 
 from . import espn, target_from_data
+from .compat import OptionsFlowBase
 from .const import (
     CONF_API,
     CONF_ATTRIBUTES,
@@ -324,7 +324,7 @@ _FILTER_KEYS = {
 }
 
 
-class IngestorOptionsFlow(OptionsFlow):
+class IngestorOptionsFlow(OptionsFlowBase):
     """A menu: settings (four collapsible sections), weather, sports. Saving reloads the entry."""
 
     _teams: list[FollowedTeam]

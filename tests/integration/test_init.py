@@ -106,8 +106,25 @@ async def test_options_take_effect_without_restart(
     await setup_entry(hass, entry)
     hass.states.async_set("sensor.power", "5", {"unit_of_measurement": "W"})
     await flush(hass)
-    hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_SCHEMA_MODE: "core", CONF_EXCLUDE_DOMAINS: ["light"]}
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "include": {},
+            "exclude": {CONF_EXCLUDE_DOMAINS: ["light"]},
+            "data": {
+                CONF_EVENT_TYPES: ["state_changed"],
+                CONF_SCHEMA_MODE: "core",
+                "include_attributes": True,
+                "ignore_attributes": [],
+                "metadata_tags": [],
+                CONF_INCLUDE_OWN: False,
+            },
+            "delivery": {"batch_size": 500.0, "flush_interval": 0.2, "spool_size_mb": 100.0},
+        },
     )
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
