@@ -150,6 +150,23 @@ def _encode(lines: Sequence[str]) -> tuple[int, bytes]:
     return fmt, zlib.compress(text.encode("utf-8", "surrogatepass"), _COMPRESS_LEVEL)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """A batch compressed for storage, ready for :meth:`Spool.append_encoded`."""
+
+    points: int
+    fmt: int
+    data: bytes
+
+
+def encode_batch(lines: Sequence[str]) -> EncodedBatch:
+    """Compress a batch. Pure CPU and no spool state: callable on any thread, so a caller whose
+    thread is busy can do this part itself and hand the executor only the insert."""
+    _check_lines(lines)
+    fmt, data = _encode(lines)
+    return EncodedBatch(len(lines), fmt, data)
+
+
 def _decode(fmt: int, data: bytes, points: int) -> list[str]:
     text = zlib.decompress(data).decode("utf-8", "surrogatepass")
     if fmt == _FMT_NEWLINES:
@@ -411,22 +428,28 @@ class Spool:
         _check_lines(lines)
         if not lines:
             return 0
-        fmt, data = _encode(lines)
+        return self.append_encoded(encode_batch(lines))
+
+    def append_encoded(self, batch: EncodedBatch) -> int:
+        """Store a batch from :func:`encode_batch`; return the number of points dropped."""
+        if not batch.points:
+            return 0
+        points, fmt, data = batch.points, batch.fmt, batch.data
         nbytes = len(data)
         with self._locked() as conn:
             if nbytes > self._max_bytes:
                 with self._transaction(conn):
-                    self._bump(conn, _META_DROPPED, len(lines))
-                self._meta[_META_DROPPED] = self._meta.get(_META_DROPPED, 0) + len(lines)
+                    self._bump(conn, _META_DROPPED, points)
+                self._meta[_META_DROPPED] = self._meta.get(_META_DROPPED, 0) + points
                 _LOGGER.warning(
                     "Spool %s: a batch of %d points (%d bytes compressed) is larger than the "
                     "whole spool (%d bytes); dropped it",
                     self._path,
-                    len(lines),
+                    points,
                     nbytes,
                     self._max_bytes,
                 )
-                return len(lines)
+                return points
             dropped = (0, 0, 0)
             with self._transaction(conn):
                 excess = self._size + nbytes - self._max_bytes
@@ -434,10 +457,10 @@ class Spool:
                     dropped = self._drop_oldest(conn, excess)
                 conn.execute(
                     "INSERT INTO batches(created, points, nbytes, fmt, data) VALUES(?, ?, ?, ?, ?)",
-                    (time.time(), len(lines), nbytes, fmt, data),
+                    (time.time(), points, nbytes, fmt, data),
                 )
             self._batches += 1 - dropped[0]
-            self._points += len(lines) - dropped[1]
+            self._points += points - dropped[1]
             self._size += nbytes - dropped[2]
             if dropped[1]:
                 self._meta[_META_DROPPED] = self._meta.get(_META_DROPPED, 0) + dropped[1]

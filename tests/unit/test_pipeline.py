@@ -279,3 +279,27 @@ async def test_burst_faster_than_the_server_spills_and_loses_nothing(harness: Ha
     assert peak_queue <= 4_000
     assert sorted(set(harness.fake.written)) == sorted(lines(40_000))
     await p.async_stop()
+
+
+async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness: Harness) -> None:
+    from custom_components.ha_ingestor.spool import SpoolError
+
+    harness.fake.fail_next = [503] * 10_000
+    p = harness.pipeline(batch_size=100)
+    real_append = p.spool.append_encoded
+    failures = [SpoolError("disk full"), SpoolError("disk full")]
+
+    def flaky(batch: object) -> int:
+        if failures:
+            raise failures.pop()
+        return real_append(batch)  # type: ignore[arg-type]
+
+    p.spool.append_encoded = flaky  # type: ignore[method-assign]
+    harness.submit(p, lines(3_000))
+    await wait_until(lambda: not failures and p.spool.pending_points >= 2_900)
+    assert accounted(p) == 3_000
+    assert p.stats.dropped_total == 0
+    await p.async_stop()
+    reopened = Spool(harness.tmp / "spool.db", 50_000_000)
+    assert reopened.pending_points == 3_000
+    reopened.close()
