@@ -436,6 +436,7 @@ class Pipeline:
                         _LOGGER.error("Could not spool %d points at shutdown: %s", lost, err)
                         return
                     _LOGGER.error("Could not spool %d points, retrying: %s", batch.points, err)
+                    self._disk_wake.clear()  # a new spill must not turn this into a busy loop
                     with contextlib.suppress(TimeoutError):  # stop wakes it early
                         await asyncio.wait_for(self._disk_wake.wait(), self._backoff.next_delay())
                     continue
