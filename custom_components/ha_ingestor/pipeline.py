@@ -103,6 +103,7 @@ class Pipeline:
         self._compressed_points = 0
         self._disk_task: asyncio.Task[None] | None = None
         self._disk_wake = asyncio.Event()
+        self._closing = False  # set once nothing more will be spilled: the disk task may end
         self._batch_size = config.batch_size
         self._spill_at = max(config.spill_at, config.batch_size * 2)
         self._spill_chunk = max(config.spill_chunk, config.batch_size)
@@ -182,6 +183,7 @@ class Pipeline:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
         self._spill(len(self.queue))
+        self._closing = True
         self._disk_wake.set()
         if self._disk_task is not None:
             await self._disk_task  # every compressed batch is on disk when it returns
@@ -428,7 +430,7 @@ class Pipeline:
                         self._executor(self._spool.append_encoded, batch)
                     )
                 except SpoolError as err:
-                    if self._stopping:  # nowhere left to keep them
+                    if self._closing:  # nowhere left to keep them
                         lost = self._compressed_points
                         self._compressed.clear()
                         self._compressed_points = 0
@@ -443,7 +445,7 @@ class Pipeline:
                 self._compressed.popleft()
                 self._compressed_points -= batch.points
                 self._note_spool_drops(dropped)
-            if self._stopping:
+            if self._closing:
                 return
 
     def _note_spool_drops(self, dropped: int) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 import time
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -299,6 +300,38 @@ async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness
     await wait_until(lambda: not failures and p.spool.pending_points >= 2_900)
     assert accounted(p) == 3_000
     assert p.stats.dropped_total == 0
+    await p.async_stop()
+    reopened = Spool(harness.tmp / "spool.db", 50_000_000)
+    assert reopened.pending_points == 3_000
+    reopened.close()
+
+
+async def test_stop_while_down_puts_every_queued_point_on_disk(harness: Harness) -> None:
+    """Stop while the disk task is busy writing an earlier spill: what the final spill adds
+    must still reach the spool before it closes."""
+    import asyncio
+    import time as time_module
+
+    harness.fake.fail_next = [503] * 10_000
+    p = harness.pipeline(batch_size=100, flush_interval=0.05)
+    real_append = p.spool.append_encoded
+
+    def slow(batch: object) -> int:
+        time_module.sleep(0.05)  # a slow disk
+        return real_append(batch)  # type: ignore[arg-type]
+
+    p.spool.append_encoded = slow  # type: ignore[method-assign]
+    harness.submit(p, lines(1_000))
+    await wait_until(lambda: p.stats.failed_writes >= 1 and p._compressed)
+    real_write = p._writer.write_lines
+
+    async def slow_write(batch: list[str]) -> Any:
+        await asyncio.sleep(0.3)  # the last write attempt outlasts the disk task's work
+        return await real_write(batch)
+
+    p._writer.write_lines = slow_write  # type: ignore[method-assign]
+    p._retry_at = 0  # due for a retry when the stop comes
+    harness.submit(p, lines(2_000, start=1_000))
     await p.async_stop()
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 3_000
