@@ -94,7 +94,6 @@ class IngestorData:
     pipeline: Pipeline
     writer: InfluxWriter
     coordinator: StatsCoordinator
-    registry: RegistryCache
     skips: SkipCounter
     stop_capture: Callable[[], None]
     weather: WeatherCoordinator | None = None
@@ -208,7 +207,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
     stop_capture = async_listen(
         hass, options[CONF_EVENT_TYPES], entity_filter, encoder, pipeline, stats, skips
     )
-    entry.runtime_data = IngestorData(pipeline, writer, coordinator, registry, skips, stop_capture)
+    entry.runtime_data = IngestorData(pipeline, writer, coordinator, skips, stop_capture)
 
     @callback
     def submit_point(line: str) -> None:

@@ -341,7 +341,6 @@ class Pipeline:
     def _written(self, count: int, result: WriteResult, live: bool) -> None:
         stats = self.stats
         stats.written += count
-        stats.writes += 1
         stats.last_write = time.time()
         stats.last_latency = result.latency
         if live:

@@ -23,7 +23,6 @@ class Stats:
     last_latency: float | None = None  # seconds, last successful request
     last_error: str | None = None
     connected: bool | None = None  # None until the first write attempt
-    writes: int = 0
     failed_writes: int = 0
     # (monotonic time, received) samples for the events-per-minute rate
     _samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
