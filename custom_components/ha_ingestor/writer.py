@@ -9,6 +9,7 @@ No Home Assistant imports: benchmarks and the dashboard tests use it directly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -75,9 +76,20 @@ class Target:
         if self.api == "v2":
             return {"Authorization": f"Token {self.token}"}
         if self.username:
-            auth = aiohttp.BasicAuth(self.username, self.password)
-            return {"Authorization": auth.encode()}
+            return {"Authorization": basic_authorization(self.username, self.password)}
         return {}
+
+
+def basic_authorization(username: str, password: str) -> str:
+    """An HTTP Basic ``Authorization`` value, UTF-8 encoded as InfluxDB decodes it.
+
+    The aiohttp of Home Assistant 2026 deprecates ``BasicAuth`` for ``encode_basic_auth`` (aiohttp 4
+    drops the class); the aiohttp of Home Assistant 2025.4 only has the class, not deprecated there.
+    """
+    encode: Callable[[str, str, str], str] | None = getattr(aiohttp, "encode_basic_auth", None)
+    if encode is not None:
+        return encode(username, password, "utf-8")
+    return aiohttp.BasicAuth(username, password, "utf-8").encode()
 
 
 @dataclass(frozen=True, slots=True)

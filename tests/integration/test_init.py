@@ -196,8 +196,14 @@ async def test_registry_metadata_tags_follow_changes(
     )
     dr.async_get(hass).async_update_device(device.id, area_id=living.id)
     ent_reg = er.async_get(hass)
+    # An entity needs a name of its own to have an area of its own (HA 2026 refuses otherwise).
     entity = ent_reg.async_get_or_create(
-        "sensor", "test", "p1", suggested_object_id="plug_power", device_id=device.id
+        "sensor",
+        "test",
+        "p1",
+        suggested_object_id="plug_power",
+        device_id=device.id,
+        original_name="Power",
     )
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
@@ -314,8 +320,10 @@ async def test_entities_and_diagnostics(
     assert float(state_of("write_latency")) >= 0
     assert state_of("last_write") not in ("unknown", "unavailable")
     assert state_of("connectivity", "binary_sensor") == "on"
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None and device.entry_type is dr.DeviceEntryType.SERVICE
+    # (lookup by config entry: HA 2026 deprecates async_get_device, identifiers are per entry now)
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.identifiers == {(DOMAIN, entry.entry_id)}
+    assert device.entry_type is dr.DeviceEntryType.SERVICE
     filtered_id = ent_reg.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_filtered")
     assert (
         filtered_id

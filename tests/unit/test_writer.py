@@ -1,0 +1,88 @@
+"""The v1 writer's Basic auth against a real InfluxDB 1.6 with authentication on."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+import json
+from pathlib import Path
+import tempfile
+import urllib.parse
+import urllib.request
+import warnings
+
+import aiohttp
+import pytest
+
+from custom_components.ha_ingestor.writer import CheckError, InfluxWriter, Outcome, Target
+from tests.servers import InfluxDB1
+
+ADMIN, ADMIN_PASSWORD = "admin", "admin-password"
+WRITER, WRITER_PASSWORD = "writer", "pässwörd ✓"  # not Latin-1: InfluxDB reads UTF-8
+
+
+class AuthInfluxDB1(InfluxDB1):
+    """InfluxDB 1.6 with `auth-enabled`: every request needs a user's credentials."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        conf = data_dir / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
+
+    def admin_query(self, q: str, db: str = "", *, anonymous: bool = False) -> dict[str, object]:
+        # InfluxDB 1.x reads u and p from the URL's query string only, never from a form body.
+        creds = "" if anonymous else "?" + urllib.parse.urlencode({"u": ADMIN, "p": ADMIN_PASSWORD})
+        data = urllib.parse.urlencode({"q": q, "db": db, "epoch": "ns"}).encode()
+        with urllib.request.urlopen(f"{self.url}/query{creds}", data=data, timeout=30) as resp:
+            result: dict[str, object] = json.loads(resp.read())
+        return result
+
+
+@pytest.fixture(scope="module")
+def auth_influxdb1() -> Iterator[AuthInfluxDB1]:
+    with tempfile.TemporaryDirectory(prefix="ha_ingestor_influxdb1_auth_") as tmp:
+        server = AuthInfluxDB1(Path(tmp))
+        server.start()
+        try:
+            # With auth on and no users yet, InfluxDB 1.x accepts exactly this first statement.
+            server.admin_query(
+                f"CREATE USER {ADMIN} WITH PASSWORD '{ADMIN_PASSWORD}' WITH ALL PRIVILEGES",
+                anonymous=True,
+            )
+            server.admin_query('CREATE DATABASE "home"')
+            server.admin_query(f"CREATE USER {WRITER} WITH PASSWORD '{WRITER_PASSWORD}'")
+            server.admin_query(f'GRANT WRITE ON "home" TO {WRITER}')
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+def v1_target(server: InfluxDB1, username: str, password: str) -> Target:
+    return Target(api="v1", url=server.url, database="home", username=username, password=password)
+
+
+async def test_v1_credentials_write_without_deprecation_warnings(
+    auth_influxdb1: AuthInfluxDB1, session: aiohttp.ClientSession
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        writer = InfluxWriter(session, v1_target(auth_influxdb1, WRITER, WRITER_PASSWORD))
+    assert await writer.check() is None
+    result = await writer.write_lines(["m,k=v value=1 1700000000000000"])
+    assert result.outcome is Outcome.OK, result
+    rows = auth_influxdb1.admin_query('SELECT "value" FROM "m"', "home")
+    assert rows["results"][0]["series"][0]["values"] == [[1700000000000000000, 1]]  # type: ignore[index]
+
+
+async def test_v1_wrong_password_is_an_auth_failure(
+    auth_influxdb1: AuthInfluxDB1, session: aiohttp.ClientSession
+) -> None:
+    writer = InfluxWriter(session, v1_target(auth_influxdb1, WRITER, "wrong"))
+    assert await writer.check() is CheckError.INVALID_AUTH
+    result = await writer.write_lines(["m,k=v value=2 1700000000000001"])
+    assert result.outcome is Outcome.AUTH
