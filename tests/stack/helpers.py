@@ -46,18 +46,11 @@ def template_variables() -> set[str]:
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", TEMPLATE.read_text()))
 
 
-def _wait_port(port: int, deadline_s: float = 10.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+def _tail(path: Path, limit: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
 
 
 @dataclass
@@ -76,17 +69,33 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def log(self) -> str:
+        """nginx's own error log and stderr, for failure messages."""
+        w = self.workdir
+        return (
+            f"nginx error.log:\n{_tail(w / 'error.log')}\nnginx stderr:\n{_tail(w / 'stderr.log')}"
+        )
+
     def start(self) -> None:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {"DASHBOARD_PORT": f"127.0.0.1:{self.port}", "DASHBOARD_ROOT": str(DIST), **self.env}
+        assert (DIST / "index.html").exists(), (
+            "docker/dashboard/dist is missing: run `npm ci && npm run build` there first"
+        )
+        w = self.workdir
+        w.mkdir(parents=True, exist_ok=True)
+        # As root, workers run as nobody, who may not enter the checkout (a clone under a 0700
+        # folder such as mktemp -d or /root): serve a copy from a 0755 folder of our own.
+        user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
+        w.chmod(0o755)
+        html = w / "html"
+        shutil.rmtree(html, ignore_errors=True)
+        shutil.copytree(DIST, html)
+        for path in [html, *html.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        env = {"DASHBOARD_PORT": f"127.0.0.1:{self.port}", "DASHBOARD_ROOT": str(html), **self.env}
         missing = template_variables() - env.keys()
         assert not missing, f"template variables without a value: {missing}"
-        (self.workdir / "default.conf").write_text(render_template(TEMPLATE.read_text(), env))
-        # Root (CI, this machine) runs workers as nobody; they must reach the temp dirs.
-        user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
-        self.workdir.chmod(0o755)
-        w = self.workdir
+        (w / "default.conf").write_text(render_template(TEMPLATE.read_text(), env))
         (w / "nginx.conf").write_text(
             f"{user}daemon off;\nworker_processes 1;\npid {w}/nginx.pid;\n"
             f"error_log {w}/error.log warn;\n"
@@ -111,7 +120,30 @@ class Nginx:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        _wait_port(self.port)
+        self._wait_ready()
+
+    def _wait_ready(self, deadline_s: float = 10.0) -> None:
+        """Up means /healthz answers and / serves the page; fail fast with status and logs."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nginx exited with {self.proc.returncode}\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    break
+            except OSError as err:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"nginx not answering: {err}\n{self.log()}") from err
+                time.sleep(0.05)
+        status, body = 0, b""
+        try:
+            with urllib.request.urlopen(f"{self.url}/", timeout=5) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            status, body = err.code, err.read()
+        # 401: basic auth on, which the caller tests; anything else but 200 is a broken setup.
+        assert status in (200, 401), f"GET / -> HTTP {status}: {body[:300]!r}\n{self.log()}"
 
     def stop(self) -> None:
         if self.proc is None:

@@ -14,7 +14,7 @@ from custom_components.ha_ingestor.coordinator import StatsSnapshot, self_metric
 from custom_components.ha_ingestor.line_protocol import encode_point
 from custom_components.ha_ingestor.schema import SchemaOptions, StateEncoder, timestamp_us
 
-from .helpers import ARTIFACTS, DASHBOARD, DIST
+from .helpers import ARTIFACTS, DASHBOARD, DIST, Nginx
 
 ENTRY_ID = "01JE2E0ENTRY"
 DOMAIN_COUNTS = {"sensor": 7, "light": 4, "switch": 3, "binary_sensor": 2, "climate": 1}
@@ -89,7 +89,10 @@ def last_write(now: float) -> int:
     return int(now - 20)
 
 
-def browse(url: str, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
+def browse(
+    url: str, scenarios: list[dict[str, Any]], server: Nginx | None = None
+) -> dict[str, Any]:
+    """Run e2e/browse.mjs; a failure message carries its error and, given, nginx's logs."""
     node = shutil.which("node")
     assert node, "node is not installed"
     assert (DIST / "index.html").exists(), "run `npm run build` in docker/dashboard first"
@@ -98,7 +101,7 @@ def browse(url: str, scenarios: list[dict[str, Any]]) -> dict[str, Any]:
         [node, "e2e/browse.mjs", job],
         cwd=DASHBOARD, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.returncode == 0, result.stderr[-4000:] + ("\n" + server.log() if server else "")
     return json.loads(result.stdout)
 
 

@@ -164,7 +164,7 @@ def seen(influx: tuple[InfluxDB1, Written], sports: str) -> Iterator[dict[str, A
         yield browse(server.url, [
             {"name": "desktop", "width": 1280, "height": 900, "waitForRefresh": True},
             {"name": "phone", "width": 390, "height": 844, "mobile": True},
-        ])  # fmt: skip
+        ], server)  # fmt: skip
     finally:
         server.stop()
 
@@ -244,8 +244,12 @@ def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) 
     empty.start()
     broken.start()
     try:
-        e = browse(empty.url, [{"name": "empty", "width": 1280, "height": 900}])["empty"]["texts"]
-        b = browse(broken.url, [{"name": "errors", "width": 390, "height": 844, "mobile": True}])
+        e = browse(empty.url, [{"name": "empty", "width": 1280, "height": 900}], empty)["empty"][
+            "texts"
+        ]
+        b = browse(
+            broken.url, [{"name": "errors", "width": 390, "height": 844, "mobile": True}], broken
+        )
     finally:
         empty.stop()
         broken.stop()

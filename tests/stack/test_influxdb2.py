@@ -156,7 +156,7 @@ def test_dashboard_on_influxdb_27(influx2: Setup) -> None:
     server = _nginx(influx2, influx2.read_token)
     server.start()
     try:
-        seen = browse(server.url, [{"name": "influxdb2", "width": 1280, "height": 900}])
+        seen = browse(server.url, [{"name": "influxdb2", "width": 1280, "height": 900}], server)
     finally:
         server.stop()
     t = seen["influxdb2"]["texts"]
@@ -172,7 +172,9 @@ def test_without_the_injected_token_influxdb_refuses(influx2: Setup) -> None:
     server = _nginx(influx2, "wrong-token")
     server.start()
     try:
-        seen = browse(server.url, [{"name": "influxdb2-bad-token", "width": 390, "height": 844}])
+        seen = browse(
+            server.url, [{"name": "influxdb2-bad-token", "width": 390, "height": 844}], server
+        )
     finally:
         server.stop()
     t = seen["influxdb2-bad-token"]["texts"]

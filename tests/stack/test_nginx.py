@@ -257,11 +257,16 @@ def test_optional_basic_auth(upstreams: tuple[Recorder, Recorder]) -> None:
     server.env["DASHBOARD_HTPASSWD_FILE"] = str(htpasswd)
     server.start()
     try:
+        auth = {"Authorization": "Basic YWRtaW46czNjcmV0"}  # admin:s3cret
         denied = fetch(server.url + "/")
         assert denied.status == 401
         assert denied.headers["www-authenticate"] == 'Basic realm="HA Ingestor"'
         assert fetch(server.url + "/influxdb/query?q=SELECT+1").status == 401
-        auth = {"Authorization": "Basic YWRtaW46czNjcmV0"}  # admin:s3cret
+        # Refusals come after the login too: a stranger learns nothing from them.
+        assert fetch(server.url + "/influxdb/query?q=DROP+DATABASE+x").status == 401
+        cross = {"Sec-Fetch-Site": "cross-site"}
+        assert fetch(server.url + "/influxdb/ping", headers=cross).status == 401
+        assert fetch(server.url + "/influxdb/ping", headers={**cross, **auth}).status == 403
         assert fetch(server.url + "/", headers=auth).status == 200
         # The container health check needs no credentials.
         assert fetch(server.url + "/healthz").status == 200

@@ -65,9 +65,39 @@ async function scenario(s) {
     );
   });
 
+  // Fail fast and say why: a page that is not 200, a failed request for the app itself or a
+  // script error ends the wait at once, with the status, console errors and failed requests.
+  const failed = [];
+  page.on("response", (r) => {
+    if (r.status() >= 400) failed.push(`${r.request().method()} ${r.url()} -> HTTP ${r.status()}`);
+  });
+  const why = () =>
+    `failed requests: ${JSON.stringify(failed)}; console errors: ${JSON.stringify(consoleErrors)}`;
+  let broken;
+  const brokenPage = new Promise((_, reject) => {
+    broken = reject;
+  });
+  brokenPage.catch(() => {});
+  page.on("pageerror", (e) => broken(new Error(`script error: ${e}; ${why()}`)));
+  page.on("response", (r) => {
+    const type = r.request().resourceType();
+    if (r.status() >= 400 && ["document", "script", "stylesheet"].includes(type))
+      broken(new Error(`${type} ${r.url()} -> HTTP ${r.status()}; ${why()}`));
+  });
+
   step(`${s.name}: open`);
-  await page.goto(opts.url + (s.path ?? "/"), { waitUntil: "load", timeout: TIMEOUT });
-  await page.waitForSelector("[data-testid=dashboard]", { timeout: TIMEOUT });
+  const target = opts.url + (s.path ?? "/");
+  const resp = await page.goto(target, { waitUntil: "load", timeout: TIMEOUT });
+  if (!resp || resp.status() !== 200) {
+    const body = resp ? (await resp.text().catch(() => "")).slice(0, 500) : "";
+    throw new Error(`GET ${target} -> HTTP ${resp?.status() ?? "no response"}: ${body}; ${why()}`);
+  }
+  await Promise.race([
+    page.waitForSelector("[data-testid=dashboard]", { timeout: TIMEOUT }).catch((e) => {
+      throw new Error(`${e.message}; ${why()}`);
+    }),
+    brokenPage,
+  ]);
   // uPlot draws after layout: wait for the canvas whenever the chart is on the page.
   await page.waitForFunction(
     () => !document.querySelector(".chart") || document.querySelector(".chart canvas"),
