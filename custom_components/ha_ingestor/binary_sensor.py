@@ -13,8 +13,8 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import IngestorConfigEntry
 from .entity import IngestorEntity
+from .runtime import IngestorConfigEntry
 
 PARALLEL_UPDATES = 0
 

@@ -6,6 +6,7 @@ This is the only code that runs per event on Home Assistant's loop, so it does a
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 import logging
 from typing import Any
@@ -14,87 +15,120 @@ from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 
 from .entity_filter import EntityFilter
-from .pipeline import Pipeline
 from .schema import CoreCompatEncoder, SkipCounter, StateEncoder, encode_event, timestamp_us
 from .stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
 
 
-@callback
-def async_listen(  # noqa: PLR0917 - internal helper, called once
-    hass: HomeAssistant,
-    event_types: Iterable[str],
-    entity_filter: EntityFilter,
-    encoder: StateEncoder | CoreCompatEncoder,
-    pipeline: Pipeline,
-    stats: Stats,
-    skips: SkipCounter,
-) -> Callable[[], None]:
-    """Subscribe to the chosen event types; returns a callable that unsubscribes all."""
-    submit = pipeline.submit
-    encode = encoder.encode
-    filtered_reasons = stats.filtered_reasons
-    logged_errors: set[str] = set()
+class Capture:
+    """The bus listeners of one entry. Each encoded line goes to the sink, normally the
+    pipeline; across a reload the old capture holds lines in memory until the new one takes
+    over (`hold` / `hand_over`), so no event fired in between is lost."""
 
-    def encode_failed(what: str, err: Exception) -> None:
-        stats.dropped["encode_error"] += 1
-        if what not in logged_errors:  # once per entity or event type, not per event
-            logged_errors.add(what)
+    def __init__(  # noqa: PLR0917 - built once, by the runtime
+        self,
+        hass: HomeAssistant,
+        event_types: Iterable[str],
+        entity_filter: EntityFilter,
+        encoder: StateEncoder | CoreCompatEncoder,
+        stats: Stats,
+        skips: SkipCounter,
+        sink: Callable[[str], None],
+    ) -> None:
+        self._hass = hass
+        self._event_types = tuple(dict.fromkeys(event_types))
+        self._filter = entity_filter
+        self._encoder = encoder
+        self.stats = stats
+        self._skips = skips
+        self._sink = sink
+        self._unsubs: list[Callable[[], None]] = []
+        self._logged_errors: set[str] = set()
+        self.held: deque[str] = deque()
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._unsubs)
+
+    @callback
+    def start(self) -> None:
+        """Subscribe to the chosen event types."""
+        for event_type in self._event_types:
+            if event_type == EVENT_STATE_CHANGED:
+                self._unsubs.append(
+                    self._hass.bus.async_listen(EVENT_STATE_CHANGED, self._on_state_changed)
+                )
+            else:
+                self._unsubs.append(self._hass.bus.async_listen(event_type, self._on_event))
+
+    @callback
+    def stop(self) -> None:
+        """Unsubscribe (idempotent)."""
+        while self._unsubs:
+            self._unsubs.pop()()
+
+    @callback
+    def hold(self) -> None:
+        """Keep listening, but keep the lines here: the entry is reloading."""
+        self._sink = self.held.append
+
+    @callback
+    def hand_over(self, sink: Callable[[str], None]) -> None:
+        """Stop, and give what was held to the next capture's sink, oldest first.
+
+        Call right after the next capture started, without awaiting in between: then every
+        event reached exactly one of the two.
+        """
+        self.stop()
+        while self.held:
+            sink(self.held.popleft())
+
+    def _encode_failed(self, what: str, err: Exception) -> None:
+        self.stats.dropped["encode_error"] += 1
+        if what not in self._logged_errors:  # once per entity or event type, not per event
+            self._logged_errors.add(what)
             _LOGGER.warning("Could not encode %s, dropped it: %r", what, err)
 
     @callback
-    def on_state_changed(event: Event[EventStateChangedData]) -> None:
+    def _on_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        stats = self.stats
         stats.received += 1
         new_state = event.data["new_state"]
         if new_state is None:  # the entity was removed
             stats.filtered += 1
-            filtered_reasons["removed"] += 1
+            stats.filtered_reasons["removed"] += 1
             return
         entity_id = new_state.entity_id
-        if not entity_filter(entity_id):
+        if not self._filter(entity_id):
             stats.filtered += 1
-            filtered_reasons["filter"] += 1
+            stats.filtered_reasons["filter"] += 1
             return
         try:
-            line = encode(
+            line = self._encoder.encode(
                 entity_id,
                 new_state.state,
                 new_state.attributes,
                 timestamp_us(event.time_fired_timestamp),
             )
         except Exception as err:
-            encode_failed(entity_id, err)
+            self._encode_failed(entity_id, err)
             return
         if line is None:
             stats.filtered += 1
-            filtered_reasons["state_not_written"] += 1
+            stats.filtered_reasons["state_not_written"] += 1
             return
-        submit(line)
+        self._sink(line)
 
     @callback
-    def on_event(event: Event[Mapping[str, Any]]) -> None:
-        stats.received += 1
+    def _on_event(self, event: Event[Mapping[str, Any]]) -> None:
+        self.stats.received += 1
         event_type = str(event.event_type)
         try:
             line = encode_event(
-                event_type, event.data, timestamp_us(event.time_fired_timestamp), skips
+                event_type, event.data, timestamp_us(event.time_fired_timestamp), self._skips
             )
         except Exception as err:  # one odd event must never stop ingestion
-            encode_failed(event_type, err)
+            self._encode_failed(event_type, err)
             return
-        submit(line)
-
-    unsubs: list[Callable[[], None]] = []
-    for event_type in dict.fromkeys(event_types):
-        if event_type == EVENT_STATE_CHANGED:
-            unsubs.append(hass.bus.async_listen(EVENT_STATE_CHANGED, on_state_changed))
-        else:
-            unsubs.append(hass.bus.async_listen(event_type, on_event))
-
-    @callback
-    def unsubscribe() -> None:
-        for unsub in unsubs:
-            unsub()
-
-    return unsubscribe
+        self._sink(line)

@@ -44,7 +44,7 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 import voluptuous as vol
 from yarl import URL
 
-from . import espn, target_from_data
+from . import espn
 from .compat import OptionsFlowBase
 from .const import (
     CONF_API,
@@ -85,6 +85,7 @@ from .const import (
     WEATHER_SOURCE_OWM,
 )
 from .enrichment import OwmAuthError, async_fetch_teams, fetch_owm
+from .runtime import target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 

@@ -9,9 +9,9 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from . import IngestorConfigEntry
 from .const import CONF_OWM_API_KEY
 from .coordinator import snapshot
+from .runtime import IngestorConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_OWM_API_KEY}
 

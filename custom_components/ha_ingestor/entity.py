@@ -7,9 +7,9 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from . import IngestorConfigEntry
 from .const import CONF_API, DOMAIN
 from .coordinator import StatsCoordinator
+from .runtime import IngestorConfigEntry
 
 
 def device_info(entry: IngestorConfigEntry) -> DeviceInfo:

@@ -18,11 +18,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from . import IngestorConfigEntry
-from .coordinator import StatsSnapshot
-from .enrichment import SportsCoordinator
+from .coordinator import SportsCoordinator, StatsSnapshot
 from .entity import IngestorEntity, device_info
 from .espn import Game
+from .runtime import IngestorConfigEntry
 from .sports import TEAM_STATES, FollowedTeam, team_attributes, team_state
 
 PARALLEL_UPDATES = 0

@@ -13,7 +13,7 @@ import voluptuous as vol
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN, SERVICE_FLUSH
 
 if TYPE_CHECKING:
-    from . import IngestorConfigEntry
+    from .runtime import IngestorConfigEntry
 
 FLUSH_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 

@@ -1,7 +1,9 @@
 """Counters that account for every event: the source of the diagnostic entities.
 
 Invariant, at any moment: received = written + pending + filtered + dead_lettered + dropped,
-where pending = queued in memory + in flight + spooled on disk.
+where pending = queued in memory + in flight + spooled on disk. The counters are cumulative for
+the life of the entry: the runtime keeps them in Home Assistant's storage across reloads and
+restarts (``as_stored`` / ``restore``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 import time
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -26,6 +29,43 @@ class Stats:
     failed_writes: int = 0
     # (monotonic time, received) samples for the events-per-minute rate
     _samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=120))
+
+    def as_stored(self, pending: int) -> dict[str, Any]:
+        """The cumulative counters, with the pending count they balance against."""
+        return {
+            "received": self.received,
+            "written": self.written,
+            "filtered": self.filtered,
+            "dead_lettered": self.dead_lettered,
+            "failed_writes": self.failed_writes,
+            "dropped": dict(self.dropped),
+            "filtered_reasons": dict(self.filtered_reasons),
+            "pending": pending,
+        }
+
+    @classmethod
+    def restore(cls, stored: dict[str, Any] | None, pending_now: int) -> Stats:
+        """Counters as stored, reconciled with what is pending now (the spool).
+
+        After a clean stop the stored pending equals the spool's. After a crash (or on the first
+        start of a version that did not keep counters) it differs: points spooled since the last
+        save were received, and points missing from the spool since then may have been written
+        or lost; they count as dropped ("unclean_shutdown"), so the identity holds.
+        """
+        stats = cls()
+        stored = stored or {}
+        for name in ("received", "written", "filtered", "dead_lettered", "failed_writes"):
+            setattr(stats, name, int(stored.get(name, 0)))
+        stats.dropped.update({str(k): int(v) for k, v in stored.get("dropped", {}).items()})
+        stats.filtered_reasons.update(
+            {str(k): int(v) for k, v in stored.get("filtered_reasons", {}).items()}
+        )
+        gap = pending_now - int(stored.get("pending", 0))
+        if gap > 0:
+            stats.received += gap
+        elif gap < 0:
+            stats.dropped["unclean_shutdown"] += -gap
+        return stats
 
     @property
     def dropped_total(self) -> int:

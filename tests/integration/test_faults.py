@@ -28,7 +28,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor import pipeline as pipeline_module, spool_path
+from custom_components.ha_ingestor import pipeline as pipeline_module
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.const import (
     CONF_API,
@@ -45,6 +45,7 @@ from custom_components.ha_ingestor.health import (
     ISSUE_TARGET_MISSING,
     issue_id,
 )
+from custom_components.ha_ingestor.runtime import spool_path
 from tests.servers import InfluxDB1
 
 from .conftest import FakeServer, closed_port_url, v1_entry

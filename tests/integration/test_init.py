@@ -26,7 +26,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.ha_ingestor import spool_path
 from custom_components.ha_ingestor.const import (
     CONF_EVENT_TYPES,
     CONF_EXCLUDE_DOMAINS,
@@ -38,6 +37,7 @@ from custom_components.ha_ingestor.const import (
     CONF_SCHEMA_MODE,
     DOMAIN,
 )
+from custom_components.ha_ingestor.runtime import spool_path
 from tests.servers import InfluxDB1
 
 from .conftest import closed_port_url, v1_entry

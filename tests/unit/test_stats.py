@@ -21,3 +21,27 @@ def test_dropped_total() -> None:
     stats.dropped["spool_full"] += 3
     stats.dropped["encode_error"] += 1
     assert stats.dropped_total == 4
+
+
+def test_stored_counters_round_trip_and_reconcile_with_the_spool() -> None:
+    stats = Stats(received=100, written=60, filtered=10, dead_lettered=2)
+    stats.dropped["queue_full"] += 3
+    stats.filtered_reasons["filter"] += 10
+    stored = stats.as_stored(pending=25)
+    assert stored["received"] == 60 + 25 + 10 + 2 + 3
+    clean = Stats.restore(stored, pending_now=25)  # a clean stop: the spool holds what was pending
+    assert (clean.received, clean.written, clean.dropped_total) == (100, 60, 3)
+    assert clean.filtered_reasons["filter"] == 10
+    # After a crash the spool differs from the last save: the identity is restored either way.
+    for pending_now in (40, 5):
+        crashed = Stats.restore(stored, pending_now)
+        assert crashed.received == (
+            crashed.written
+            + pending_now
+            + crashed.filtered
+            + crashed.dead_lettered
+            + crashed.dropped_total
+        )
+    assert Stats.restore(stored, 5).dropped["unclean_shutdown"] == 20
+    # No stored counters (first start): a spool left from before counts as received.
+    assert Stats.restore(None, pending_now=7).received == 7

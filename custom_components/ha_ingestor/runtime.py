@@ -1,0 +1,426 @@
+"""The runtime of one config entry: the one owner of everything the entry runs.
+
+``IngestorRuntime.async_build`` opens the spool and restores the counters; ``async_start``
+starts the pipeline, capture, coordinators and timers, each registering how it is released;
+``async_stop`` releases whatever was started, in reverse, also when a later setup step raised.
+
+Across a reload after an options (or data) change, the old capture keeps listening and holds
+its lines in memory until the new runtime has subscribed, then hands them over, so the events
+fired while the entry reloads are not lost. The counters travel with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+import inspect
+import logging
+from pathlib import Path
+import time
+from typing import Any, Final
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_TOKEN,
+    CONF_URL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+    EVENT_HOMEASSISTANT_STOP,
+)
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
+from homeassistant.util.hass_dict import HassKey
+
+from .capture import Capture
+from .const import (
+    CONF_API,
+    CONF_ATTRIBUTES,
+    CONF_BATCH_SIZE,
+    CONF_BUCKET,
+    CONF_DATABASE,
+    CONF_EVENT_TYPES,
+    CONF_EXCLUDE_AREAS,
+    CONF_EXCLUDE_DOMAINS,
+    CONF_EXCLUDE_ENTITIES,
+    CONF_EXCLUDE_GLOBS,
+    CONF_EXCLUDE_LABELS,
+    CONF_FLUSH_INTERVAL,
+    CONF_IGNORE_ATTRIBUTES,
+    CONF_INCLUDE_AREAS,
+    CONF_INCLUDE_DOMAINS,
+    CONF_INCLUDE_ENTITIES,
+    CONF_INCLUDE_GLOBS,
+    CONF_INCLUDE_LABELS,
+    CONF_INCLUDE_OWN,
+    CONF_METADATA_TAGS,
+    CONF_ORG,
+    CONF_OWM_API_KEY,
+    CONF_SCHEMA_MODE,
+    CONF_SPOOL_SIZE_MB,
+    CONF_SPORTS_TEAMS,
+    CONF_WEATHER_ENRICHMENT,
+    CONF_WEATHER_ENTITY,
+    CONF_WEATHER_SOURCE,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    SELF_METRICS_INTERVAL_SECONDS,
+    SPOOL_DIR,
+    WEATHER_SOURCE_ENTITY,
+    WEATHER_SOURCE_OWM,
+)
+from .coordinator import (
+    SportsCoordinator,
+    StatsCoordinator,
+    WeatherCoordinator,
+    self_metrics_line,
+    snapshot,
+)
+from .entity_filter import EntityFilter, FilterRules
+from .health import HealthReporter
+from .pipeline import Pipeline, PipelineConfig
+from .registry_cache import RegistryCache
+from .schema import SchemaOptions, SkipCounter, StateEncoder, make_state_encoder
+from .spool import Spool, SpoolError
+from .sports import FollowedTeam
+from .stats import Stats
+from .weather import enrichment_context
+from .writer import InfluxWriter, Target
+
+_LOGGER = logging.getLogger(__name__)
+
+MIB: Final = 1024 * 1024
+COUNTERS_STORE_VERSION: Final = 1
+COUNTERS_SAVE_INTERVAL: Final = timedelta(minutes=5)
+
+type IngestorConfigEntry = ConfigEntry[IngestorRuntime]
+type Release = Callable[[], Awaitable[None] | None]
+
+
+@dataclass(slots=True)
+class Handover:
+    """What a reloading entry's old runtime leaves its successor."""
+
+    capture: Capture  # still listening, holding its lines
+    stats: Stats
+
+
+HANDOVERS: HassKey[dict[str, Handover]] = HassKey(f"{DOMAIN}_handovers")
+
+
+def target_from_data(data: Mapping[str, Any]) -> Target:
+    return Target(
+        api=data[CONF_API],
+        url=data[CONF_URL],
+        verify_ssl=data.get(CONF_VERIFY_SSL, True),
+        database=data.get(CONF_DATABASE, ""),
+        username=data.get(CONF_USERNAME) or "",
+        password=data.get(CONF_PASSWORD) or "",
+        org=data.get(CONF_ORG, ""),
+        bucket=data.get(CONF_BUCKET, ""),
+        token=data.get(CONF_TOKEN, ""),
+    )
+
+
+def spool_path(hass: HomeAssistant, entry: ConfigEntry) -> Path:
+    return Path(hass.config.path(SPOOL_DIR, f"spool_{entry.entry_id}.db"))
+
+
+def counters_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    return Store(hass, COUNTERS_STORE_VERSION, f"{DOMAIN}.counters_{entry_id}")
+
+
+def entry_options(entry: ConfigEntry) -> dict[str, Any]:
+    return {**DEFAULT_OPTIONS, **entry.options}
+
+
+def filter_rules(options: Mapping[str, Any]) -> FilterRules:
+    def names(key: str) -> frozenset[str]:
+        return frozenset(options.get(key) or ())
+
+    return FilterRules(
+        include_domains=names(CONF_INCLUDE_DOMAINS),
+        include_entities=names(CONF_INCLUDE_ENTITIES),
+        include_globs=tuple(options.get(CONF_INCLUDE_GLOBS) or ()),
+        include_labels=names(CONF_INCLUDE_LABELS),
+        include_areas=names(CONF_INCLUDE_AREAS),
+        exclude_domains=names(CONF_EXCLUDE_DOMAINS),
+        exclude_entities=names(CONF_EXCLUDE_ENTITIES),
+        exclude_globs=tuple(options.get(CONF_EXCLUDE_GLOBS) or ()),
+        exclude_labels=names(CONF_EXCLUDE_LABELS),
+        exclude_areas=names(CONF_EXCLUDE_AREAS),
+    )
+
+
+@callback
+def async_discard_handover(hass: HomeAssistant, entry_id: str) -> None:
+    """The entry is gone for good: stop what its last runtime left listening."""
+    if (handover := hass.data.get(HANDOVERS, {}).pop(entry_id, None)) is not None:
+        handover.capture.stop()
+
+
+async def _async_open_spool(
+    hass: HomeAssistant, entry: ConfigEntry, options: Mapping[str, Any]
+) -> Spool:
+    try:
+        return await hass.async_add_executor_job(
+            Spool, spool_path(hass, entry), int(options[CONF_SPOOL_SIZE_MB] * MIB)
+        )
+    except SpoolError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="spool_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
+class IngestorRuntime:
+    """Capture, pipeline, spool and coordinators of one entry, started and stopped together."""
+
+    def __init__(  # noqa: PLR0917 - called by async_build only
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        options: dict[str, Any],
+        spool: Spool,
+        stats: Stats,
+        store: Store[dict[str, Any]],
+        handover: Handover | None,
+    ) -> None:
+        self._hass = hass
+        self._entry = entry
+        self.options = options
+        # What the entry said when this was built: an unload after it changed is a reload.
+        self._built = (dict(entry.options), dict(entry.data))
+        self.stats = stats
+        self._store = store
+        self._handover = handover
+        self._releases: list[Release] = []
+        self._stopped = False
+        self.skips = SkipCounter()
+        target = target_from_data(entry.data)
+        self.writer = InfluxWriter(
+            async_get_clientsession(hass, verify_ssl=target.verify_ssl), target
+        )
+        self.health = HealthReporter(hass, entry)
+        self.pipeline = Pipeline(
+            self.writer,
+            spool,
+            stats,
+            PipelineConfig(
+                batch_size=int(options[CONF_BATCH_SIZE]),
+                flush_interval=float(options[CONF_FLUSH_INTERVAL]),
+            ),
+            self.health,
+        )
+        self.registry = RegistryCache(hass, frozenset(options[CONF_METADATA_TAGS]))
+        self.entity_filter = EntityFilter(
+            filter_rules(options),
+            self.registry.placement,
+            include_own=bool(options[CONF_INCLUDE_OWN]),
+        )
+        self.encoder = make_state_encoder(
+            SchemaOptions(
+                mode=options[CONF_SCHEMA_MODE],
+                include_attributes=bool(options[CONF_ATTRIBUTES]),
+                ignore_attributes=frozenset(options[CONF_IGNORE_ATTRIBUTES]),
+            ),
+            self.registry,
+            self.skips,
+        )
+        self.capture = Capture(
+            hass,
+            options[CONF_EVENT_TYPES],
+            self.entity_filter,
+            self.encoder,
+            stats,
+            self.skips,
+            self.pipeline.submit,
+        )
+        self.coordinator = StatsCoordinator(hass, entry, self.pipeline)
+        self.weather: WeatherCoordinator | None = None
+        self.sports: SportsCoordinator | None = None
+        source = options[CONF_WEATHER_SOURCE]
+        if (source == WEATHER_SOURCE_OWM and options.get(CONF_OWM_API_KEY)) or (
+            source == WEATHER_SOURCE_ENTITY and options.get(CONF_WEATHER_ENTITY)
+        ):
+            self.weather = WeatherCoordinator(hass, entry, options, self.submit_own_point)
+        teams = [FollowedTeam.from_option(team) for team in options[CONF_SPORTS_TEAMS]]
+        if teams:
+            self.sports = SportsCoordinator(hass, entry, teams, self.submit_own_point)
+
+    @classmethod
+    async def async_build(cls, hass: HomeAssistant, entry: ConfigEntry) -> IngestorRuntime:
+        """Open the spool and restore the counters (or take them over from a reload)."""
+        options = entry_options(entry)
+        handover = hass.data.get(HANDOVERS, {}).pop(entry.entry_id, None)
+        store = counters_store(hass, entry.entry_id)
+        try:
+            spool = await _async_open_spool(hass, entry, options)
+        except BaseException:
+            if handover is not None:  # nowhere to put what it held: counted, not silently lost
+                handover.capture.stop()
+                handover.stats.dropped["setup_failed"] += len(handover.capture.held)
+                handover.capture.held.clear()
+                await store.async_save(handover.stats.as_stored(0))
+            raise
+        try:
+            if handover is not None:
+                stats = handover.stats
+            else:
+                stats = Stats.restore(await store.async_load(), spool.pending_points)
+            return cls(hass, entry, options, spool, stats, store, handover)
+        except BaseException:
+            await hass.async_add_executor_job(spool.close)
+            raise
+
+    # ------------------------------------------------------------------ start
+
+    async def async_start(self) -> None:
+        """Start everything; on an exception the caller calls async_stop."""
+        hass, entry = self._hass, self._entry
+        if self.pipeline.spool.recovered_from is not None:
+            self.health.spool_recovered(str(self.pipeline.spool.recovered_from))
+        self.registry.add_listener(self._registry_changed)
+        self._releases.append(self.registry.async_start())
+        self._releases.append(self.coordinator.async_shutdown)
+        await self.coordinator.async_config_entry_first_refresh()
+        self.pipeline.start(
+            lambda coro: entry.async_create_background_task(hass, coro, f"{DOMAIN} pipeline")
+        )
+        self._start_capture()
+        await self._async_start_enrichment()
+        self._releases.append(
+            async_track_time_interval(
+                hass,
+                self._async_write_self_metrics,
+                timedelta(seconds=SELF_METRICS_INTERVAL_SECONDS),
+                cancel_on_shutdown=True,
+            )
+        )
+        self._releases.append(
+            async_track_time_interval(
+                hass, self._async_save_counters, COUNTERS_SAVE_INTERVAL, cancel_on_shutdown=True
+            )
+        )
+        self._listen_for_hass_stop()
+
+    @callback
+    def _start_capture(self) -> None:
+        """Subscribe, then take over what a reloading predecessor held (no await between)."""
+        self.capture.start()
+        if self._handover is not None:
+            self._handover.capture.hand_over(self.pipeline.submit)
+            self._handover = None
+
+    async def _async_start_enrichment(self) -> None:
+        """Weather and sports; their first refresh never holds up setup."""
+        hass, entry = self._hass, self._entry
+        if (weather := self.weather) is not None:
+            self._releases.append(weather.async_shutdown)
+            self._releases.append(weather.async_add_listener(self._weather_changed))
+            entry.async_create_background_task(hass, weather.async_refresh(), f"{DOMAIN} weather")
+        if (sports := self.sports) is not None:
+            self._releases.append(sports.async_shutdown)
+            await sports.async_load()
+            self._releases.append(sports.async_save)
+            entry.async_create_background_task(hass, sports.async_refresh(), f"{DOMAIN} sports")
+
+    def _listen_for_hass_stop(self) -> None:
+        listening = True
+
+        async def on_hass_stop(_event: Event) -> None:
+            nonlocal listening
+            listening = False  # a one-time listener is gone once it has run
+            await self.async_stop()
+
+        unsub = self._hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_hass_stop)
+
+        @callback
+        def release() -> None:
+            if listening:
+                unsub()
+
+        self._releases.append(release)
+
+    # ------------------------------------------------------------------ running
+
+    @callback
+    def submit_own_point(self, line: str) -> None:
+        """A point of our own (weather, sports): counted like an event, delivered like one."""
+        self.stats.received += 1
+        self.pipeline.submit(line)
+
+    @callback
+    def _registry_changed(self, entity_id: str | None) -> None:
+        self.entity_filter.invalidate()
+        if entity_id is not None:
+            self.encoder.forget(entity_id)
+
+    @callback
+    def _weather_changed(self) -> None:
+        weather = self.weather
+        assert weather is not None
+        reading = weather.data if weather.last_update_success else None
+        if isinstance(self.encoder, StateEncoder):  # core-compatible points stay as core's
+            self.encoder.set_context(
+                *enrichment_context(reading, self.options[CONF_WEATHER_ENRICHMENT])
+            )
+
+    async def _async_write_self_metrics(self, _now: Any) -> None:
+        line = self_metrics_line(
+            snapshot(self.pipeline), self._entry.entry_id, self._entry.title, time.time()
+        )
+        if line is not None and self.stats.connected:
+            await self.writer.write_lines([line])
+
+    async def _async_save_counters(self, _now: Any = None) -> None:
+        await self._store.async_save(self.stats.as_stored(self.pipeline.pending))
+
+    # ------------------------------------------------------------------ stop
+
+    def reloading(self) -> bool:
+        """Whether an unload now is the first half of a reload after an options change.
+
+        Both ways Home Assistant applies options (OptionsFlowWithReload, an update listener)
+        reload right after updating the entry; reauth and reconfigure too.
+        """
+        entry = self._entry
+        return entry.disabled_by is None and (dict(entry.options), dict(entry.data)) != self._built
+
+    async def async_stop(self, *, hand_over: bool = False) -> None:
+        """Release everything started, newest first; flush or spool what is queued.
+
+        With ``hand_over`` the capture keeps listening and holding lines for the next runtime
+        of this entry (the reload that follows).
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        if hand_over and self.capture.listening:
+            self.capture.hold()
+            self._hass.data.setdefault(HANDOVERS, {})[self._entry.entry_id] = Handover(
+                self.capture, self.stats
+            )
+        else:
+            self.capture.stop()
+        if self._handover is not None:  # setup failed before capture started
+            self._handover.capture.hand_over(self.pipeline.submit)
+            self._handover = None
+        errors: list[BaseException] = []
+        while self._releases:
+            release = self._releases.pop()
+            try:
+                result = release()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as err:  # release the rest, then report
+                errors.append(err)
+        await self.pipeline.async_stop()
+        await self._async_save_counters()
+        for error in errors:
+            _LOGGER.error("Error while stopping %s: %r", self._entry.title, error)

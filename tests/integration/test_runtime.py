@@ -1,0 +1,284 @@
+"""The entry's runtime: a failed setup step releases everything, options changes lose no
+event, counters add up across reloads and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+import contextlib
+from datetime import timedelta
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+
+from custom_components.ha_ingestor.const import (
+    CONF_API,
+    CONF_BATCH_SIZE,
+    CONF_BUCKET,
+    CONF_EXCLUDE_DOMAINS,
+    CONF_FLUSH_INTERVAL,
+    CONF_ORG,
+    CONF_SPORTS_TEAMS,
+    CONF_WEATHER_ENTITY,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+)
+from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
+from custom_components.ha_ingestor.runtime import IngestorRuntime
+from custom_components.ha_ingestor.spool import Spool
+from tests.servers import InfluxDB1, VictoriaMetrics
+
+from .conftest import closed_port_url, v1_entry
+from .test_faults import count_in, own_influxdb, wait_for
+from .test_init import setup_entry
+
+__all__ = ["own_influxdb"]  # a fixture
+
+TEAM = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
+
+
+def our_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith(DOMAIN) and not t.done()]
+
+
+@contextlib.contextmanager
+def spools_opened() -> Iterator[list[Spool]]:
+    """Every Spool the integration opens, to check that each one is closed again."""
+    opened: list[Spool] = []
+    original = Spool.__init__
+
+    def record(self: Spool, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    with patch.object(Spool, "__init__", record):
+        yield opened
+
+
+def fail_counters_load() -> Any:
+    return patch(
+        "custom_components.ha_ingestor.runtime.Stats.restore", side_effect=ValueError("bad store")
+    )
+
+
+def fail_stats_refresh() -> Any:
+    return patch.object(StatsCoordinator, "_async_update_data", side_effect=OSError("boom"))
+
+
+def fail_sports_load() -> Any:
+    return patch.object(SportsCoordinator, "async_load", side_effect=OSError("store unreadable"))
+
+
+def fail_platforms(hass: HomeAssistant) -> Any:
+    return patch.object(
+        hass.config_entries, "async_forward_entry_setups", side_effect=RuntimeError("platform")
+    )
+
+
+FAILURES: dict[str, Callable[[HomeAssistant], Any]] = {
+    "counters": lambda hass: fail_counters_load(),
+    "stats_refresh": lambda hass: fail_stats_refresh(),
+    "sports_load": lambda hass: fail_sports_load(),
+    "platforms": fail_platforms,
+}
+
+
+@pytest.mark.parametrize("step", list(FAILURES))
+async def test_a_failed_setup_step_releases_everything(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, step: str
+) -> None:
+    hass.states.async_set("weather.home", "sunny", {"temperature": 20})
+    async_get_clientsession(hass)  # Home Assistant's shared session (and its close listener)
+    baseline = dict(hass.bus.async_listeners())
+    entry = v1_entry(
+        influxdb1.url,
+        database,
+        **{CONF_WEATHER_ENTITY: "weather.home", CONF_SPORTS_TEAMS: [TEAM]},
+    )
+    entry.add_to_hass(hass)
+    with (
+        spools_opened() as spools,
+        FAILURES[step](hass),
+        patch.object(SportsCoordinator, "async_refresh"),  # no ESPN here
+    ):
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    assert entry.state in (ConfigEntryState.SETUP_ERROR, ConfigEntryState.SETUP_RETRY)
+    # listeners gone, tasks done, spool closed
+    assert dict(hass.bus.async_listeners()) == baseline
+    assert our_tasks() == []
+    assert len(spools) == 1
+    assert spools[0].closed
+    hass.states.async_set("sensor.after", "1")  # reaches nothing of ours
+    await hass.async_block_till_done()
+
+
+async def options_change(hass: HomeAssistant, entry: MockConfigEntry, batch_size: int) -> None:
+    """Save the settings step of the options flow (it reloads the entry), as a user would."""
+    options = entry.options
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "include": {},
+            "exclude": {},
+            "data": {
+                key: options[key]
+                for key in (
+                    "event_types",
+                    "schema_mode",
+                    "include_attributes",
+                    "ignore_attributes",
+                    "metadata_tags",
+                    "include_own_entities",
+                )
+            },
+            "delivery": {
+                "batch_size": float(batch_size),
+                "flush_interval": 0.2,
+                "spool_size_mb": 100.0,
+            },
+        },
+    )
+    assert result["type"] == "create_entry"
+
+
+async def stream_across_options_changes(hass: HomeAssistant, entry: MockConfigEntry) -> int:
+    """~150 state changes/s while the options change 5 times; returns how many were fired."""
+    fired = 0
+    stop = asyncio.Event()
+
+    async def stream() -> None:
+        nonlocal fired
+        while not stop.is_set():
+            for _ in range(3):
+                hass.states.async_set(f"sensor.seq_{fired % 10}", str(fired))
+                fired += 1
+            await asyncio.sleep(0.02)
+
+    task = hass.async_create_task(stream())
+    for change in range(5):
+        await asyncio.sleep(0.3)
+        await options_change(hass, entry, batch_size=100 + change)
+        await wait_for(hass, lambda: entry.state is ConfigEntryState.LOADED)
+        assert entry.runtime_data.pipeline  # the new runtime
+    await asyncio.sleep(0.3)
+    stop.set()
+    await task
+    await hass.async_block_till_done()
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    return fired
+
+
+def assert_accounted(entry: MockConfigEntry) -> None:
+    runtime: IngestorRuntime = entry.runtime_data
+    stats = runtime.stats
+    assert stats.received == (
+        stats.written
+        + runtime.pipeline.pending
+        + stats.filtered
+        + stats.dead_lettered
+        + stats.dropped_total
+    )
+
+
+async def test_options_changes_lose_no_event_v1(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    fired = await stream_across_options_changes(hass, entry)
+    rows = await hass.async_add_executor_job(
+        influxdb1.rows, 'SELECT "value" FROM "ha_states"', database
+    )
+    values = sorted(int(r["value"]) for r in rows)  # type: ignore[call-overload]
+    assert fired > 200
+    assert values == list(range(fired))  # every event, by sequence number
+    assert entry.options[CONF_BATCH_SIZE] == 104
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_options_changes_lose_no_event_v2(
+    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="vm",
+        data={
+            CONF_API: "v2",
+            CONF_URL: victoria.url,
+            CONF_ORG: "home",
+            CONF_BUCKET: "options_test",
+            CONF_TOKEN: "unused",
+            CONF_VERIFY_SSL: True,
+        },
+        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.2, CONF_BATCH_SIZE: 500},
+    )
+    await setup_entry(hass, entry)
+    fired = await stream_across_options_changes(hass, entry)
+    match = '{__name__="ha_states_value",entity_id=~"sensor.seq_.*"}'
+    series = await hass.async_add_executor_job(victoria.wait_for_samples, fired, match)
+    values = sorted(int(v) for s in series for v in s["values"])  # type: ignore[attr-defined]
+    assert fired > 200
+    assert values == list(range(fired))
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
+    return hass_storage[f"{DOMAIN}.counters_{entry.entry_id}"]["data"]  # type: ignore[no-any-return]
+
+
+async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool(
+    hass: HomeAssistant, hass_storage: dict[str, Any], own_influxdb: InfluxDB1
+) -> None:
+    entry = v1_entry(closed_port_url(), "faults", **{CONF_EXCLUDE_DOMAINS: ["light"]})
+    await setup_entry(hass, entry)
+    for n in range(3_000):
+        hass.states.async_set(f"sensor.seq_{n % 10}", str(n))
+    for n in range(31):
+        hass.states.async_set("light.l", "on" if n % 2 else "off")  # filtered
+    runtime = entry.runtime_data
+    await wait_for(hass, lambda: runtime.pipeline.spool.pending_points == 3_000)
+    assert_accounted(entry)
+    # Saved every few minutes, never per event.
+    assert f"{DOMAIN}.counters_{entry.entry_id}" not in hass_storage
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
+    await hass.async_block_till_done()
+    assert stored_counters(hass_storage, entry)["received"] == runtime.stats.received
+    received = runtime.stats.received
+
+    # A reload keeps counting from where it was.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.stats.received >= received
+    assert_accounted(entry)
+
+    # Home Assistant stops with the backlog spooled, then starts with InfluxDB reachable.
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
+    saved = stored_counters(hass_storage, entry)
+    assert saved["pending"] == 3_000
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: own_influxdb.url})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    runtime = entry.runtime_data
+    await wait_for(hass, lambda: runtime.pipeline.pending == 0)
+    assert await hass.async_add_executor_job(count_in, own_influxdb, "faults") == 3_000
+    stats = runtime.stats
+    assert stats.written == 3_000
+    assert stats.filtered >= 31
+    assert stats.received >= saved["received"] >= 3_031  # cumulative, not reset
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
