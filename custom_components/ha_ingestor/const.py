@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 DOMAIN: Final = "ha_ingestor"
 
+
+class ApiKind(StrEnum):
+    """The write API of an entry (stored under CONF_API)."""
+
+    V1 = "v1"  # InfluxDB 1.x: /write
+    V2 = "v2"  # InfluxDB 2.x: /api/v2/write; VictoriaMetrics too
+    V3 = "v3"  # InfluxDB 3 Core/Enterprise: /api/v3/write_lp
+
+
 # Config entry data
-CONF_API: Final = "api"  # "v1" | "v2"
+CONF_API: Final = "api"  # an ApiKind value
 CONF_DATABASE: Final = "database"
 CONF_ORG: Final = "organization"
 CONF_BUCKET: Final = "bucket"

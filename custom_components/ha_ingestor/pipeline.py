@@ -12,7 +12,8 @@ Failures:
   exponential backoff (honouring Retry-After), and meanwhile the queue goes to the spool
   whenever a batch would have been written, so memory stays bounded;
 * 400/422 and 413: the batch is split in halves until the bad lines are isolated; those go to
-  the dead-letter table, the rest is written;
+  the dead-letter table, the rest is written. InfluxDB 3 names the lines it rejected (and
+  wrote the others): exactly those are dead-lettered, with no splitting;
 * 401/403: everything is kept in the spool and writing stops until the entry is reloaded with
   new credentials (the reauth flow);
 * 404 (database or bucket missing): kept and retried with backoff until it exists.
@@ -300,6 +301,9 @@ class Pipeline:
                 if outcome is Outcome.OK:
                     parts.popleft()
                     self._written(len(part), result, live)
+                elif outcome is Outcome.PARTIAL:
+                    parts.popleft()
+                    self._partial(part, result, dead, parts, live)
                 elif outcome in (Outcome.REJECTED, Outcome.TOO_LARGE):
                     parts.popleft()
                     if len(part) == 1:
@@ -337,6 +341,24 @@ class Pipeline:
         finally:
             if dead:
                 await self._dead_letter(dead)
+
+    def _partial(
+        self,
+        part: list[str],
+        result: WriteResult,
+        dead: list[tuple[str, str]],
+        parts: deque[list[str]],
+        live: bool,
+    ) -> None:
+        """InfluxDB 3 wrote `part` except the lines it listed; lines its answer did not cover
+        (it lists at most 100) are sent again (a point written twice overwrites itself)."""
+        for index, reason in result.rejected:
+            dead.append((part[index], f"HTTP {result.status}: {reason}"))
+        if live:
+            self._inflight -= len(result.rejected)
+        self._written(result.covered - len(result.rejected), result, live)
+        if result.covered < len(part):
+            parts.appendleft(part[result.covered :])
 
     def _written(self, count: int, result: WriteResult, live: bool) -> None:
         stats = self.stats

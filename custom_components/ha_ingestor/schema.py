@@ -16,7 +16,10 @@ answers "field type conflict"):
   ISO 8601, lists and dicts as JSON;
 * attributes named ``value``, ``state`` or ``time``, or starting with ``_``, are prefixed
   with ``attr_``; ``None``, NaN and infinities are not written; strings over 64 KiB are
-  skipped and counted.
+  skipped and counted;
+* a number field never takes the name of a tag (``TAG_KEYS``): it gets ``attr_`` too
+  (``_``  appended in the core mode), because InfluxDB 3 refuses a tag and a field of the
+  same name in one table. Tag keys come from this fixed set only, never from attribute names.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numbers
 import re
 from typing import Any, Final, Literal, Protocol
 
+from .const import METADATA_TAG_KEYS
 from .line_protocol import (
     escape_measurement,
     escape_name,
@@ -54,6 +58,22 @@ ATTRIBUTE_TAGS: Final = {
     "unit_of_measurement": "unit",
 }
 _RESERVED_FIELDS: Final = frozenset({"value", "state", "time"})
+# Every tag key a state or event point can carry, in either mode (weather enrichment adds
+# weather_condition). No field is ever named like one of them.
+TAG_KEYS: Final = frozenset(
+    {"entity_id", "domain", "event_type", "weather_condition"}
+    | set(ATTRIBUTE_TAGS.values())
+    | set(METADATA_TAG_KEYS)
+)
+CORE_TAG_KEYS: Final = frozenset({"domain", "entity_id"})
+_FIELD_NAME_END: Final = re.compile(r"(?<!\\)=")
+
+
+def _field_name(encoded: str) -> str:
+    """The (escaped) name of an encoded ``name=value`` field."""
+    match = _FIELD_NAME_END.search(encoded)
+    return encoded[: match.start()] if match else encoded
+
 
 # Same coercion as Home Assistant's state_as_number, so both modes agree on what is numeric.
 _ONE_STATES: Final = frozenset({"on", "locked", "above_horizon", "open", "home"})
@@ -166,6 +186,8 @@ def encode_value_field(key: str, value: Any, skips: SkipCounter) -> str | None:
         name = field_key(key)
         if name.endswith("_str"):
             name = f"{name}_num"
+        elif name in TAG_KEYS:
+            name = f"attr_{name}"
         return f"{escape_name(name)}={encoded}"
     text = _as_text(value)
     if not string_fits(text):
@@ -281,6 +303,7 @@ class StateEncoder:
         previous = old.encoded if old is not None else {}
         encoded_now: dict[str, tuple[Any, str]] = {}
         parts: list[str] = []
+        names = {"state", "value"}
         if self._options.include_attributes:
             ignore = self._options.ignore_attributes
             for key, value in attributes.items():
@@ -293,6 +316,13 @@ class StateEncoder:
                 else:
                     encoded = encode_value_field(key, value, self.skips)
                 if encoded is not None:
+                    # Two attributes can map to one field ("area" and "attr_area"): a line
+                    # may name a field once, so the first one wins.
+                    name = _field_name(encoded)
+                    if name in names:
+                        self.skips.add("duplicate_field")
+                        continue
+                    names.add(name)
                     parts.append(encoded)
                     if snap is not _UNCACHEABLE:
                         encoded_now[key] = (snap, encoded)
@@ -377,7 +407,8 @@ class CoreCompatEncoder:
             for key, attr in attributes.items():
                 if (key == "unit_of_measurement" and not include_unit) or key in self._ignore:
                     continue
-                self._core_attribute(fields, f"{key}_" if key in fields else key, attr)
+                clash = key in fields or key in CORE_TAG_KEYS
+                self._core_attribute(fields, f"{key}_" if clash else key, attr)
         parts: list[str] = []
         for key, val in fields.items():
             if isinstance(val, float):
@@ -427,12 +458,17 @@ def encode_event(
         tags["entity_id"] = entity_id
         tags["domain"] = entity_id.partition(".")[0]
     parts = ["count=1.0"]
+    names = {"count"}
     for key, value in data.items():
         if key == "entity_id" and "entity_id" in tags:
             continue
         name = "attr_count" if key == "count" else str(key)
         encoded = encode_value_field(name, value, skips)
         if encoded is not None:
+            if (field_name := _field_name(encoded)) in names:
+                skips.add("duplicate_field")
+                continue
+            names.add(field_name)
             parts.append(encoded)
     return f"{series_prefix(EVENT_MEASUREMENT, tags.items())} {','.join(parts)} {time_us}"
 

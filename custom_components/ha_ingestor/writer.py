@@ -1,9 +1,13 @@
-"""HTTP writer for InfluxDB's v1 (1.x) and v2 (2.x, 3.x, VictoriaMetrics) write APIs.
+"""HTTP writer for InfluxDB's write APIs: v1 (1.x), v2 (2.x, VictoriaMetrics), v3 (3.x).
 
 Uses Home Assistant's shared aiohttp session rather than influxdb-client: one connection pool
 for the whole process, no extra dependency or thread pool, and the body is ours to build
 (joined and gzipped in an executor thread, so the event loop only sends bytes).
 No Home Assistant imports: benchmarks and the dashboard tests use it directly.
+
+InfluxDB 3 is written through its native ``/api/v3/write_lp`` with ``accept_partial=true``:
+a 400 then lists each rejected line (``line_number``, ``error_message``) and everything else
+is written, so bad points are set aside from one answer instead of by bisecting the batch.
 """
 
 from __future__ import annotations
@@ -15,24 +19,28 @@ from datetime import UTC, datetime
 from enum import StrEnum
 import json
 import time
-from typing import Final, Literal
+from typing import Any, Final
 import zlib
 
 import aiohttp
 from yarl import URL
 
 from .backoff import parse_retry_after
+from .const import ApiKind
 
-ApiVersion = Literal["v1", "v2"]
 DEFAULT_TIMEOUT: Final = 10.0
 # Minimal gzip level: 4-6x smaller bodies for a few percent of the CPU of level 6.
 GZIP_LEVEL: Final = 1
+# InfluxDB 3 reports at most this many rejected lines in one answer (its write docs).
+V3_MAX_REPORTED_LINES: Final = 100
+VM_HEADER: Final = "x-server-hostname"
 
 
 class Outcome(StrEnum):
     OK = "ok"
     RETRY = "retry"  # timeout, connection error, 5xx, 429: try again later, same batch
     REJECTED = "rejected"  # 400/422: something in the batch is bad; split it
+    PARTIAL = "partial"  # InfluxDB 3's 400: the lines in `rejected` were refused, others written
     TOO_LARGE = "too_large"  # 413: split the batch
     AUTH = "auth"  # 401/403: credentials rejected
     NOT_FOUND = "not_found"  # 404: database/bucket (or org) missing
@@ -51,9 +59,10 @@ class CheckError(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where to write. v1 uses database (+ optional user/password); v2 org, bucket and token."""
+    """Where to write. v1: database (+ optional user/password); v2: org, bucket and token;
+    v3: database and an optional token (servers run without auth take none)."""
 
-    api: ApiVersion
+    api: ApiKind
     url: str
     verify_ssl: bool = True
     database: str = ""
@@ -63,18 +72,34 @@ class Target:
     bucket: str = ""
     token: str = ""
 
+    @property
+    def base_url(self) -> URL:
+        return URL(self.url.rstrip("/"))
+
     def write_url(self) -> URL:
-        base = URL(self.url.rstrip("/"))
-        if self.api == "v1":
+        base = self.base_url
+        if self.api == ApiKind.V1:
             query = {"db": self.database, "precision": "u"}
             return (base / "write").with_query(query)
+        if self.api == ApiKind.V3:
+            # no_sync=false (the default, said explicitly): acknowledged once the WAL is persisted.
+            return (base / "api" / "v3" / "write_lp").with_query(
+                {
+                    "db": self.database,
+                    "precision": "microsecond",
+                    "accept_partial": "true",
+                    "no_sync": "false",
+                }
+            )
         return (base / "api" / "v2" / "write").with_query(
             {"org": self.org, "bucket": self.bucket, "precision": "us"}
         )
 
     def headers(self) -> dict[str, str]:
-        if self.api == "v2":
+        if self.api == ApiKind.V2:
             return {"Authorization": f"Token {self.token}"}
+        if self.api == ApiKind.V3:
+            return {"Authorization": f"Bearer {self.token}"} if self.token else {}
         if self.username:
             return {"Authorization": basic_authorization(self.username, self.password)}
         return {}
@@ -99,6 +124,10 @@ class WriteResult:
     message: str = ""
     retry_after: float | None = None
     latency: float = 0.0
+    # PARTIAL: (index into the batch, InfluxDB's reason) of each rejected line, and how many
+    # lines from the start of the batch the answer covers; the rest must be sent again.
+    rejected: tuple[tuple[int, str], ...] = ()
+    covered: int = 0
 
 
 def encode_body(lines: list[str]) -> bytes:
@@ -119,6 +148,50 @@ def error_message(body: str) -> str:
             if isinstance(data.get(key), str):
                 return str(data[key])
     return body.strip()
+
+
+def v3_rejected_lines(body: str) -> list[tuple[int, str]]:
+    """``(line_number, error_message)`` of each line an InfluxDB 3 400 answer rejects.
+
+    ``data`` is a list with ``accept_partial=true`` and a single object with ``false``;
+    empty when the body is not such an answer.
+    """
+    try:
+        data: Any = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return []
+    items = [data] if isinstance(data, dict) else data if isinstance(data, list) else []
+    found: list[tuple[int, str]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        number, message = item.get("line_number"), item.get("error_message")
+        if isinstance(number, int) and not isinstance(number, bool):
+            found.append((number, str(message or "rejected")))
+    return found
+
+
+def partial_result(result: WriteResult, body: str, lines: int) -> WriteResult:
+    """A v3 400 turned into PARTIAL, with the rejected lines as indexes into the batch.
+
+    Lines after the last reported one are not covered when InfluxDB reported as many lines as
+    it ever does (more may have been rejected). An answer naming no line of this batch stays
+    REJECTED, so the pipeline isolates bad lines by splitting as for the other APIs.
+    """
+    reported = v3_rejected_lines(body)
+    rejected = {n - 1: m for n, m in reported if 1 <= n <= lines}
+    if not rejected:
+        return result
+    covered = max(rejected) + 1 if len(reported) >= V3_MAX_REPORTED_LINES else lines
+    return WriteResult(
+        Outcome.PARTIAL,
+        result.status,
+        result.message,
+        result.retry_after,
+        result.latency,
+        tuple(sorted(rejected.items())),
+        covered,
+    )
 
 
 def classify(status: int) -> Outcome:
@@ -154,9 +227,16 @@ class InfluxWriter:
 
     async def write_lines(self, lines: list[str]) -> WriteResult:
         body = await asyncio.get_running_loop().run_in_executor(None, encode_body, lines)
-        return await self.write_body(body)
+        result, raw = await self._post(body)
+        if result.status == 400 and self.target.api == ApiKind.V3:
+            return partial_result(result, raw, len(lines))
+        return result
 
     async def write_body(self, body: bytes) -> WriteResult:
+        return (await self._post(body))[0]
+
+    async def _post(self, body: bytes) -> tuple[WriteResult, str]:
+        """The answer to one write request, and its raw body (for InfluxDB 3's line list)."""
         start = time.monotonic()
         try:
             async with self._session.post(
@@ -167,42 +247,44 @@ class InfluxWriter:
                 ssl=self._ssl,
             ) as resp:
                 status = resp.status
-                text = "" if status == 204 else error_message(await resp.text(errors="replace"))
+                raw = "" if status == 204 else await resp.text(errors="replace")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
         except TimeoutError:
-            return WriteResult(Outcome.RETRY, message="timeout", latency=time.monotonic() - start)
+            result = WriteResult(Outcome.RETRY, message="timeout", latency=time.monotonic() - start)
+            return result, ""
         except aiohttp.ClientError as err:
-            return WriteResult(
+            result = WriteResult(
                 Outcome.RETRY,
                 message=f"{type(err).__name__}: {err}",
                 latency=time.monotonic() - start,
             )
-        return WriteResult(
+            return result, ""
+        text = error_message(raw) if raw else ""
+        result = WriteResult(
             classify(status), status, text[:1000], retry_after, time.monotonic() - start
         )
+        return result, raw
 
     async def check(self) -> CheckError | None:
-        """Test the target with an empty write: checks reachability, credentials and db/bucket.
+        """Test the target: reachability, credentials and database/bucket.
 
-        InfluxDB (and compatible servers) answer an authorised empty write with 204, so
-        anything else that answers 2xx is not an InfluxDB write endpoint.
+        InfluxDB 3 first answers its health endpoint (which checks the token where auth is
+        on); then every API gets an empty write. InfluxDB (and compatible servers) answer an
+        authorised empty write with 204, so anything else that answers 2xx is not an
+        InfluxDB write endpoint.
         """
-        try:
-            async with self._session.post(
-                self._url,
-                data=b"",
-                headers=self.target.headers(),
-                timeout=self._timeout,
-                ssl=self._ssl,
-            ) as resp:
-                status = resp.status
-                text = "" if status == 204 else (await resp.text(errors="replace")).lower()
-        except aiohttp.ClientSSLError:
-            return CheckError.SSL_ERROR
-        except (aiohttp.InvalidURL, ValueError):
-            return CheckError.INVALID_URL
-        except (aiohttp.ClientError, TimeoutError):
-            return CheckError.CANNOT_CONNECT
+        if self.target.api == ApiKind.V3:
+            health = await self._probe("GET", self.target.base_url / "health")
+            if not isinstance(health, tuple):
+                return health
+            if health[0] in (401, 403):
+                return CheckError.INVALID_AUTH
+            if health[0] != 200:
+                return CheckError.NOT_INFLUXDB
+        answer = await self._probe("POST", self._url)
+        if not isinstance(answer, tuple):
+            return answer
+        status, text, _ = answer
         if status == 204:
             return None
         if status in (401, 403):
@@ -211,3 +293,41 @@ class InfluxWriter:
         if status == 404 and any(w in text for w in ("database", "bucket", "organization")):
             return CheckError.NOT_FOUND
         return CheckError.NOT_INFLUXDB
+
+    async def is_victoria_metrics(self) -> bool:
+        """True when the server is VictoriaMetrics (it stores no string fields).
+
+        VictoriaMetrics answers ``/health`` with a bare ``OK`` and an ``X-Server-Hostname``
+        header on every answer; InfluxDB 1.8+ and 2.x answer JSON, InfluxDB 3 sends no such
+        header.
+        """
+        answer = await self._probe("GET", self.target.base_url / "health")
+        return (
+            isinstance(answer, tuple)
+            and answer[0] == 200
+            and answer[1].strip() == "ok"
+            and VM_HEADER in answer[2]
+        )
+
+    async def _probe(self, method: str, url: URL) -> tuple[int, str, set[str]] | CheckError:
+        """Status, lower-cased body and lower-cased header names of one empty request, or
+        why there was no answer."""
+        try:
+            async with self._session.request(
+                method,
+                url,
+                data=b"" if method == "POST" else None,
+                headers=self.target.headers(),
+                timeout=self._timeout,
+                ssl=self._ssl,
+            ) as resp:
+                status = resp.status
+                text = "" if status == 204 else (await resp.text(errors="replace")).lower()
+                headers = {name.lower() for name in resp.headers}
+        except aiohttp.ClientSSLError:
+            return CheckError.SSL_ERROR
+        except (aiohttp.InvalidURL, ValueError):
+            return CheckError.INVALID_URL
+        except (aiohttp.ClientError, TimeoutError):
+            return CheckError.CANNOT_CONNECT
+        return status, text, headers
