@@ -13,6 +13,7 @@ from . import services
 from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN
 from .coordinator import sports_store
+from .migration import async_migrate_entry
 from .runtime import (
     IngestorConfigEntry,
     IngestorRuntime,
@@ -24,6 +25,7 @@ from .spool import Spool
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+__all__ = ["async_migrate_entry"]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:

@@ -34,10 +34,15 @@ async def async_setup_entry(
 
 
 class ConnectivitySensor(IngestorEntity, BinarySensorEntity):
+    _unrecorded_attributes = frozenset({"last_error"})
+
     @property
     def is_on(self) -> bool | None:
         return self.coordinator.data.connected
 
     @property
-    def extra_state_attributes(self) -> Mapping[str, Any]:
-        return {"last_error": self.coordinator.data.last_error}
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The last write error, only while there is one (healthy: no "Last error: Unknown")."""
+        if (error := self.coordinator.data.last_error) is None:
+            return None
+        return {"last_error": error}

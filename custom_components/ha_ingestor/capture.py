@@ -14,11 +14,21 @@ from typing import Any
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 
-from .entity_filter import EntityFilter
+from .entity_filter import EntityFilter, Verdict
 from .schema import CoreCompatEncoder, SkipCounter, StateEncoder, encode_event, timestamp_us
 from .stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
+
+# Why a received state change was not written; the diagnostics download explains each count.
+FILTERED_REASONS: dict[str, str] = {
+    "excluded_by_filters": "the entity is left out by the include/exclude rules in the options",
+    "entity_removed": "the entity was removed (a state change with no new state)",
+    "state_not_written": (
+        "the core-compatible schema writes no point for this state (unknown, unavailable,"
+        " empty, or nothing left to write)"
+    ),
+}
 
 
 class Capture:
@@ -92,17 +102,20 @@ class Capture:
 
     @callback
     def _on_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        entity_id = event.data["entity_id"]
+        verdict = self._filter(entity_id)
+        if verdict is Verdict.OWN:  # our own diagnostics: not the user's data, not counted
+            return
         stats = self.stats
         stats.received += 1
         new_state = event.data["new_state"]
         if new_state is None:  # the entity was removed
             stats.filtered += 1
-            stats.filtered_reasons["removed"] += 1
+            stats.filtered_reasons["entity_removed"] += 1
             return
-        entity_id = new_state.entity_id
-        if not self._filter(entity_id):
+        if verdict is Verdict.FILTERED:
             stats.filtered += 1
-            stats.filtered_reasons["filter"] += 1
+            stats.filtered_reasons["excluded_by_filters"] += 1
             return
         try:
             line = self._encoder.encode(

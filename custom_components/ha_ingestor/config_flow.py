@@ -85,6 +85,13 @@ from .const import (
     WEATHER_SOURCE_OWM,
 )
 from .enrichment import OwmAuthError, async_fetch_teams, fetch_owm
+from .identity import (
+    default_title,
+    flow_unique_id,
+    reconfigured_title,
+    same_target,
+)
+from .migration import MINOR_VERSION
 from .runtime import target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
@@ -111,7 +118,14 @@ _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _MULTI_TEXT = TextSelector(TextSelectorConfig(multiple=True))
 
 
-def _v1_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+def _secret(key: str, shown: Mapping[str, Any], required: bool) -> vol.Marker:
+    """A password field that gives back what the user typed when the form comes back with an error
+    (never a stored secret: that stays on the server)."""
+    marker = vol.Required if required else vol.Optional
+    return marker(key, description={"suggested_value": shown.get(key)})
+
+
+def _v1_schema(defaults: Mapping[str, Any], typed: Mapping[str, Any]) -> vol.Schema:
     return vol.Schema(
         {
             vol.Required(CONF_URL, default=defaults.get(CONF_URL, "http://localhost:8086")): _URL,
@@ -121,20 +135,21 @@ def _v1_schema(defaults: Mapping[str, Any]) -> vol.Schema:
             vol.Optional(
                 CONF_USERNAME, description={"suggested_value": defaults.get(CONF_USERNAME)}
             ): _TEXT,
-            vol.Optional(CONF_PASSWORD): _PASSWORD,
+            _secret(CONF_PASSWORD, typed, required=False): _PASSWORD,
             vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
         }
     )
 
 
-def _v2_schema(defaults: Mapping[str, Any], token_required: bool = True) -> vol.Schema:
-    token_key = vol.Required(CONF_TOKEN) if token_required else vol.Optional(CONF_TOKEN)
+def _v2_schema(
+    defaults: Mapping[str, Any], typed: Mapping[str, Any], token_required: bool = True
+) -> vol.Schema:
     return vol.Schema(
         {
             vol.Required(CONF_URL, default=defaults.get(CONF_URL, "http://localhost:8086")): _URL,
             vol.Required(CONF_ORG, default=defaults.get(CONF_ORG, "")): _TEXT,
             vol.Required(CONF_BUCKET, default=defaults.get(CONF_BUCKET, "home_assistant")): _TEXT,
-            token_key: _PASSWORD,
+            _secret(CONF_TOKEN, typed, required=token_required): _PASSWORD,
             vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
         }
     )
@@ -151,22 +166,9 @@ def normalize_url(url: str) -> str | None:
     return str(parsed).rstrip("/")
 
 
-def unique_id_for(data: Mapping[str, Any]) -> str:
-    url = data[CONF_URL].lower()
-    if data[CONF_API] == API_V1:
-        return f"{url}|{data[CONF_DATABASE]}"
-    return f"{url}|{data[CONF_ORG]}|{data[CONF_BUCKET]}"
-
-
-def title_for(data: Mapping[str, Any]) -> str:
-    host = URL(data[CONF_URL]).host or data[CONF_URL]
-    name = data[CONF_DATABASE] if data[CONF_API] == API_V1 else data[CONF_BUCKET]
-    return f"{name} @ {host}"
-
-
 class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = MINOR_VERSION
 
     async def _async_check(self, data: dict[str, Any]) -> str | None:
         """Real connection test; returns a form error key or None."""
@@ -205,7 +207,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data: dict[str, Any] = {**user_input, CONF_API: api}
             if entry is not None:  # keep stored secrets the user did not retype
-                for secret in (CONF_PASSWORD, CONF_TOKEN):
+                for secret in (CONF_PASSWORD, CONF_TOKEN, CONF_OWM_API_KEY):
                     if not data.get(secret) and entry.data.get(secret):
                         data[secret] = entry.data[secret]
             url = normalize_url(data[CONF_URL])
@@ -213,33 +215,46 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_URL] = "invalid_url"
             else:
                 data[CONF_URL] = url
-                await self.async_set_unique_id(unique_id_for(data))
-                if entry is None:
-                    self._abort_if_unique_id_configured()
-                elif any(
-                    other.unique_id == self.unique_id and other.entry_id != entry.entry_id
+                others = [
+                    other
                     for other in self._async_current_entries(include_ignore=False)
-                ):
+                    if entry is None or other.entry_id != entry.entry_id
+                ]
+                if any(same_target(data, other.data) for other in others):
                     return self.async_abort(reason="already_configured")
+                if entry is None:
+                    # Two add flows for one target: the second is told at once. A flow's unique
+                    # id only; the entry gets none (see identity.py).
+                    await self.async_set_unique_id(flow_unique_id(data))
+                taken = {other.title for other in others}
                 if (error := await self._async_check(data)) is not None:
                     errors["base"] = error
                 elif entry is not None:
                     return self.async_update_reload_and_abort(
-                        entry, unique_id=self.unique_id, title=title_for(data), data=data
+                        entry, title=reconfigured_title(entry, data, taken), data=data
                     )
                 else:
+                    await self.async_set_unique_id(None)
                     return self.async_create_entry(
-                        title=title_for(data), data=data, options=dict(DEFAULT_OPTIONS)
+                        title=default_title(data, taken), data=data, options=dict(DEFAULT_OPTIONS)
                     )
-        schema = _v1_schema(defaults) if api == API_V1 else _v2_schema(defaults, entry is None)
-        return self.async_show_form(step_id=step_id, data_schema=schema, errors=errors)
+        typed = user_input or {}
+        if api == API_V1:
+            schema = _v1_schema(defaults, typed)
+        else:
+            schema = _v2_schema(defaults, typed, token_required=entry is None)
+        return self.async_show_form(
+            step_id="reconfigure" if entry is not None else step_id,
+            data_schema=schema,
+            errors=errors,
+        )
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        entry = self._get_reconfigure_entry()
-        step = STEP_V1 if entry.data[CONF_API] == API_V1 else STEP_V2
-        return await self._async_connection_step(step, entry.data[CONF_API], None)
+        """The add form with the stored settings; secrets left empty stay as they are."""
+        api = self._get_reconfigure_entry().data[CONF_API]
+        return await self._async_connection_step("reconfigure", api, user_input)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         if entry_data.get("reauth") == WEATHER_SOURCE_OWM:
@@ -249,14 +264,14 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_owm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """OpenWeatherMap rejected the stored API key (it lives in the options)."""
+        """OpenWeatherMap rejected the stored API key (kept in the entry data: a secret)."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
             errors = await check_owm_key(self.hass, user_input[CONF_OWM_API_KEY])
             if not errors:
                 return self.async_update_reload_and_abort(
-                    entry, options={**entry.options, CONF_OWM_API_KEY: user_input[CONF_OWM_API_KEY]}
+                    entry, data={**entry.data, CONF_OWM_API_KEY: user_input[CONF_OWM_API_KEY]}
                 )
         return self.async_show_form(
             step_id="reauth_owm",
@@ -390,7 +405,10 @@ class IngestorOptionsFlow(OptionsFlowBase):
             {
                 vol.Required(CONF_EVENT_TYPES, default=current[CONF_EVENT_TYPES]): SelectSelector(
                     SelectSelectorConfig(
-                        options=COMMON_EVENT_TYPES, multiple=True, custom_value=True
+                        options=COMMON_EVENT_TYPES,
+                        multiple=True,
+                        custom_value=True,  # any other event type can be typed in
+                        translation_key=CONF_EVENT_TYPES,
                     )
                 ),
                 vol.Required(CONF_SCHEMA_MODE, default=current[CONF_SCHEMA_MODE]): SelectSelector(
@@ -464,51 +482,77 @@ class IngestorOptionsFlow(OptionsFlowBase):
     async def async_step_weather(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Each source has its own form: no API key field for a weather entity."""
+        return self.async_show_menu(
+            step_id="weather", menu_options=["weather_entity", "weather_owm"]
+        )
+
+    def _enrichment_field(self) -> dict[vol.Marker, Any]:
+        return {
+            vol.Required(
+                CONF_WEATHER_ENRICHMENT, default=self._current[CONF_WEATHER_ENRICHMENT]
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=["off", "tag", "tag_fields"],
+                    translation_key=CONF_WEATHER_ENRICHMENT,
+                )
+            )
+        }
+
+    async def async_step_weather_entity(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         current = self._current
         if user_input is not None:
-            current.update(user_input)
-            source = user_input[CONF_WEATHER_SOURCE]
-            if source == WEATHER_SOURCE_ENTITY and not user_input.get(CONF_WEATHER_ENTITY):
-                errors[CONF_WEATHER_ENTITY] = "weather_entity_required"
-            elif source == WEATHER_SOURCE_OWM:
-                errors.update(await self._check_owm(user_input.get(CONF_OWM_API_KEY) or ""))
-            if not errors:
-                return self._save(user_input)
+            if user_input.get(CONF_WEATHER_ENTITY):
+                return self._save({**user_input, CONF_WEATHER_SOURCE: WEATHER_SOURCE_ENTITY})
+            errors[CONF_WEATHER_ENTITY] = "weather_entity_required"
+        chosen = (user_input or current).get(CONF_WEATHER_ENTITY)
         schema = vol.Schema(
             {
-                vol.Required(CONF_WEATHER_SOURCE, default=current[CONF_WEATHER_SOURCE]): (
-                    SelectSelector(
-                        SelectSelectorConfig(
-                            options=[WEATHER_SOURCE_ENTITY, WEATHER_SOURCE_OWM],
-                            translation_key=CONF_WEATHER_SOURCE,
-                        )
-                    )
-                ),
                 vol.Optional(
-                    CONF_WEATHER_ENTITY,
-                    description={"suggested_value": current.get(CONF_WEATHER_ENTITY)},
+                    CONF_WEATHER_ENTITY, description={"suggested_value": chosen}
                 ): EntitySelector(EntitySelectorConfig(domain="weather")),
-                vol.Optional(
-                    CONF_OWM_API_KEY,
-                    description={"suggested_value": current.get(CONF_OWM_API_KEY)},
-                ): _PASSWORD,
-                vol.Required(
-                    CONF_WEATHER_ENRICHMENT, default=current[CONF_WEATHER_ENRICHMENT]
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=["off", "tag", "tag_fields"],
-                        translation_key=CONF_WEATHER_ENRICHMENT,
-                    )
-                ),
+                **self._enrichment_field(),
             }
         )
-        return self.async_show_form(step_id="weather", data_schema=schema, errors=errors)
+        return self.async_show_form(step_id="weather_entity", data_schema=schema, errors=errors)
 
-    async def _check_owm(self, api_key: str) -> dict[str, str]:
-        if not api_key:
-            return {CONF_OWM_API_KEY: "api_key_required"}
-        return await check_owm_key(self.hass, api_key)
+    async def async_step_weather_owm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The key is a secret: it is kept in the entry data, and an empty field keeps it."""
+        errors: dict[str, str] = {}
+        stored = self.config_entry.data.get(CONF_OWM_API_KEY)
+        if user_input is not None:
+            key = user_input.pop(CONF_OWM_API_KEY, None) or stored
+            if not key:
+                errors[CONF_OWM_API_KEY] = "api_key_required"
+            else:
+                errors = await check_owm_key(self.hass, key)
+            if not errors:
+                self.hass.config_entries.async_update_entry(
+                    self.config_entry, data={**self.config_entry.data, CONF_OWM_API_KEY: key}
+                )
+                return self._save({**user_input, CONF_WEATHER_SOURCE: WEATHER_SOURCE_OWM})
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_OWM_API_KEY): _PASSWORD,
+                **self._enrichment_field(),
+            }
+        )
+        return self.async_show_form(
+            step_id="weather_owm_stored" if stored else "weather_owm",
+            data_schema=schema,
+            errors=errors,
+        )
+
+    async def async_step_weather_owm_stored(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The OpenWeatherMap form when a key is stored (its text says how to keep it)."""
+        return await self.async_step_weather_owm(user_input)
 
     async def async_step_sports(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Keep or drop followed teams; pick a league to add teams from."""
@@ -520,9 +564,10 @@ class IngestorOptionsFlow(OptionsFlowBase):
                 self._league = league
                 return await self.async_step_sports_teams()
             return self._save({CONF_SPORTS_TEAMS: [t.as_option() for t in self._teams]})
-        schema = vol.Schema(
-            {
-                vol.Optional(CONF_SPORTS_TEAMS, default=[t.key for t in followed]): SelectSelector(
+        fields: dict[vol.Marker, Any] = {}
+        if followed:  # with none, the list would be a heading over nothing
+            fields[vol.Optional(CONF_SPORTS_TEAMS, default=[t.key for t in followed])] = (
+                SelectSelector(
                     SelectSelectorConfig(
                         options=[
                             SelectOptionDict(value=t.key, label=f"{t.name} ({t.league.upper()})")
@@ -530,7 +575,11 @@ class IngestorOptionsFlow(OptionsFlowBase):
                         ],
                         multiple=True,
                     )
-                ),
+                )
+            )
+        schema = vol.Schema(
+            {
+                **fields,
                 vol.Optional("league"): SelectSelector(
                     SelectSelectorConfig(
                         options=[

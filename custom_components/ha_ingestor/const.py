@@ -88,8 +88,9 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_SPORTS_TEAMS: [],
 }
 
-# How often the diagnostic entities refresh and the self-metrics point is written.
-STATS_INTERVAL_SECONDS: Final = 5
+# How often the diagnostic entities refresh (each writes a state only when its value changed: at
+# most one recorder row per entity per interval) and the self-metrics point is written.
+STATS_INTERVAL_SECONDS: Final = 30
 SELF_METRICS_INTERVAL_SECONDS: Final = 30
 SELF_METRICS_MEASUREMENT: Final = "ha_ingestor"
 SPOOL_DIR: Final = "ha_ingestor"

@@ -1,6 +1,9 @@
 """The entry's coordinators: statistics (the diagnostic entities, on a timer, never per
 event), weather and sports (poll, write their own points, enrich state points).
 
+Statistics listeners hear only of a snapshot that differs from the last one: an idle entry
+writes no state, a busy one at most a state per entity per STATS_INTERVAL_SECONDS.
+
 A weather or sports source that is down never blocks setup: the first refresh runs in the
 background, the coordinator logs once when it fails and once when it recovers, team sensors go
 unavailable, and events keep flowing without enrichment.
@@ -63,6 +66,7 @@ class StatsSnapshot:
     queued: int
     spooled: int
     filtered: int
+    filtered_reasons: dict[str, int]
     dead_lettered: int
     dropped: int
     dropped_reasons: dict[str, int]
@@ -83,6 +87,7 @@ def snapshot(pipeline: Pipeline) -> StatsSnapshot:
         queued=pipeline.pending - spooled,
         spooled=spooled,
         filtered=stats.filtered,
+        filtered_reasons=dict(stats.filtered_reasons),
         dead_lettered=stats.dead_lettered,
         dropped=stats.dropped_total,
         dropped_reasons=dict(stats.dropped),
@@ -130,7 +135,7 @@ class StatsCoordinator(DataUpdateCoordinator[StatsSnapshot]):
             config_entry=entry,
             name=f"{DOMAIN} statistics",
             update_interval=timedelta(seconds=STATS_INTERVAL_SECONDS),
-            always_update=True,
+            always_update=False,
         )
         self._pipeline = pipeline
 
@@ -157,7 +162,7 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
             update_interval=WEATHER_OWM_INTERVAL if self._owm else WEATHER_ENTITY_INTERVAL,
         )
         self._entity_id: str = options.get(CONF_WEATHER_ENTITY) or ""
-        self._api_key: str = options.get(CONF_OWM_API_KEY) or ""
+        self._api_key: str = entry.data.get(CONF_OWM_API_KEY) or ""  # a secret: entry data
         self._submit = submit
 
     async def _async_update_data(self) -> WeatherReading:

@@ -9,6 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
+from .capture import FILTERED_REASONS
 from .const import CONF_OWM_API_KEY
 from .coordinator import snapshot
 from .runtime import IngestorConfigEntry
@@ -30,7 +31,10 @@ async def async_get_config_entry_diagnostics(
             "options": async_redact_data(dict(entry.options), TO_REDACT),
         },
         "counters": asdict(snapshot(pipeline)),
-        "filtered_reasons": dict(pipeline.stats.filtered_reasons),
+        "filtered_reasons": {
+            reason: {"count": count, "meaning": FILTERED_REASONS.get(reason, reason)}
+            for reason, count in pipeline.stats.filtered_reasons.items()
+        },
         "skipped_values": dict(data.skips.reasons),
         "spool": {
             "path": str(spool.path),

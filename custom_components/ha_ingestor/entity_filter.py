@@ -10,13 +10,15 @@ Precedence, most specific first:
 3. an entity matching any exclude rule (domain, glob, label, area) is out;
 4. with no include rules everything else is in; with include rules, only matches are in.
 
-The integration's own entities are out unless the user asks for them.
+The integration's own entities are not ours to count unless the user asks for them: they are
+neither received nor filtered (``Verdict.OWN``), so the counters read the user's data only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import IntEnum
 import fnmatch
 import re
 
@@ -59,6 +61,12 @@ def _compile_globs(globs: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(patterns)) if patterns else None
 
 
+class Verdict(IntEnum):
+    INGEST = 0
+    FILTERED = 1
+    OWN = 2  # one of HA Ingestor's own entities, not asked for: ignored, not counted
+
+
 class EntityFilter:
     """Callable filter with a per-entity decision cache."""
 
@@ -73,26 +81,30 @@ class EntityFilter:
         self._include_own = include_own
         self._include_glob = _compile_globs(rules.include_globs)
         self._exclude_glob = _compile_globs(rules.exclude_globs)
-        self._cache: dict[str, bool] = {}
+        self._cache: dict[str, Verdict] = {}
 
     def invalidate(self) -> None:
         """Forget cached decisions (registry metadata changed)."""
         self._cache.clear()
 
-    def __call__(self, entity_id: str) -> bool:
+    def __call__(self, entity_id: str) -> Verdict:
         decision = self._cache.get(entity_id)
         if decision is None:
             decision = self._cache[entity_id] = self._decide(entity_id)
         return decision
 
-    def _decide(self, entity_id: str) -> bool:
+    def _decide(self, entity_id: str) -> Verdict:
         rules = self._rules
-        if entity_id in rules.exclude_entities:
-            return False
-        if entity_id in rules.include_entities:
-            return True
+        if entity_id in rules.include_entities and entity_id not in rules.exclude_entities:
+            return Verdict.INGEST
         place = self._placement(entity_id)
         if place.own and not self._include_own:
+            return Verdict.OWN
+        return Verdict.INGEST if self._matches(entity_id, place) else Verdict.FILTERED
+
+    def _matches(self, entity_id: str, place: EntityPlacement) -> bool:
+        rules = self._rules
+        if entity_id in rules.exclude_entities:
             return False
         domain = entity_id.partition(".")[0]
         if (

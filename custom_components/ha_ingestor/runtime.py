@@ -245,7 +245,7 @@ class IngestorRuntime:
         self.weather: WeatherCoordinator | None = None
         self.sports: SportsCoordinator | None = None
         source = options[CONF_WEATHER_SOURCE]
-        if (source == WEATHER_SOURCE_OWM and options.get(CONF_OWM_API_KEY)) or (
+        if (source == WEATHER_SOURCE_OWM and entry.data.get(CONF_OWM_API_KEY)) or (
             source == WEATHER_SOURCE_ENTITY and options.get(CONF_WEATHER_ENTITY)
         ):
             self.weather = WeatherCoordinator(hass, entry, options, self.submit_own_point)

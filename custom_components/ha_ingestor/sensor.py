@@ -61,7 +61,11 @@ SENSORS: tuple[IngestorSensorDescription, ...] = (
         lambda s: s.dropped,
         attributes_fn=lambda s: {"reasons": s.dropped_reasons},
     ),
-    _counter("filtered", lambda s: s.filtered, entity_registry_enabled_default=False),
+    _counter(
+        "filtered",
+        lambda s: s.filtered,
+        attributes_fn=lambda s: {"reasons": s.filtered_reasons},
+    ),
     IngestorSensorDescription(
         key="write_latency",
         translation_key="write_latency",
@@ -79,11 +83,14 @@ SENSORS: tuple[IngestorSensorDescription, ...] = (
         suggested_display_precision=0,
         value_fn=lambda s: s.events_per_minute,
     ),
+    # A timestamp that moves on every refresh: a logbook line each time, so off by default (the
+    # connectivity sensor says whether writes succeed).
     IngestorSensorDescription(
         key="last_write",
         translation_key="last_write",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda s: s.last_write,
+        entity_registry_enabled_default=False,
     ),
 )
 
@@ -100,6 +107,8 @@ async def async_setup_entry(
 
 class IngestorSensor(IngestorEntity, SensorEntity):
     entity_description: IngestorSensorDescription
+    # Breakdowns that move with their counter: shown, not stored in the recorder on every change.
+    _unrecorded_attributes = frozenset({"queued", "spooled", "reasons"})
 
     @property
     def native_value(self) -> float | int | datetime | None:

@@ -47,8 +47,8 @@ def database(influxdb1: InfluxDB1, socket_enabled: None) -> str:
 def v1_entry(url: str, database: str, **options: Any) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
-        title=f"{database} @ 127.0.0.1",
-        unique_id=f"{url}|{database}",
+        title=f"InfluxDB {database} (127.0.0.1)",
+        minor_version=2,
         data={CONF_API: "v1", CONF_URL: url, CONF_DATABASE: database, CONF_VERIFY_SSL: True},
         options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.2, CONF_BATCH_SIZE: 500, **options},
     )

@@ -77,7 +77,7 @@ async def test_v1_creates_entry_after_real_test(
         )
         await hass.async_block_till_done()
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"{database} @ 127.0.0.1"
+    assert result["title"] == f"InfluxDB {database} (127.0.0.1)"
     assert result["data"] == {
         CONF_URL: influxdb1.url,
         CONF_DATABASE: database,
@@ -85,7 +85,7 @@ async def test_v1_creates_entry_after_real_test(
         CONF_API: "v1",
     }
     assert result["options"] == DEFAULT_OPTIONS
-    assert result["result"].unique_id == f"{influxdb1.url}|{database}"
+    assert result["result"].unique_id is None  # duplicates are found by the data, not a URL id
     assert len(setup.mock_calls) == 1
 
 
@@ -96,7 +96,7 @@ async def test_v2_creates_entry(hass: HomeAssistant, fake_v2: FakeServer) -> Non
             result["flow_id"], v2_input(fake_v2.url)
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "home_assistant @ 127.0.0.1"
+    assert result["title"] == "InfluxDB home_assistant (127.0.0.1)"
     assert result["data"][CONF_API] == "v2"
     assert result["data"][CONF_TOKEN] == "good-token"
     assert fake_v2.fake.requests == 1
@@ -213,8 +213,8 @@ def v2_entry(url: str, token: str = "good-token") -> MockConfigEntry:
     data = {CONF_API: "v2", **v2_input(url, **{CONF_TOKEN: token})}
     return MockConfigEntry(
         domain=DOMAIN,
-        title="home_assistant @ 127.0.0.1",
-        unique_id=f"{url}|home|home_assistant",
+        title="InfluxDB home_assistant (127.0.0.1)",
+        minor_version=2,
         data=data,
         options=dict(DEFAULT_OPTIONS),
     )
@@ -258,13 +258,11 @@ async def test_reconfigure_keeps_secret_and_blocks_collisions(
     entry = v2_entry(fake_v2.url)
     entry.add_to_hass(hass)
     MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=f"{fake_v2.url}|home|taken",
-        data={**entry.data, CONF_BUCKET: "taken"},
+        domain=DOMAIN, minor_version=2, data={**entry.data, CONF_BUCKET: "taken"}
     ).add_to_hass(hass)
 
     result = await entry.start_reconfigure_flow(hass)
-    assert result["step_id"] == "influxdb_v2"
+    assert result["step_id"] == "reconfigure"
     fields = {
         k: v for k, v in v2_input(fake_v2.url, **{CONF_BUCKET: "taken"}).items() if k != CONF_TOKEN
     }
@@ -280,8 +278,8 @@ async def test_reconfigure_keeps_secret_and_blocks_collisions(
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_BUCKET] == "other"
     assert entry.data[CONF_TOKEN] == "good-token"  # not retyped, kept
-    assert entry.unique_id == f"{fake_v2.url}|home|other"
-    assert entry.title == "other @ 127.0.0.1"
+    assert entry.unique_id is None
+    assert entry.title == "InfluxDB other (127.0.0.1)"  # the default title follows the bucket
 
 
 async def test_reconfigure_shows_errors(hass: HomeAssistant, fake_v2: FakeServer) -> None:

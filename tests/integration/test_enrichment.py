@@ -101,11 +101,14 @@ async def flush(hass: HomeAssistant) -> None:
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
 
 
-async def options_step(hass: HomeAssistant, entry: MockConfigEntry, step: str) -> dict[str, Any]:
+async def options_step(hass: HomeAssistant, entry: MockConfigEntry, *steps: str) -> dict[str, Any]:
+    """Through the options menus (e.g. "weather", "weather_owm") to a form."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    return await hass.config_entries.options.async_configure(
-        result["flow_id"], {"next_step_id": step}
-    )
+    for step in steps:
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": step}
+        )
+    return result
 
 
 def team_entity(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
@@ -305,8 +308,9 @@ async def test_openweathermap_key_checked_then_reauth_on_401(
 ) -> None:
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
-    result = await options_step(hass, entry, "weather")
-    source = {CONF_WEATHER_SOURCE: "openweathermap", CONF_WEATHER_ENRICHMENT: "tag"}
+    result = await options_step(hass, entry, "weather", "weather_owm")
+    assert result["step_id"] == "weather_owm"  # no key stored yet
+    source = {CONF_WEATHER_ENRICHMENT: "tag"}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**source, CONF_OWM_API_KEY: "wrong"}
     )
@@ -318,6 +322,10 @@ async def test_openweathermap_key_checked_then_reauth_on_401(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+    # the key is a secret: entry data, not options (which a diagnostics download shows redacted)
+    assert entry.data[CONF_OWM_API_KEY] == "good-key"
+    assert CONF_OWM_API_KEY not in entry.options
+    assert entry.options[CONF_WEATHER_SOURCE] == "openweathermap"
     weather = entry.runtime_data.weather
     assert weather is not None
     await weather.async_refresh()
@@ -345,7 +353,17 @@ async def test_openweathermap_key_checked_then_reauth_on_401(
     )
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
-    assert entry.options[CONF_OWM_API_KEY] == "new-key"
+    assert entry.data[CONF_OWM_API_KEY] == "new-key"
+
+    # With a key stored, an empty field keeps it (and the form says so).
+    result = await options_step(hass, entry, "weather", "weather_owm")
+    assert result["step_id"] == "weather_owm_stored"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_WEATHER_ENRICHMENT: "off"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.data[CONF_OWM_API_KEY] == "new-key"
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -354,9 +372,10 @@ async def test_weather_entity_required(
 ) -> None:
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
-    result = await options_step(hass, entry, "weather")
+    result = await options_step(hass, entry, "weather", "weather_entity")
+    assert CONF_OWM_API_KEY not in result["data_schema"].schema  # no key field for an entity
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_WEATHER_SOURCE: "entity", CONF_WEATHER_ENRICHMENT: "off"}
+        result["flow_id"], {CONF_WEATHER_ENRICHMENT: "off"}
     )
     assert result["errors"] == {CONF_WEATHER_ENTITY: "weather_entity_required"}
     await hass.config_entries.async_unload(entry.entry_id)
@@ -436,14 +455,9 @@ async def test_openweathermap_unreachable_in_options(
     monkeypatch.setattr(enrichment, "OWM_API_BASE", closed_port_url())
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
-    result = await options_step(hass, entry, "weather")
+    result = await options_step(hass, entry, "weather", "weather_owm")
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"],
-        {
-            CONF_WEATHER_SOURCE: "openweathermap",
-            CONF_WEATHER_ENRICHMENT: "off",
-            CONF_OWM_API_KEY: "good-key",
-        },
+        result["flow_id"], {CONF_WEATHER_ENRICHMENT: "off", CONF_OWM_API_KEY: "good-key"}
     )
     assert result["errors"] == {"base": "weather_unavailable"}
     await hass.config_entries.async_unload(entry.entry_id)

@@ -36,6 +36,7 @@ from custom_components.ha_ingestor.const import (
     CONF_INCLUDE_OWN,
     CONF_SCHEMA_MODE,
     DOMAIN,
+    STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.runtime import spool_path
 from tests.servers import InfluxDB1
@@ -168,14 +169,15 @@ async def test_filters_by_label_area_glob_and_own_entities(
         "sensor.noisy_other",
     ):
         hass.states.async_set(entity_id, "1")
-    # our own diagnostic entities change state too, and are never ingested by default
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+    # our own diagnostic entities change state too: never ingested by default, and not counted
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=STATS_INTERVAL_SECONDS + 1))
     await hass.async_block_till_done()
     await flush(hass)
     written = {r["entity_id"] for r in states_rows(influxdb1, database)}
     assert written == {"sensor.labelled", "sensor.kitchen", "sensor.listed", "sensor.noisy_listed"}
     stats = entry.runtime_data.pipeline.stats
-    assert stats.filtered >= 2
+    assert (stats.received, stats.filtered) == (6, 2)
+    assert stats.filtered_reasons == {"excluded_by_filters": 2}
     assert stats.received == stats.written + stats.filtered + entry.runtime_data.pipeline.pending
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -287,7 +289,7 @@ async def test_entities_and_diagnostics(
     entry = MockConfigEntry(
         domain=DOMAIN,
         title=plain.title,
-        unique_id=plain.unique_id,
+        minor_version=plain.minor_version,
         data={**plain.data, CONF_USERNAME: "writer", CONF_PASSWORD: "secret"},
         options=plain.options,
     )
@@ -295,7 +297,7 @@ async def test_entities_and_diagnostics(
     for i in range(5):
         hass.states.async_set("sensor.x", str(i))
     await flush(hass)
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=6))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=STATS_INTERVAL_SECONDS + 1))
     await hass.async_block_till_done()
 
     ent_reg = er.async_get(hass)
@@ -310,24 +312,30 @@ async def test_entities_and_diagnostics(
         return state.state
 
     stats = entry.runtime_data.pipeline.stats
-    # our own entities' state changes are received and filtered
-    assert int(state_of("events_received")) >= 5
-    assert stats.received == 5 + stats.filtered
+    # our own entities' state changes are neither received nor filtered: the counters add up
+    assert state_of("events_received") == "5"
+    assert (stats.received, stats.filtered) == (5, 0)
+    assert state_of("filtered") == "0"  # shown (enabled), so the identity reads on the device
     assert state_of("points_written") == "5"
     assert state_of("pending") == "0"
     assert state_of("dropped") == "0"
     assert state_of("dead_lettered") == "0"
     assert float(state_of("write_latency")) >= 0
-    assert state_of("last_write") not in ("unknown", "unavailable")
     assert state_of("connectivity", "binary_sensor") == "on"
+    connectivity = hass.states.get(
+        ent_reg.async_get_entity_id("binary_sensor", DOMAIN, f"{entry.entry_id}_connectivity") or ""
+    )
+    assert connectivity is not None
+    assert "last_error" not in connectivity.attributes  # healthy: no "Last error: Unknown"
     # (lookup by config entry: HA 2026 deprecates async_get_device, identifiers are per entry now)
     (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     assert device.identifiers == {(DOMAIN, entry.entry_id)}
     assert device.entry_type is dr.DeviceEntryType.SERVICE
-    filtered_id = ent_reg.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_filtered")
+    # The last-write timestamp moves on every refresh (a logbook line each time): off by default.
+    last_write_id = ent_reg.async_get_entity_id("sensor", DOMAIN, f"{entry.entry_id}_last_write")
     assert (
-        filtered_id
-        and ent_reg.async_get(filtered_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        last_write_id
+        and ent_reg.async_get(last_write_id).disabled_by is er.RegistryEntryDisabler.INTEGRATION
     )  # type: ignore[union-attr]
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
