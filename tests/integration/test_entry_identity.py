@@ -163,8 +163,8 @@ async def test_reconfigure_keeps_title_device_and_entity_ids(
     assert entry.data[CONF_PASSWORD] == "changed"
     after = sorted(e.entity_id for e in er.async_entries_for_config_entry(ent_reg, entry.entry_id))
     assert after == before
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, entry.entry_id)})
-    assert device is not None and device.name == entry.title
+    (device,) = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+    assert device.name == entry.title
     await hass.config_entries.async_unload(entry.entry_id)
 
 
