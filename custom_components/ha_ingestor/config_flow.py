@@ -83,6 +83,7 @@ from .const import (
     SCHEMA_DEFAULT,
     WEATHER_SOURCE_ENTITY,
     WEATHER_SOURCE_OWM,
+    ApiKind,
 )
 from .enrichment import OwmAuthError, async_fetch_teams, fetch_owm
 from .identity import (
@@ -96,10 +97,10 @@ from .runtime import target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 
-API_V1 = "v1"
-API_V2 = "v2"
 STEP_V1 = "influxdb_v1"
 STEP_V2 = "influxdb_v2"
+STEP_V3 = "influxdb_v3"
+STEP_VICTORIA_METRICS = "victoria_metrics"
 
 COMMON_EVENT_TYPES = [
     EVENT_STATE_CHANGED,
@@ -155,6 +156,21 @@ def _v2_schema(
     )
 
 
+def _v3_schema(defaults: Mapping[str, Any], typed: Mapping[str, Any]) -> vol.Schema:
+    """InfluxDB 3: no organization or bucket, port 8181, and the token is optional (a server
+    run without auth takes none)."""
+    return vol.Schema(
+        {
+            vol.Required(CONF_URL, default=defaults.get(CONF_URL, "http://localhost:8181")): _URL,
+            vol.Required(
+                CONF_DATABASE, default=defaults.get(CONF_DATABASE, "home_assistant")
+            ): _TEXT,
+            _secret(CONF_TOKEN, typed, required=False): _PASSWORD,
+            vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)): bool,
+        }
+    )
+
+
 def normalize_url(url: str) -> str | None:
     """The URL without a trailing slash, or None when it is not an http(s) URL with a host."""
     try:
@@ -170,6 +186,8 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     MINOR_VERSION = MINOR_VERSION
 
+    _tested: tuple[dict[str, Any], set[str]]  # a tested target waiting for the VM note
+
     async def _async_check(self, data: dict[str, Any]) -> str | None:
         """Real connection test; returns a form error key or None."""
         target = target_from_data(data)
@@ -181,21 +199,52 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         if error is None:
             return None
         if error is CheckError.NOT_FOUND:
-            return "database_not_found" if data[CONF_API] == API_V1 else "bucket_not_found"
+            return "bucket_not_found" if data[CONF_API] == ApiKind.V2 else "database_not_found"
         return error.value
 
+    async def _async_is_victoria_metrics(self, data: Mapping[str, Any]) -> bool:
+        target = target_from_data(data)
+        session = async_get_clientsession(self.hass, verify_ssl=target.verify_ssl)
+        try:
+            return await InfluxWriter(session, target).is_victoria_metrics()
+        except Exception:
+            return False
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_show_menu(step_id="user", menu_options=[STEP_V1, STEP_V2])
+        return self.async_show_menu(step_id="user", menu_options=[STEP_V1, STEP_V2, STEP_V3])
 
     async def async_step_influxdb_v1(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        return await self._async_connection_step(STEP_V1, API_V1, user_input)
+        return await self._async_connection_step(STEP_V1, ApiKind.V1, user_input)
 
     async def async_step_influxdb_v2(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        return await self._async_connection_step(STEP_V2, API_V2, user_input)
+        return await self._async_connection_step(STEP_V2, ApiKind.V2, user_input)
+
+    async def async_step_influxdb_v3(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return await self._async_connection_step(STEP_V3, ApiKind.V3, user_input)
+
+    async def async_step_victoria_metrics(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The 2.x form reached VictoriaMetrics: say that it keeps no string fields."""
+        if user_input is None:
+            return self.async_show_form(step_id=STEP_VICTORIA_METRICS)
+        return self._async_save(*self._tested)
+
+    def _async_save(self, data: dict[str, Any], taken: set[str]) -> ConfigFlowResult:
+        if self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+            return self.async_update_reload_and_abort(
+                entry, title=reconfigured_title(entry, data, taken), data=data
+            )
+        return self.async_create_entry(
+            title=default_title(data, taken), data=data, options=dict(DEFAULT_OPTIONS)
+        )
 
     async def _async_connection_step(
         self, step_id: str, api: str, user_input: dict[str, Any] | None
@@ -229,18 +278,18 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                 taken = {other.title for other in others}
                 if (error := await self._async_check(data)) is not None:
                     errors["base"] = error
-                elif entry is not None:
-                    return self.async_update_reload_and_abort(
-                        entry, title=reconfigured_title(entry, data, taken), data=data
-                    )
                 else:
-                    await self.async_set_unique_id(None)
-                    return self.async_create_entry(
-                        title=default_title(data, taken), data=data, options=dict(DEFAULT_OPTIONS)
-                    )
+                    if entry is None:
+                        await self.async_set_unique_id(None)
+                    if api == ApiKind.V2 and await self._async_is_victoria_metrics(data):
+                        self._tested = (data, taken)
+                        return await self.async_step_victoria_metrics()
+                    return self._async_save(data, taken)
         typed = user_input or {}
-        if api == API_V1:
+        if api == ApiKind.V1:
             schema = _v1_schema(defaults, typed)
+        elif api == ApiKind.V3:
+            schema = _v3_schema(defaults, typed)
         else:
             schema = _v2_schema(defaults, typed, token_required=entry is None)
         return self.async_show_form(
@@ -284,7 +333,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         entry = self._get_reauth_entry()
-        v1 = entry.data[CONF_API] == API_V1
+        v1 = entry.data[CONF_API] == ApiKind.V1
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **user_input}

@@ -27,6 +27,7 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
 )
 from tests.fake_influxdb2 import FakeInfluxDB2
+from tests.fake_influxdb3 import FakeInfluxDB3
 from tests.servers import InfluxDB1, free_port
 
 _db_names = itertools.count()
@@ -86,6 +87,21 @@ async def fake_v2(socket_enabled: None) -> AsyncIterator[FakeServer]:
     fake = FakeInfluxDB2()
     runner, port = await _serve(fake.app())
     yield FakeServer(fake, f"http://127.0.0.1:{port}")
+    await runner.cleanup()
+
+
+@dataclass
+class FakeServer3:
+    fake: FakeInfluxDB3
+    url: str
+
+
+@pytest.fixture
+async def fake_v3(socket_enabled: None) -> AsyncIterator[FakeServer3]:
+    """A fake InfluxDB 3 (see tests/fake_influxdb3.py) on 127.0.0.1."""
+    fake = FakeInfluxDB3()
+    runner, port = await _serve(fake.app())
+    yield FakeServer3(fake, f"http://127.0.0.1:{port}")
     await runner.cleanup()
 
 

@@ -46,7 +46,7 @@ async def _start(hass: HomeAssistant, step: str) -> dict[str, Any]:
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["influxdb_v1", "influxdb_v2"]
+    assert result["menu_options"] == ["influxdb_v1", "influxdb_v2", "influxdb_v3"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
