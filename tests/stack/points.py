@@ -45,7 +45,8 @@ def lines(now: float) -> list[str]:
         return StatsSnapshot(
             received=received, written=received - pending - dropped - 7, pending=pending,
             queued=pending, spooled=0, filtered=5, dead_lettered=2, dropped=dropped,
-            dropped_reasons={"spool_full": dropped}, events_per_minute=epm, write_latency_ms=8.5,
+            dropped_reasons={"spool_full": dropped}, filtered_reasons={}, events_per_minute=epm,
+            write_latency_ms=8.5,
             last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
         )  # fmt: skip
 
