@@ -20,14 +20,15 @@ Follows InfluxDB 3 Core's documentation:
   (https://docs.influxdata.com/influxdb3/core/api/v3/) - ``Authorization: Bearer TOKEN`` on
   every endpoint, ``Token TOKEN`` and Basic (password = token) or ``p=`` on the v1 ``/query``;
   401 ``{"error": ...}`` without a valid token, 403 for a token without the permission;
-  ``/health`` (authenticated, like Core's default) answers ``OK``; ``/ping`` answers JSON with
-  the version; ``/query`` is the v1-compatible InfluxQL endpoint (db, q, epoch).
+  ``/health`` and ``/ping`` need a token too unless exempted (``--disable-authz health,ping``):
+  ``/health`` answers ``OK``, ``/ping`` JSON with the version (and an ``X-Influxdb-Version``); ``/query`` is the v1-compatible InfluxQL endpoint (db, q, epoch).
   ``db`` of a write names a database InfluxDB creates when missing; with
   ``create_databases=False`` a missing one answers 404 ``database not found``.
 
 ``/query`` knows the few InfluxQL statements the dashboard and tests send: ``SHOW DATABASES``,
-``SHOW MEASUREMENTS``, ``SELECT count("f") FROM "m"`` and ``SELECT * FROM "m" ... GROUP BY "tag"
-... LIMIT 1`` (newest row per tag value); anything else is a 400 in InfluxDB's shape.
+``SHOW MEASUREMENTS``, ``SELECT count("f") FROM "m" ... GROUP BY ..."tag"`` (one bucket per tag
+value) and ``SELECT * FROM "m" ... GROUP BY "tag" ... LIMIT 1`` (newest row per tag value); WHERE
+clauses are not evaluated; anything else is a 400 in InfluxDB's shape.
 
 An empty write body is answered 204 (nothing to write). Tokens are ``{token: "write" | "read"}``;
 an empty dict runs the server without auth (``--without-auth``). No Home Assistant imports.
@@ -45,6 +46,7 @@ from aiohttp import web
 
 MAX_REPORTED = 100
 VERSION = "3.7.0"
+_EPOCH = {"ms": 1_000_000, "s": 10**9, "u": 1_000, "ns": 1}
 _PRECISION_NS = {"nanosecond": 1, "microsecond": 1_000, "millisecond": 1_000_000, "second": 10**9}
 
 
@@ -168,6 +170,8 @@ class FakeInfluxDB3:
     databases: set[str] = field(default_factory=lambda: {"home_assistant"})
     tokens: dict[str, str] = field(default_factory=lambda: {"apiv3_good": "write"})
     create_databases: bool = True
+    # Endpoints answered without a token, like `influxdb3 serve --disable-authz health,ping`.
+    disable_authz: set[str] = field(default_factory=set)
     # Statuses to answer next, one per write request, before normal handling.
     fail_next: list[int] = field(default_factory=list)
     retry_after: str | None = None
@@ -216,10 +220,12 @@ class FakeInfluxDB3:
         return None
 
     async def _health(self, request: web.Request) -> web.Response:
-        return self._denied(request, "read") or web.Response(text="OK")
+        denied = None if "health" in self.disable_authz else self._denied(request, "read")
+        return denied or web.Response(text="OK")
 
     async def _ping(self, request: web.Request) -> web.Response:
-        return self._denied(request, "read") or web.json_response(
+        denied = None if "ping" in self.disable_authz else self._denied(request, "read")
+        return denied or web.json_response(
             {"version": VERSION, "revision": "fake"}, headers={"X-Influxdb-Version": VERSION}
         )
 
@@ -340,13 +346,32 @@ class FakeInfluxDB3:
             raise ValueError(f"error parsing query: unsupported by this fake: {q[:80]}")
         _, counted, table, rest = match.groups()
         selected = [r for r in rows if r.table == table]
+        group = re.search(r'(?i)GROUP\s+BY\s+.*?"([^"]+)"', rest)
+        tag = group.group(1) if group else None
         if counted is not None:
-            n = sum(1 for r in selected if counted in r.fields)
-            if not n:
-                return {}
-            return {"series": [{"name": table, "columns": ["time", "count"], "values": [[0, n]]}]}
-        group = re.search(r'(?i)GROUP\s+BY\s+"([^"]+)"', rest)
-        return {"series": self._newest(table, selected, group.group(1) if group else None, epoch)}
+            return {"series": self._count(table, selected, counted, tag, epoch)}
+        return {"series": self._newest(table, selected, tag, epoch)}
+
+    @staticmethod
+    def _count(
+        table: str, rows: list[Row], counted: str, tag: str | None, epoch: str | None
+    ) -> list[dict[str, Any]]:
+        """count("f") per value of the GROUP BY tag, as one bucket (time buckets are not split)."""
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            if counted in row.fields:
+                groups.setdefault(row.tags.get(tag, "") if tag else "", []).append(row)
+        divisor = _EPOCH.get(epoch or "ns", 1)
+        series = []
+        for key, members in sorted(groups.items()):
+            start = min(r.time_ns for r in members) // divisor
+            item: dict[str, Any] = {
+                "name": table, "columns": ["time", "count"], "values": [[start, len(members)]]
+            }  # fmt: skip
+            if tag:
+                item["tags"] = {tag: key}
+            series.append(item)
+        return series
 
     @staticmethod
     def _newest(
@@ -357,7 +382,7 @@ class FakeInfluxDB3:
             key = row.tags.get(tag, "") if tag else ""
             if key not in by_group or row.time_ns >= by_group[key].time_ns:
                 by_group[key] = row
-        divisor = {"ms": 1_000_000, "s": 10**9, "u": 1_000, "ns": 1}.get(epoch or "ns", 1)
+        divisor = _EPOCH.get(epoch or "ns", 1)
         series = []
         for key, row in sorted(by_group.items()):
             columns = ["time", *sorted(set(row.tags) - {tag}), *sorted(row.fields)]
