@@ -14,19 +14,13 @@ import os
 from pathlib import Path
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, wait_until
 
 
 def _require(binary: str) -> str:
@@ -36,18 +30,12 @@ def _require(binary: str) -> str:
     return path
 
 
-def _wait_http(url: str, deadline_s: float = 15.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status < 500:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server at {url} did not come up")
-        time.sleep(0.05)
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status < 500)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def stop_process(
@@ -87,11 +75,19 @@ class Server:
             self.proc = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
             )
+        url = self.url + self.ready_path
+
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}")
+            return _answers(url)
+
         try:
-            _wait_http(self.url + self.ready_path)
-        except RuntimeError as err:
+            wait_until(ready, f"{self.name} to answer {url}", timeout=30)
+        except AssertionError as err:
             self.stop()
-            raise RuntimeError(f"{self.name} failed: {self.log.read_text()[-2000:]}") from err
+            raise RuntimeError(f"{err}; its log ends:\n{self.log.read_text()[-2000:]}") from err
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
@@ -187,16 +183,20 @@ class VictoriaMetrics(Server):
             return [json.loads(line) for line in resp.read().splitlines() if line.strip()]
 
     def wait_for_samples(
-        self, expected: int, match: str = '{__name__=~".+"}', deadline_s: float = 30
+        self, expected: int, match: str = '{__name__=~".+"}'
     ) -> list[dict[str, object]]:
         """Poll until `expected` samples are searchable (VM indexes new series after ~1 s)."""
-        deadline = time.monotonic() + deadline_s
-        while True:
+        counted: list[int] = []
+
+        def enough() -> list[dict[str, object]] | None:
             series = self.export(match)
-            count = sum(len(s["values"]) for s in series)  # type: ignore[arg-type]
-            if count >= expected or time.monotonic() > deadline:
-                return series
-            time.sleep(0.25)
+            counted.append(sum(len(s["values"]) for s in series))  # type: ignore[arg-type]
+            return series if counted[-1] >= expected else None
+
+        try:
+            return wait_until(enough, f"{expected} samples of {match}", interval=0.25)
+        except AssertionError as err:
+            raise AssertionError(f"{err}; {counted[-1]} searchable") from None
 
 
 @contextlib.contextmanager

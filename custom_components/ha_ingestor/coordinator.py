@@ -42,7 +42,13 @@ from .line_protocol import encode_point
 from .pipeline import Pipeline
 from .schema import timestamp_us
 from .sports import FollowedTeam, changed, event_data, game_for_team, sports_line
-from .weather import WeatherError, WeatherReading, from_weather_entity, weather_line
+from .weather import (
+    OWM_BASE,
+    WeatherError,
+    WeatherReading,
+    from_weather_entity,
+    weather_line,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -152,6 +158,7 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
         entry: ConfigEntry,
         options: Mapping[str, Any],
         submit: Submit,
+        owm_base: str = OWM_BASE,
     ) -> None:
         self._owm = options[CONF_WEATHER_SOURCE] == WEATHER_SOURCE_OWM
         super().__init__(
@@ -164,6 +171,7 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
         self._entity_id: str = options.get(CONF_WEATHER_ENTITY) or ""
         self._api_key: str = entry.data.get(CONF_OWM_API_KEY) or ""  # a secret: entry data
         self._submit = submit
+        self._owm_base = owm_base
 
     async def _async_update_data(self) -> WeatherReading:
         if self._owm:
@@ -173,6 +181,7 @@ class WeatherCoordinator(DataUpdateCoordinator[WeatherReading]):
                     self.hass.config.latitude,
                     self.hass.config.longitude,
                     self._api_key,
+                    self._owm_base,
                 )
             except OwmAuthError as err:
                 assert self.config_entry is not None
@@ -209,6 +218,7 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         entry: ConfigEntry,
         teams: list[FollowedTeam],
         submit: Submit,
+        espn_base: str = espn.DEFAULT_BASE,
     ) -> None:
         super().__init__(
             hass,
@@ -219,6 +229,7 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         )
         self.teams = teams
         self._submit = submit
+        self._espn_base = espn_base
         self._previous: dict[str, espn.Game] = {}
         self._store = sports_store(hass, entry.entry_id)
         # A manual refresh can overlap a scheduled one; transitions must be judged one at a time.
@@ -246,7 +257,7 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
     async def _update(self) -> dict[str, espn.Game | None]:
         session = async_get_clientsession(self.hass)
         by_league = {
-            league: await fetch_scoreboard(session, league)
+            league: await fetch_scoreboard(session, league, self._espn_base)
             for league in dict.fromkeys(team.league for team in self.teams)
         }
         current: dict[str, espn.Game | None] = {

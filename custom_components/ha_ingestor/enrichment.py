@@ -19,9 +19,6 @@ from .weather import OWM_BASE, WeatherError, WeatherReading, owm_url, parse_owm
 
 _LOGGER = logging.getLogger(__name__)
 
-# Where the APIs live; tests point these at local servers serving captured responses.
-ESPN_BASE: Final = espn.DEFAULT_BASE
-OWM_API_BASE: Final = OWM_BASE
 HTTP_TIMEOUT: Final = aiohttp.ClientTimeout(total=15)
 
 
@@ -46,9 +43,13 @@ class OwmAuthError(Exception):
 
 
 async def fetch_owm(
-    session: aiohttp.ClientSession, latitude: float, longitude: float, api_key: str
+    session: aiohttp.ClientSession,
+    latitude: float,
+    longitude: float,
+    api_key: str,
+    base: str = OWM_BASE,
 ) -> WeatherReading:
-    status, body = await fetch_json(session, owm_url(latitude, longitude, api_key, OWM_API_BASE))
+    status, body = await fetch_json(session, owm_url(latitude, longitude, api_key, base))
     if status == 401:
         raise OwmAuthError
     if status != 200:
@@ -59,9 +60,11 @@ async def fetch_owm(
         raise failed("owm_bad_response", error=str(err)) from err
 
 
-async def fetch_scoreboard(session: aiohttp.ClientSession, league: str) -> list[espn.Game]:
+async def fetch_scoreboard(
+    session: aiohttp.ClientSession, league: str, base: str = espn.DEFAULT_BASE
+) -> list[espn.Game]:
     """Today's games of a league."""
-    status, body = await fetch_json(session, espn.scoreboard_url(league, ESPN_BASE))
+    status, body = await fetch_json(session, espn.scoreboard_url(league, base))
     if status != 200:
         raise failed("espn_http_error", league=league, status=str(status))
     try:
@@ -70,10 +73,12 @@ async def fetch_scoreboard(session: aiohttp.ClientSession, league: str) -> list[
         raise failed("espn_bad_response", league=league, error=str(err)) from err
 
 
-async def async_fetch_teams(hass: HomeAssistant, league: str) -> list[espn.Team]:
+async def async_fetch_teams(
+    hass: HomeAssistant, league: str, espn_base: str = espn.DEFAULT_BASE
+) -> list[espn.Team]:
     """Teams of a league for the options flow: the teams list, else today's scoreboard."""
     session = async_get_clientsession(hass)
-    status, body = await fetch_json(session, espn.teams_url(league, ESPN_BASE))
+    status, body = await fetch_json(session, espn.teams_url(league, espn_base))
     if status == 200:
         try:
             teams = espn.parse_teams(espn.loads(body))
@@ -81,7 +86,7 @@ async def async_fetch_teams(hass: HomeAssistant, league: str) -> list[espn.Team]
             teams = []
         if teams:
             return teams
-    status, body = await fetch_json(session, espn.scoreboard_url(league, ESPN_BASE))
+    status, body = await fetch_json(session, espn.scoreboard_url(league, espn_base))
     if status != 200:
         raise failed("espn_http_error", league=league, status=str(status))
     try:

@@ -7,14 +7,12 @@
 * ``Service``: ``python -m sports_webhooks`` as a child process with its own database.
 
 Both servers run in their own thread and event loop, so tests can be plain synchronous code.
-Every wait is bounded by a deadline (``wait_for``); nothing asserts on elapsed time.
+Every wait is bounded by a deadline (``tests.helpers.wait_until``); nothing asserts on elapsed time.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-import contextlib
 import copy
 from dataclasses import dataclass
 import functools
@@ -24,7 +22,6 @@ import json
 import os
 from pathlib import Path
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +32,7 @@ import urllib.request
 
 from aiohttp import web
 
+from tests.helpers import ThreadedApp, free_port, wait_until
 from tests.servers import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,24 +47,6 @@ if str(SERVICE_DIR) not in sys.path:
     sys.path.insert(0, str(SERVICE_DIR))
 
 from sports_webhooks._espn import espn  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for[T](probe: Callable[[], T], what: str, deadline_s: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {result!r}")
-        time.sleep(0.05)
 
 
 @functools.cache
@@ -93,43 +73,6 @@ def set_score(doc: Any, event_id: str, home: int, away: int, state: str | None =
             status["type"]["state"] = state
             status["type"]["completed"] = state == "post"
             status["type"]["detail"] = {"pre": "Scheduled", "in": "Live", "post": "Final"}[state]
-
-
-class ThreadedApp:
-    """An aiohttp application served on 127.0.0.1 from a background thread."""
-
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.port = free_port()
-        self.loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    def call(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` on the server's loop (for asyncio objects owned by that loop)."""
-
-        async def run() -> Any:
-            return fn()
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
-
-    def close(self) -> None:
-        if self._runner is not None:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
 
 
 class FakeEspn(ThreadedApp):
@@ -294,7 +237,7 @@ class Service:
             except OSError:
                 return False
 
-        wait_for(up, "service /health", 30)
+        wait_until(up, "service /health", timeout=30)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

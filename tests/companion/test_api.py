@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import API_KEY, SECRET, Receiver, Service, wait_for
+from tests.helpers import wait_until
+
+from .helpers import API_KEY, SECRET, Receiver, Service
 
 VALID: dict[str, Any] = {
     "url": "http://127.0.0.1:9/hook",
@@ -160,7 +162,7 @@ def test_test_delivery_is_signed(service: Service, receiver: Receiver) -> None:
     sub = service.subscribe(receiver.url + "/ok/test", [("nfl", "1")])
     status, queued = service.request("POST", f"/api/subscriptions/{sub['id']}/test")
     assert status == 202
-    (got,) = wait_for(lambda: receiver.deliveries("/ok/test"), "test delivery")
+    (got,) = wait_until(lambda: receiver.deliveries("/ok/test"), "test delivery")
     assert got.signature_ok
     assert got.delivery_id == queued["delivery_id"]
     assert got.event == "test"
@@ -171,7 +173,7 @@ def test_test_delivery_is_signed(service: Service, receiver: Receiver) -> None:
     def delivered() -> list[dict[str, Any]]:
         return service.deliveries(status="delivered")
 
-    (row,) = wait_for(delivered, "delivery marked delivered")
+    (row,) = wait_until(delivered, "delivery marked delivered")
     assert row["delivery_id"] == queued["delivery_id"]
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (1, 200, None)
     assert (row["event"], row["league"], row["game_id"]) == ("test", None, None)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 import sqlite3
 from typing import Any
 
-from .helpers import NFL, FakeEspn, Receiver, Service, fixture, set_score, wait_for
+from tests.helpers import wait_until
+
+from .helpers import NFL, FakeEspn, Receiver, Service, fixture, set_score
 
 # NFL fixture: 401437640 NYG @ TEN (pre, 0-0; TEN id 10, NYG id 19),
 # 401437650 NO @ ATL (in, 26-24; ATL id 1, NO id 18).
@@ -44,7 +46,7 @@ def test_transitions_become_signed_deliveries(
     fake_espn.set("nfl", doc)
     second = service.poll()
     assert (second["transitions"], second["deliveries"]) == (3, 3)
-    wait_for(lambda: len(receiver.deliveries()) >= 3, "3 deliveries")
+    wait_until(lambda: len(receiver.deliveries()) >= 3, "3 deliveries")
     got = receiver.deliveries("/ok/all")
     assert sorted((r.body["game"]["id"], r.event) for r in got) == [
         (TEN_GAME, "game_started"),
@@ -68,7 +70,7 @@ def test_transitions_become_signed_deliveries(
     fake_espn.set("nfl", doc)
     third = service.poll()
     assert (third["transitions"], third["deliveries"]) == (2, 3)
-    wait_for(lambda: len(receiver.deliveries()) >= 6, "6 deliveries")
+    wait_until(lambda: len(receiver.deliveries()) >= 6, "6 deliveries")
     ended = receiver.deliveries("/ok/ended")
     assert [(r.event, r.body["new_score"]) for r in ended] == [
         ("game_ended", {"home": 3, "away": 7})
@@ -80,7 +82,7 @@ def test_transitions_become_signed_deliveries(
     }
     assert receiver.deliveries("/ok/mls") == []
     assert other_league["id"] != ended_only["id"]
-    wait_for(lambda: len(service.deliveries(status="delivered")) == 6, "all marked delivered")
+    wait_until(lambda: len(service.deliveries(status="delivered")) == 6, "all marked delivered")
     assert {d["league"] for d in service.deliveries()} == {"nfl"}
 
 
@@ -97,7 +99,7 @@ def test_retries_then_delivered_or_failed(
         rows = service.deliveries()
         return rows if all(r["status"] != "pending" for r in rows) else []
 
-    rows = {r["delivery_id"]: r for r in wait_for(settled, "both deliveries settled")}
+    rows = {r["delivery_id"]: r for r in wait_until(settled, "both deliveries settled")}
     assert (rows[ok["delivery_id"]]["status"], rows[ok["delivery_id"]]["attempts"]) == (
         "delivered",
         3,
@@ -135,11 +137,13 @@ def test_slow_subscriber_does_not_delay_others(service: Service, receiver: Recei
         service.request("POST", f"/api/subscriptions/{slow['id']}/test")
     for _ in range(3):
         service.request("POST", f"/api/subscriptions/{fast['id']}/test")
-    wait_for(lambda: len(receiver.deliveries("/ok/fast")) == 3, "fast deliveries while slow hangs")
+    wait_until(
+        lambda: len(receiver.deliveries("/ok/fast")) == 3, "fast deliveries while slow hangs"
+    )
     held = [r for r in receiver.deliveries("/hold/slow", ok_only=False) if r.answered == 0]
     assert len(held) == 4  # per-subscription concurrency limit
     receiver.release()
-    wait_for(lambda: len(receiver.deliveries("/hold/slow")) == 150, "slow backlog after release")
+    wait_until(lambda: len(receiver.deliveries("/hold/slow")) == 150, "slow backlog after release")
 
 
 def test_sigkill_during_delivery_then_restart(
@@ -152,7 +156,7 @@ def test_sigkill_during_delivery_then_restart(
     set_score(doc, TEN_GAME, 0, 0, state="in")
     fake_espn.set("nfl", doc)
     assert service.poll()["deliveries"] == 1
-    (in_flight,) = wait_for(lambda: receiver.deliveries("/hold/crash", ok_only=False), "request")
+    (in_flight,) = wait_until(lambda: receiver.deliveries("/hold/crash", ok_only=False), "request")
     assert in_flight.answered == 0  # the receiver is still holding it
 
     service.kill()  # crash while the request is in flight
@@ -160,13 +164,13 @@ def test_sigkill_during_delivery_then_restart(
     assert _transitions(service) == [(TEN_GAME, "game_started")]
 
     service.start()
-    redelivered = wait_for(
+    redelivered = wait_until(
         lambda: [r for r in receiver.deliveries("/hold/crash") if r.attempt >= 2],
         "redelivery after restart",
     )
     assert {r.delivery_id for r in redelivered} == {in_flight.delivery_id}
     assert all(r.signature_ok and r.event == "game_started" for r in redelivered)
-    wait_for(lambda: service.deliveries(status="delivered"), "marked delivered")
+    wait_until(lambda: service.deliveries(status="delivered"), "marked delivered")
     # Polling the same state after the restart repeats nothing.
     assert service.poll()["transitions"] == 0
     assert _transitions(service) == [(TEN_GAME, "game_started")]
@@ -198,7 +202,7 @@ def test_thousand_subscriptions_burst(
     fake_espn.set("nfl", doc)
     result = service.poll()
     assert (result["transitions"], result["deliveries"]) == (8, 2000)
-    wait_for(lambda: len(receiver.deliveries()) >= 2000, "2000 deliveries", deadline_s=120)
+    wait_until(lambda: len(receiver.deliveries()) >= 2000, "2000 deliveries", timeout=120)
     got = receiver.deliveries()
     assert len({r.delivery_id for r in got}) == 2000
     assert all(r.signature_ok for r in got)
@@ -210,7 +214,7 @@ def test_thousand_subscriptions_burst(
         counts: dict[str, int] = service.request("GET", "/health", key=None)[1]["deliveries"]
         return counts if counts["delivered"] == 2000 else {}
 
-    assert wait_for(outbox, "all 2000 marked delivered") == {
+    assert wait_until(outbox, "all 2000 marked delivered") == {
         "pending": 0,
         "delivered": 2000,
         "failed": 0,

@@ -12,7 +12,9 @@ import sqlite3
 import pytest
 from sports_webhooks import config, db, delivery  # on sys.path via helpers (conftest)
 
-from .helpers import SECRET, FakeEspn, Receiver, Service, wait_for
+from tests.helpers import wait_until
+
+from .helpers import SECRET, FakeEspn, Receiver, Service
 
 
 def test_pragmas_and_migrations(tmp_path: Path) -> None:
@@ -64,7 +66,7 @@ def test_backup_while_running_and_verified_restore(
     subs = [service.subscribe(f"{receiver.url}/ok/b{n}", [("nfl", str(n + 1))]) for n in range(5)]
     for sub in subs:
         service.request("POST", f"/api/subscriptions/{sub['id']}/test")
-    wait_for(lambda: len(service.deliveries(status="delivered")) == 5, "5 test deliveries")
+    wait_until(lambda: len(service.deliveries(status="delivered")) == 5, "5 test deliveries")
 
     backup_file = tmp_path / "backups" / "webhooks-1.db"
     done = service.cli("backup", str(backup_file))  # the service is still running
@@ -104,7 +106,7 @@ def test_backup_while_running_and_verified_restore(
     assert len(service.deliveries(status="delivered")) == 5
     # The restored secrets still sign correctly.
     _, queued = service.request("POST", f"/api/subscriptions/{subs[0]['id']}/test")
-    got = wait_for(
+    got = wait_until(
         lambda: [r for r in receiver.deliveries() if r.delivery_id == queued["delivery_id"]],
         "delivery after restore",
     )
@@ -115,10 +117,10 @@ def test_poll_loop_polls_only_subscribed_leagues(
     make_service: Callable[..., Service], receiver: Receiver, fake_espn: FakeEspn
 ) -> None:
     service = make_service(SPORTS_WEBHOOKS_POLL="1").start()
-    wait_for(lambda: service.request("GET", "/health", key=None)[1]["last_poll"], "first poll")
+    wait_until(lambda: service.request("GET", "/health", key=None)[1]["last_poll"], "first poll")
     assert fake_espn.requests == []  # nobody subscribed: ESPN is not called at all
     service.subscribe(receiver.url + "/ok/x", [("mls", "183")])  # wakes the poller
-    wait_for(lambda: "mls" in fake_espn.requests, "poll of the subscribed league")
+    wait_until(lambda: "mls" in fake_espn.requests, "poll of the subscribed league")
     assert set(fake_espn.requests) == {"mls"}
     health = service.request("GET", "/health", key=None)[1]
     assert health["status"] == "ok"

@@ -1,34 +1,29 @@
-"""Fixtures: custom integrations enabled, a fresh InfluxDB 1.6 database per test."""
+"""Fixtures: custom integrations enabled, a fresh InfluxDB 1.6 database per test, local servers.
+
+Helpers (entries, waits, ports, serving an aiohttp app) are in tests/helpers.py."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import itertools
 from pathlib import Path
 import ssl
 import threading
-from typing import Any
+from unittest.mock import patch
 
 from aiohttp import web
-from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.const import (
-    CONF_API,
-    CONF_BATCH_SIZE,
-    CONF_DATABASE,
-    CONF_FLUSH_INTERVAL,
-    DEFAULT_OPTIONS,
-    DOMAIN,
-)
+from custom_components.ha_ingestor.const import DOMAIN
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.fake_influxdb3 import FakeInfluxDB3
-from tests.servers import InfluxDB1, free_port
+from tests.helpers import FakeServer, serve, setup_entry, v1_entry
+from tests.servers import InfluxDB1
 
 _db_names = itertools.count()
 
@@ -45,14 +40,26 @@ def database(influxdb1: InfluxDB1, socket_enabled: None) -> str:
     return name
 
 
-def v1_entry(url: str, database: str, **options: Any) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"InfluxDB {database} (127.0.0.1)",
-        minor_version=2,
-        data={CONF_API: "v1", CONF_URL: url, CONF_DATABASE: database, CONF_VERIFY_SSL: True},
-        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.2, CONF_BATCH_SIZE: 500, **options},
-    )
+@pytest.fixture
+def own_influxdb(tmp_path: Path, socket_enabled: None) -> Iterator[InfluxDB1]:
+    """An InfluxDB 1.6 of the test's own, to kill and restart (same port and data), with a
+    database "faults"."""
+    server = InfluxDB1(tmp_path)
+    server.start()
+    server.create_database("faults")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def unload_patched_entries(hass: HomeAssistant) -> AsyncIterator[None]:
+    """For tests that set entries up through a patched setup (no runtime data): unload the
+    loaded ones the same way at the end."""
+    yield
+    with patch("custom_components.ha_ingestor.async_unload_entry", return_value=True):
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state is ConfigEntryState.LOADED:
+                await hass.config_entries.async_unload(entry.entry_id)
 
 
 @pytest.fixture
@@ -60,49 +67,25 @@ async def loaded_v1(
     hass: HomeAssistant, influxdb1: InfluxDB1, database: str
 ) -> AsyncIterator[MockConfigEntry]:
     entry = v1_entry(influxdb1.url, database)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, entry)
     yield entry
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-@dataclass
-class FakeServer:
-    fake: FakeInfluxDB2
-    url: str
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-
 @pytest.fixture
-async def fake_v2(socket_enabled: None) -> AsyncIterator[FakeServer]:
+async def fake_v2(socket_enabled: None) -> AsyncIterator[FakeServer[FakeInfluxDB2]]:
     """A fake InfluxDB 2 write API (see tests/fake_influxdb2.py) on 127.0.0.1."""
     fake = FakeInfluxDB2()
-    runner, port = await _serve(fake.app())
-    yield FakeServer(fake, f"http://127.0.0.1:{port}")
-    await runner.cleanup()
-
-
-@dataclass
-class FakeServer3:
-    fake: FakeInfluxDB3
-    url: str
+    async with serve(fake.app()) as url:
+        yield FakeServer(fake, url)
 
 
 @pytest.fixture
-async def fake_v3(socket_enabled: None) -> AsyncIterator[FakeServer3]:
+async def fake_v3(socket_enabled: None) -> AsyncIterator[FakeServer[FakeInfluxDB3]]:
     """A fake InfluxDB 3 (see tests/fake_influxdb3.py) on 127.0.0.1."""
     fake = FakeInfluxDB3()
-    runner, port = await _serve(fake.app())
-    yield FakeServer3(fake, f"http://127.0.0.1:{port}")
-    await runner.cleanup()
+    async with serve(fake.app()) as url:
+        yield FakeServer(fake, url)
 
 
 @pytest.fixture
@@ -167,10 +150,5 @@ async def not_influx_url(socket_enabled: None) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", page)
-    runner, port = await _serve(app)
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
+    async with serve(app) as url:
+        yield url

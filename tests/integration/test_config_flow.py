@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import patch
 
@@ -27,18 +26,10 @@ from custom_components.ha_ingestor.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from tests.helpers import FakeServer, closed_port_url, v1_entry, v2_entry, v2_input
 from tests.servers import InfluxDB1
 
-from .conftest import FakeServer, closed_port_url, v1_entry
-
-
-@pytest.fixture(autouse=True)
-async def unload_patched_entries(hass: HomeAssistant) -> AsyncIterator[None]:
-    """Entries set up through a patched setup have no runtime data: unload them the same way."""
-    yield
-    with patch("custom_components.ha_ingestor.async_unload_entry", return_value=True):
-        for entry in hass.config_entries.async_entries(DOMAIN):
-            await hass.config_entries.async_unload(entry.entry_id)
+pytestmark = pytest.mark.usefixtures("unload_patched_entries")
 
 
 async def _start(hass: HomeAssistant, step: str) -> dict[str, Any]:
@@ -53,17 +44,6 @@ async def _start(hass: HomeAssistant, step: str) -> dict[str, Any]:
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == step
     return result
-
-
-def v2_input(url: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        CONF_URL: url,
-        CONF_ORG: "home",
-        CONF_BUCKET: "home_assistant",
-        CONF_TOKEN: "good-token",
-        CONF_VERIFY_SSL: True,
-        **overrides,
-    }
 
 
 async def test_v1_creates_entry_after_real_test(
@@ -207,17 +187,6 @@ async def test_same_target_twice_aborts_other_target_allowed(
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY
     assert len(hass.config_entries.async_entries(DOMAIN)) == 2
-
-
-def v2_entry(url: str, token: str = "good-token") -> MockConfigEntry:
-    data = {CONF_API: "v2", **v2_input(url, **{CONF_TOKEN: token})}
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="InfluxDB home_assistant (127.0.0.1)",
-        minor_version=2,
-        data=data,
-        options=dict(DEFAULT_OPTIONS),
-    )
 
 
 async def test_reauth_v2(hass: HomeAssistant, fake_v2: FakeServer) -> None:

@@ -7,18 +7,16 @@ real InfluxDB 1.6; then every stored point (measurement, tags, fields, time) is 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from custom_components.ha_ingestor.const import CONF_SCHEMA_MODE, SCHEMA_CORE
+from tests.helpers import async_wait_until, flush, setup_entry, v1_entry
 from tests.servers import InfluxDB1
 
-from .conftest import v1_entry
 from .event_mix import state_changes
-from .test_init import setup_entry
 
 EVENTS = 3_000
 OBJECT_PREFIXES = ("temp_", "power_", "door_", "mode_", "l_", "c_")
@@ -51,15 +49,15 @@ async def test_same_points_as_core_influxdb(
         hass.states.async_set(entity_id, state, attributes)
         if n % 200 == 0:
             await asyncio.sleep(0)
-    await hass.services.async_call("ha_ingestor", "flush", {}, blocking=True)
+    await flush(hass)
     ours = await hass.async_add_executor_job(all_points, influxdb1, database)
 
-    deadline = time.monotonic() + 60
-    while True:  # core writes from its own thread, about once a second
+    async def core_caught_up() -> set[tuple[Any, ...]] | None:
         core = await hass.async_add_executor_job(all_points, influxdb1, core_db)
-        if len(core) >= len(ours) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.5)
+        return core if len(core) >= len(ours) else None
+
+    # Core writes from its own thread, about once a second.
+    core = await async_wait_until(core_caught_up, "core's points", interval=0.5)
 
     assert len(ours) > 0.9 * EVENTS  # unavailable states are skipped by both
     assert ours - core == set()

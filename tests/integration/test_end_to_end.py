@@ -5,23 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL, EVENT_STATE_CHANGED
+from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.const import (
-    CONF_API,
-    CONF_BUCKET,
-    CONF_ORG,
-    DEFAULT_OPTIONS,
-    DOMAIN,
-)
 from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
+from tests.helpers import flush, setup_entry, v1_entry, v2_entry
 from tests.servers import InfluxDB1, VictoriaMetrics
 
-from .conftest import v1_entry
 from .event_mix import state_changes
-from .test_init import setup_entry
 
 EVENTS = 12_000
 
@@ -56,7 +47,7 @@ async def test_12k_state_changes_into_influxdb_1(
     await setup_entry(hass, entry)
     seen = await fire(hass, EVENTS)
     assert len(seen) >= 10_000  # HA fires nothing for the rare set that changes nothing
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
 
     rows = influxdb1.rows('SELECT * FROM "ha_states" GROUP BY *', database)
     stored = {(r["entity_id"], r["time"] // 1000): r for r in rows}
@@ -88,23 +79,11 @@ async def test_12k_state_changes_into_influxdb_1(
 async def test_12k_state_changes_into_victoriametrics_v2(
     hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="vm",
-        data={
-            CONF_API: "v2",
-            CONF_URL: victoria.url,
-            CONF_ORG: "home",
-            CONF_BUCKET: "home_assistant",
-            CONF_TOKEN: "unused",
-            CONF_VERIFY_SSL: True,
-        },
-        options={**DEFAULT_OPTIONS, "flush_interval": 0.2},
-    )
+    entry = v2_entry(victoria.url, token="unused")
     await setup_entry(hass, entry)
     # 240 entities: the same entity changes at most every few ms (VictoriaMetrics keeps ms)
     seen = await fire(hass, EVENTS, entities_per_kind=40)
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     numeric = {
         (entity_id, time_us // 1000): number
         for entity_id, time_us, state in seen

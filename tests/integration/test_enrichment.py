@@ -3,10 +3,10 @@ from the captured responses in tests/fixtures."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 import copy
 from dataclasses import dataclass, field
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor import enrichment
+from custom_components.ha_ingestor import config_flow, coordinator, enrichment, runtime
 from custom_components.ha_ingestor.const import (
     CONF_OWM_API_KEY,
     CONF_SCHEMA_MODE,
@@ -30,10 +30,16 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     EVENT_SPORTS,
 )
+from tests.helpers import (
+    async_wait_until,
+    closed_port_url,
+    flush,
+    serve,
+    setup_entry,
+    states_rows,
+    v1_entry,
+)
 from tests.servers import InfluxDB1
-
-from .conftest import _serve, closed_port_url, v1_entry
-from .test_init import setup_entry, states_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NFL = json.loads((FIXTURES / "espn/nfl_scoreboard_2022-09-11_pre_in_post.json").read_text())
@@ -86,19 +92,35 @@ class FakeApis:
             side["score"] = str(home if side["homeAway"] == "home" else away)
 
 
+def use_apis(monkeypatch: pytest.MonkeyPatch, espn_base: str, owm_base: str) -> None:
+    """Give the coordinators and the options flow these API base URLs (their parameters),
+    where the integration builds or calls them."""
+    monkeypatch.setattr(
+        runtime,
+        "SportsCoordinator",
+        functools.partial(coordinator.SportsCoordinator, espn_base=espn_base),
+    )
+    monkeypatch.setattr(
+        runtime,
+        "WeatherCoordinator",
+        functools.partial(coordinator.WeatherCoordinator, owm_base=owm_base),
+    )
+    monkeypatch.setattr(
+        config_flow,
+        "async_fetch_teams",
+        functools.partial(enrichment.async_fetch_teams, espn_base=espn_base),
+    )
+    monkeypatch.setattr(
+        config_flow, "fetch_owm", functools.partial(enrichment.fetch_owm, base=owm_base)
+    )
+
+
 @pytest.fixture
 async def apis(socket_enabled: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeApis]:
     fake = FakeApis()
-    runner, port = await _serve(fake.app())
-    base = f"http://127.0.0.1:{port}"
-    monkeypatch.setattr(enrichment, "ESPN_BASE", f"{base}/apis/site/v2/sports")
-    monkeypatch.setattr(enrichment, "OWM_API_BASE", base)
-    yield fake
-    await runner.cleanup()
-
-
-async def flush(hass: HomeAssistant) -> None:
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    async with serve(fake.app()) as base:
+        use_apis(monkeypatch, espn_base=f"{base}/apis/site/v2/sports", owm_base=base)
+        yield fake
 
 
 async def options_step(hass: HomeAssistant, entry: MockConfigEntry, *steps: str) -> dict[str, Any]:
@@ -148,10 +170,8 @@ async def test_sports_picker_sensor_events_and_points(
         events.append(dict(event.data))
 
     hass.bus.async_listen(EVENT_SPORTS, record)
-    for _ in range(200):  # the first refresh runs in the background
-        if sports.data is not None:
-            break
-        await asyncio.sleep(0.01)
+    # The first refresh runs in the background.
+    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
     await sports.async_refresh()
     await hass.async_block_till_done()
     entity_id = team_entity(hass, entry, "nfl_12")
@@ -452,7 +472,7 @@ async def test_openweathermap_unreachable_in_options(
     apis: FakeApis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(enrichment, "OWM_API_BASE", closed_port_url())
+    use_apis(monkeypatch, espn_base=closed_port_url(), owm_base=closed_port_url())
     entry = v1_entry(influxdb1.url, database)
     await setup_entry(hass, entry)
     result = await options_step(hass, entry, "weather", "weather_owm")

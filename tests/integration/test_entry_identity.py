@@ -3,7 +3,6 @@ tell entries on one host apart and stay across reconfigure, and the 1.1 -> 1.2 m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import patch
 
@@ -19,36 +18,17 @@ from custom_components.ha_ingestor.const import (
     CONF_API,
     CONF_BUCKET,
     CONF_DATABASE,
-    CONF_ORG,
     CONF_OWM_API_KEY,
     CONF_WEATHER_SOURCE,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from tests.helpers import FakeServer, closed_port_url, v1_entry, v2_input
 from tests.servers import InfluxDB1
 
-from .conftest import FakeServer, closed_port_url, v1_entry
 from .flow_translations import assert_translated
 
-
-@pytest.fixture(autouse=True)
-async def unload_patched_entries(hass: HomeAssistant) -> AsyncIterator[None]:
-    yield
-    with patch("custom_components.ha_ingestor.async_unload_entry", return_value=True):
-        for entry in hass.config_entries.async_entries(DOMAIN):
-            if entry.state is config_entries.ConfigEntryState.LOADED:
-                await hass.config_entries.async_unload(entry.entry_id)
-
-
-def v2_input(url: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        CONF_URL: url,
-        CONF_ORG: "home",
-        CONF_BUCKET: "home_assistant",
-        CONF_TOKEN: "good-token",
-        CONF_VERIFY_SSL: True,
-        **overrides,
-    }
+pytestmark = pytest.mark.usefixtures("unload_patched_entries")
 
 
 async def _v2_form(hass: HomeAssistant) -> dict[str, Any]:

@@ -6,37 +6,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
 import functools
-from pathlib import Path
 import re
 import sqlite3
-import time
-from typing import Any
 
 from homeassistant.components.repairs import DOMAIN as REPAIRS, repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     CONF_TOKEN,
     CONF_URL,
-    CONF_VERIFY_SSL,
     EVENT_HOMEASSISTANT_STOP,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor import pipeline as pipeline_module
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.const import (
-    CONF_API,
-    CONF_BUCKET,
     CONF_FLUSH_INTERVAL,
-    CONF_ORG,
     CONF_SPOOL_SIZE_MB,
-    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from custom_components.ha_ingestor.health import (
@@ -46,10 +36,17 @@ from custom_components.ha_ingestor.health import (
     issue_id,
 )
 from custom_components.ha_ingestor.runtime import spool_path
+from tests.helpers import (
+    FakeServer,
+    async_wait_until,
+    closed_port_url,
+    count_in,
+    flush,
+    setup_entry,
+    v1_entry,
+    v2_entry,
+)
 from tests.servers import InfluxDB1
-
-from .conftest import FakeServer, closed_port_url, v1_entry
-from .test_init import setup_entry
 
 
 @pytest.fixture(autouse=True)
@@ -59,31 +56,6 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         pipeline_module, "Backoff", functools.partial(Backoff, initial=0.05, cap=0.3)
     )
-
-
-@pytest.fixture
-def own_influxdb(tmp_path: Path, socket_enabled: None) -> Iterator[InfluxDB1]:
-    """An InfluxDB 1.6 this test may kill and restart (same port and data)."""
-    server = InfluxDB1(tmp_path)
-    server.start()
-    server.create_database("faults")
-    yield server
-    server.stop()
-
-
-async def wait_for(
-    hass: HomeAssistant, predicate: Callable[[], Any], timeout: float = 60.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-def count_in(server: InfluxDB1, db: str) -> int:
-    rows = server.rows('SELECT count("value") FROM "ha_states"', db)
-    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
 
 
 async def fire_numbered(
@@ -104,14 +76,16 @@ async def test_a_server_killed_mid_stream_then_restarted(
     pipeline = entry.runtime_data.pipeline
     total = 24_000
     await fire_numbered(hass, 0, 8_000)
-    await wait_for(hass, lambda: pipeline.stats.written > 0)
+    await async_wait_until(lambda: pipeline.stats.written > 0, "a first write")
     own_influxdb.kill()  # SIGKILL while points are in flight
     await fire_numbered(hass, 8_000, 8_000)
-    await wait_for(hass, lambda: pipeline.spool.pending_points > 0)
+    await async_wait_until(lambda: pipeline.spool.pending_points > 0, "points in the spool")
     await asyncio.sleep(1)
     own_influxdb.start()
     await fire_numbered(hass, 16_000, 8_000)
-    await wait_for(hass, lambda: pipeline.stats.written >= total and pipeline.pending == 0)
+    await async_wait_until(
+        lambda: pipeline.stats.written >= total and pipeline.pending == 0, "every point written"
+    )
 
     rows = await hass.async_add_executor_job(
         own_influxdb.rows, 'SELECT "value" FROM "ha_states"', "faults"
@@ -144,26 +118,9 @@ async def test_b_backlog_survives_home_assistant_stop(
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: own_influxdb.url})
     assert await hass.config_entries.async_setup(entry.entry_id)
     pipeline = entry.runtime_data.pipeline
-    await wait_for(hass, lambda: pipeline.spool.pending_points == 0)
+    await async_wait_until(lambda: pipeline.spool.pending_points == 0, "the spool replayed")
     assert await hass.async_add_executor_job(count_in, own_influxdb, "faults") == 5_000
     await hass.config_entries.async_unload(entry.entry_id)
-
-
-def v2_entry(url: str, **options: Any) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="home_assistant @ fake",
-        unique_id=f"{url}|home|home_assistant",
-        data={
-            CONF_API: "v2",
-            CONF_URL: url,
-            CONF_ORG: "home",
-            CONF_BUCKET: "home_assistant",
-            CONF_TOKEN: "good-token",
-            CONF_VERIFY_SSL: True,
-        },
-        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.1, **options},
-    )
 
 
 _VALUE = re.compile(r",value=(\d+)\.0 ")
@@ -189,7 +146,7 @@ async def test_c_only_rejected_points_are_dead_lettered(
     entry = v2_entry(fake_v2.url)
     await setup_entry(hass, entry)
     await fire_numbered(hass, 0, 3_000)
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     data = entry.runtime_data
     assert written_values(fake_v2) == set(range(3_000)) - bad
     assert data.pipeline.stats.dead_lettered == 3
@@ -218,14 +175,16 @@ async def test_d_401_mid_stream_starts_reauth_and_loses_nothing(
     entry = v2_entry(fake_v2.url)
     await setup_entry(hass, entry)
     await fire_numbered(hass, 0, 2_000)
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     fake_v2.fake.tokens = {"new-token"}  # the old token is revoked
     await fire_numbered(hass, 2_000, 2_000)
-    await wait_for(hass, lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+    await async_wait_until(
+        lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN), "a reauth flow"
+    )
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert flows[0]["context"]["source"] == "reauth"
     pipeline = entry.runtime_data.pipeline
-    await wait_for(hass, lambda: not pipeline.queue)
+    await async_wait_until(lambda: not pipeline.queue, "the queue emptied")
     assert pipeline.paused_for_auth
     assert (
         pipeline.stats.written + pipeline.pending
@@ -240,7 +199,9 @@ async def test_d_401_mid_stream_starts_reauth_and_loses_nothing(
     assert entry.state is ConfigEntryState.LOADED
     pipeline = entry.runtime_data.pipeline
     await fire_numbered(hass, 4_000, 500)
-    await wait_for(hass, lambda: written_values(fake_v2) == set(range(4_500)))
+    await async_wait_until(
+        lambda: written_values(fake_v2) == set(range(4_500)), "every accepted value written"
+    )
     await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -260,7 +221,9 @@ async def test_e_spool_full_drops_are_counted_and_raise_an_issue(
             stats.written + stats.filtered + pipeline.pending + stats.dropped_total
         )
 
-    await wait_for(hass, lambda: settled() and stats.dropped["spool_full"] > 0)
+    await async_wait_until(
+        lambda: settled() and stats.dropped["spool_full"] > 0, "spool_full drops, all accounted"
+    )
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_FULL, entry))
     assert issue is not None
     assert int(issue.translation_placeholders["points"]) > 0  # type: ignore[index]
@@ -277,14 +240,18 @@ async def test_missing_bucket_raises_an_issue_that_clears_itself(
     await fire_numbered(hass, 0, 300)
     issues = ir.async_get(hass)
     key = issue_id(ISSUE_TARGET_MISSING, entry)
-    await wait_for(hass, lambda: issues.async_get_issue(DOMAIN, key) is not None)
+    await async_wait_until(
+        lambda: issues.async_get_issue(DOMAIN, key) is not None, "the repair issue"
+    )
     issue = issues.async_get_issue(DOMAIN, key)
     assert issue is not None
     assert 'bucket "home_assistant" not found' in issue.translation_placeholders["error"]  # type: ignore[index]
     pipeline = entry.runtime_data.pipeline
     assert pipeline.stats.written == 0
     fake_v2.fake.buckets = {"home_assistant"}  # the user creates the bucket
-    await wait_for(hass, lambda: pipeline.stats.written == 300 and pipeline.pending == 0)
+    await async_wait_until(
+        lambda: pipeline.stats.written == 300 and pipeline.pending == 0, "300 points written"
+    )
     assert issues.async_get_issue(DOMAIN, key) is None
     assert written_values(fake_v2) == set(range(300))
     await hass.config_entries.async_unload(entry.entry_id)

@@ -16,9 +16,9 @@ from custom_components.ha_ingestor.const import (
     CONF_SPORTS_TEAMS,
     DOMAIN,
 )
+from tests.helpers import closed_port_url, v1_entry
 from tests.servers import InfluxDB1
 
-from .conftest import closed_port_url, v1_entry
 from .flow_translations import PREFIX, assert_translated
 
 

@@ -22,25 +22,27 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ha_ingestor.const import (
     CONF_API,
-    CONF_BATCH_SIZE,
     CONF_BUCKET,
     CONF_DATABASE,
-    CONF_FLUSH_INTERVAL,
     CONF_ORG,
-    DEFAULT_OPTIONS,
     DOMAIN,
     ApiKind,
 )
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
+from tests.fake_influxdb3 import FakeInfluxDB3
+from tests.helpers import (
+    V3_TOKEN,
+    FakeServer,
+    closed_port_url,
+    flush,
+    v3_entry,
+    v3_input,
+)
 from tests.servers import VictoriaMetrics
 
-from .conftest import FakeServer3
-
-TOKEN = "apiv3_good"
 REAL_URL = os.environ.get("INFLUXDB3_URL", "").rstrip("/")
 REAL_TOKEN = os.environ.get("INFLUXDB3_TOKEN", "")
 if os.environ.get("GITHUB_ACTIONS") and not (REAL_URL and REAL_TOKEN):
@@ -56,25 +58,6 @@ async def unload_entries(hass: HomeAssistant) -> AsyncIterator[None]:
             await hass.config_entries.async_unload(entry.entry_id)
 
 
-def v3_input(url: str, **overrides: Any) -> dict[str, Any]:
-    return {
-        CONF_URL: url,
-        CONF_DATABASE: "home_assistant",
-        CONF_TOKEN: TOKEN,
-        CONF_VERIFY_SSL: True,
-        **overrides,
-    }
-
-
-def v3_entry(url: str, token: str = TOKEN, **options: Any) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="InfluxDB home_assistant (127.0.0.1)",
-        data={CONF_API: "v3", **v3_input(url, **{CONF_TOKEN: token})},
-        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.2, CONF_BATCH_SIZE: 500, **options},
-    )
-
-
 async def _v3_form(hass: HomeAssistant) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
@@ -87,7 +70,7 @@ async def _v3_form(hass: HomeAssistant) -> dict[str, Any]:
     return result
 
 
-async def test_v3_creates_entry(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
+async def test_v3_creates_entry(hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]) -> None:
     result = await _v3_form(hass)
     schema = result["data_schema"].schema
     defaults = {str(key): key.default() for key in schema if callable(key.default)}
@@ -103,13 +86,13 @@ async def test_v3_creates_entry(hass: HomeAssistant, fake_v3: FakeServer3) -> No
         CONF_API: "v3",
         CONF_URL: fake_v3.url,
         CONF_DATABASE: "home_assistant",
-        CONF_TOKEN: TOKEN,
+        CONF_TOKEN: V3_TOKEN,
         CONF_VERIFY_SSL: True,
     }
     # The test write went to the native endpoint with the token.
     (write,) = fake_v3.fake.requests
     assert write.path == "/api/v3/write_lp"
-    assert write.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert write.headers["Authorization"] == f"Bearer {V3_TOKEN}"
 
 
 @pytest.mark.parametrize(
@@ -122,7 +105,7 @@ async def test_v3_creates_entry(hass: HomeAssistant, fake_v3: FakeServer3) -> No
     ],
 )
 async def test_v3_errors_then_recover(
-    hass: HomeAssistant, fake_v3: FakeServer3, overrides: dict[str, str], error: str
+    hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3], overrides: dict[str, str], error: str
 ) -> None:
     fake_v3.fake.tokens["apiv3_reader"] = "read"
     fake_v3.fake.create_databases = False
@@ -139,7 +122,9 @@ async def test_v3_errors_then_recover(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_v3_without_auth_needs_no_token(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
+async def test_v3_without_auth_needs_no_token(
+    hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]
+) -> None:
     fake_v3.fake.tokens.clear()  # influxdb3 serve --without-auth
     result = await _v3_form(hass)
     data = v3_input(fake_v3.url)
@@ -154,8 +139,6 @@ async def test_v3_without_auth_needs_no_token(hass: HomeAssistant, fake_v3: Fake
 async def test_v3_unreachable_and_not_influxdb3(
     hass: HomeAssistant, fake_v2: Any, not_influx_url: str
 ) -> None:
-    from .conftest import closed_port_url
-
     for url, error in (
         (closed_port_url(), "cannot_connect"),
         (not_influx_url, "not_influxdb"),
@@ -166,7 +149,7 @@ async def test_v3_unreachable_and_not_influxdb3(
         assert result["errors"] == {"base": error}, url
 
 
-async def test_v3_reauth(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
+async def test_v3_reauth(hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]) -> None:
     entry = v3_entry(fake_v3.url, token="apiv3_old")
     entry.add_to_hass(hass)
     result = await entry.start_reauth_flow(hass)
@@ -177,13 +160,15 @@ async def test_v3_reauth(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
     assert result["errors"] == {"base": "invalid_auth"}
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_TOKEN: TOKEN}
+            result["flow_id"], {CONF_TOKEN: V3_TOKEN}
         )
     assert result["reason"] == "reauth_successful"
-    assert entry.data[CONF_TOKEN] == TOKEN
+    assert entry.data[CONF_TOKEN] == V3_TOKEN
 
 
-async def test_v3_reconfigure_keeps_the_token(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
+async def test_v3_reconfigure_keeps_the_token(
+    hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]
+) -> None:
     entry = v3_entry(fake_v3.url)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
@@ -196,12 +181,12 @@ async def test_v3_reconfigure_keeps_the_token(hass: HomeAssistant, fake_v3: Fake
         result = await hass.config_entries.flow.async_configure(result["flow_id"], data)
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_DATABASE] == "other"
-    assert entry.data[CONF_TOKEN] == TOKEN
+    assert entry.data[CONF_TOKEN] == V3_TOKEN
     assert entry.title == "InfluxDB other (127.0.0.1)"
 
 
 async def test_v3_events_written_natively_and_bad_points_set_aside(
-    hass: HomeAssistant, fake_v3: FakeServer3
+    hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]
 ) -> None:
     # A field InfluxDB 3 already knows as a string: numbers for it are refused, line by line.
     fake_v3.fake.reject = lambda line: (
@@ -213,7 +198,7 @@ async def test_v3_events_written_natively_and_bad_points_set_aside(
     await hass.async_block_till_done()
     for i in range(40):
         hass.states.async_set(f"sensor.t{i % 4}", str(i), {"level": i} if i == 7 else {})
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     rows = [r for r in fake_v3.fake.rows["home_assistant"] if r.table == "ha_states"]
     assert sorted(r.fields["value"][1] for r in rows) == [float(i) for i in range(40) if i != 7]
     assert {r.tags["entity_id"] for r in rows} == {f"sensor.t{i}" for i in range(4)}
@@ -226,14 +211,16 @@ async def test_v3_events_written_natively_and_bad_points_set_aside(
     assert abs(max(r.time_ns for r in rows) / 1e9 - now) < 60
 
 
-async def test_v3_rejected_token_starts_reauth(hass: HomeAssistant, fake_v3: FakeServer3) -> None:
+async def test_v3_rejected_token_starts_reauth(
+    hass: HomeAssistant, fake_v3: FakeServer[FakeInfluxDB3]
+) -> None:
     entry = v3_entry(fake_v3.url, token="apiv3_revoked")
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     hass.states.async_set("sensor.a", "1")
     with pytest.raises(HomeAssistantError, match="not everything could be written"):
-        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+        await flush(hass)
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]

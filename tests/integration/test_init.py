@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.config_entries import ConfigEntryState
@@ -39,23 +37,15 @@ from custom_components.ha_ingestor.const import (
     STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.runtime import spool_path
+from tests.helpers import (
+    async_wait_until,
+    closed_port_url,
+    flush,
+    setup_entry,
+    states_rows,
+    v1_entry,
+)
 from tests.servers import InfluxDB1
-
-from .conftest import closed_port_url, v1_entry
-
-
-async def flush(hass: HomeAssistant) -> None:
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
-
-
-def states_rows(influxdb1: InfluxDB1, db: str, where: str = "") -> list[dict[str, Any]]:
-    return influxdb1.rows(f'SELECT * FROM "ha_states" {where} GROUP BY *', db)
-
-
-async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def test_setup_unload_reload(
@@ -87,10 +77,8 @@ async def test_setup_with_influxdb_down_still_loads_and_spools(
     assert entry.state is ConfigEntryState.LOADED
     hass.states.async_set("sensor.a", "1")
     pipeline = entry.runtime_data.pipeline
-    for _ in range(500):  # the writer task runs on real time
-        if pipeline.spool.pending_points:
-            break
-        await asyncio.sleep(0.01)
+    # The writer task runs on real time.
+    await async_wait_until(lambda: pipeline.spool.pending_points, "the point in the spool")
     assert pipeline.spool.pending_points == 1
     with pytest.raises(Exception, match="not everything"):
         await flush(hass)

@@ -11,7 +11,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
@@ -19,27 +19,25 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ha_ingestor.const import (
-    CONF_API,
     CONF_BATCH_SIZE,
-    CONF_BUCKET,
     CONF_EXCLUDE_DOMAINS,
-    CONF_FLUSH_INTERVAL,
-    CONF_ORG,
     CONF_SPORTS_TEAMS,
     CONF_WEATHER_ENTITY,
-    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
 from custom_components.ha_ingestor.runtime import IngestorRuntime
 from custom_components.ha_ingestor.spool import Spool
+from tests.helpers import (
+    async_wait_until,
+    closed_port_url,
+    count_in,
+    flush,
+    setup_entry,
+    v1_entry,
+    v2_entry,
+)
 from tests.servers import InfluxDB1, VictoriaMetrics
-
-from .conftest import closed_port_url, v1_entry
-from .test_faults import count_in, own_influxdb, wait_for
-from .test_init import setup_entry
-
-__all__ = ["own_influxdb"]  # a fixture
 
 TEAM = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
 
@@ -170,13 +168,13 @@ async def stream_across_options_changes(hass: HomeAssistant, entry: MockConfigEn
     for change in range(5):
         await asyncio.sleep(0.3)
         await options_change(hass, entry, batch_size=100 + change)
-        await wait_for(hass, lambda: entry.state is ConfigEntryState.LOADED)
+        await async_wait_until(lambda: entry.state is ConfigEntryState.LOADED, "the entry reloaded")
         assert entry.runtime_data.pipeline  # the new runtime
     await asyncio.sleep(0.3)
     stop.set()
     await task
     await hass.async_block_till_done()
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     return fired
 
 
@@ -212,19 +210,7 @@ async def test_options_changes_lose_no_event_v1(
 async def test_options_changes_lose_no_event_v2(
     hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="vm",
-        data={
-            CONF_API: "v2",
-            CONF_URL: victoria.url,
-            CONF_ORG: "home",
-            CONF_BUCKET: "options_test",
-            CONF_TOKEN: "unused",
-            CONF_VERIFY_SSL: True,
-        },
-        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: 0.2, CONF_BATCH_SIZE: 500},
-    )
+    entry = v2_entry(victoria.url, "unused", "options_test", **{CONF_BATCH_SIZE: 500})
     await setup_entry(hass, entry)
     fired = await stream_across_options_changes(hass, entry)
     match = '{__name__="ha_states_value",entity_id=~"sensor.seq_.*"}'
@@ -250,7 +236,9 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     for n in range(31):
         hass.states.async_set("light.l", "on" if n % 2 else "off")  # filtered
     runtime = entry.runtime_data
-    await wait_for(hass, lambda: runtime.pipeline.spool.pending_points == 3_000)
+    await async_wait_until(
+        lambda: runtime.pipeline.spool.pending_points == 3_000, "3,000 points spooled"
+    )
     assert_accounted(entry)
     # Saved every few minutes, never per event.
     assert f"{DOMAIN}.counters_{entry.entry_id}" not in hass_storage
@@ -274,7 +262,7 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: own_influxdb.url})
     assert await hass.config_entries.async_setup(entry.entry_id)
     runtime = entry.runtime_data
-    await wait_for(hass, lambda: runtime.pipeline.pending == 0)
+    await async_wait_until(lambda: runtime.pipeline.pending == 0, "nothing pending")
     assert await hass.async_add_executor_job(count_in, own_influxdb, "faults") == 3_000
     stats = runtime.stats
     assert stats.written == 3_000

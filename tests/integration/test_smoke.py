@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ha_ingestor.const import DOMAIN
+from tests.helpers import flush
 from tests.servers import InfluxDB1
 
 
@@ -14,7 +14,7 @@ async def test_states_land(
 ) -> None:
     hass.states.async_set("sensor.t", "21.5", {"unit_of_measurement": "°C", "friendly_name": "T"})
     hass.states.async_set("switch.s", "on", {"friendly_name": "S, with comma"})
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await flush(hass)
     rows = influxdb1.rows('SELECT * FROM "ha_states" GROUP BY *', database)
     by_entity = {r["entity_id"]: r for r in rows}
     assert by_entity["sensor.t"]["value"] == 21.5

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.servers import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

@@ -24,7 +24,8 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
-from tests.servers import InfluxDB1, free_port
+from tests.helpers import free_port
+from tests.servers import InfluxDB1
 
 from .helpers import ARTIFACTS, DOCKER, Nginx, Recorder
 from .points import (

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
-from tests.servers import free_port
+from tests.helpers import free_port
 
 from .helpers import Nginx
 from .points import browse, check_domains, check_integration, check_weather_and_games, lines

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.servers import free_port
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_POINTS = 20

@@ -1,0 +1,287 @@
+"""Helpers every suite shares: ports, waits with deadlines, local aiohttp servers, entries.
+
+Waits are conditions with a deadline, never sleeps: on these 2-core machines a test may run
+beside other jobs, and a fixed sleep is either too short under load or wasted time without it.
+Home Assistant is imported only by the entry helpers at the end (on first use), so the pure
+suites, which run without Home Assistant's pytest plugin, do not pay its import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from dataclasses import dataclass
+import inspect
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from tests.servers import InfluxDB1
+
+DEADLINE_S = 60.0  # generous: a deadline only bounds a failure, a pass returns at once
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def wait_until[T](
+    probe: Callable[[], T], what: str, timeout: float = DEADLINE_S, interval: float = 0.05
+) -> T:
+    """Call ``probe`` until it returns something truthy and return that; after ``timeout``
+    seconds fail, saying what was awaited and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}; last: {result!r}"
+            )
+        time.sleep(interval)
+
+
+async def async_wait_until[T](
+    probe: Callable[[], T | Awaitable[T]],
+    what: str,
+    timeout: float = DEADLINE_S,
+    interval: float = 0.02,
+) -> T:
+    """``wait_until`` for the event loop; ``probe`` may be a coroutine function (e.g. one that
+    queries a server through the executor), and the loop runs between probes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what}; last: {result!r}"
+            )
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application) -> AsyncIterator[str]:
+    """Serve an aiohttp app on 127.0.0.1 in the running loop; yields its base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class FakeServer[Fake]:
+    """A fake API served by ``serve``: the fake (to set failures, read what it got) and its URL."""
+
+    fake: Fake
+    url: str
+
+
+class ThreadedApp:
+    """An aiohttp app served on 127.0.0.1 from its own thread and loop, for synchronous tests
+    (and for servers whose handlers must not run in the loop under test)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the server's loop (for asyncio objects owned by that loop)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+# Config entries as the integration stores them (Home Assistant imported on use).
+
+TEST_FLUSH_INTERVAL = 0.2  # seconds: tests see writes quickly
+
+
+def v1_entry(url: str, database: str, **options: Any) -> MockConfigEntry:
+    """An InfluxDB 1.x entry, as the v1 config-flow step creates it."""
+    from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from custom_components.ha_ingestor.const import (
+        CONF_API,
+        CONF_BATCH_SIZE,
+        CONF_DATABASE,
+        CONF_FLUSH_INTERVAL,
+        DEFAULT_OPTIONS,
+        DOMAIN,
+    )
+    from custom_components.ha_ingestor.migration import MINOR_VERSION
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"InfluxDB {database} (127.0.0.1)",
+        minor_version=MINOR_VERSION,
+        data={CONF_API: "v1", CONF_URL: url, CONF_DATABASE: database, CONF_VERIFY_SSL: True},
+        options={
+            **DEFAULT_OPTIONS,
+            CONF_FLUSH_INTERVAL: TEST_FLUSH_INTERVAL,
+            CONF_BATCH_SIZE: 500,
+            **options,
+        },
+    )
+
+
+def v2_input(url: str, **overrides: Any) -> dict[str, Any]:
+    """What a user types into the v2 connection form, for the fake InfluxDB 2."""
+    from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
+
+    from custom_components.ha_ingestor.const import CONF_BUCKET, CONF_ORG
+
+    return {
+        CONF_URL: url,
+        CONF_ORG: "home",
+        CONF_BUCKET: "home_assistant",
+        CONF_TOKEN: "good-token",
+        CONF_VERIFY_SSL: True,
+        **overrides,
+    }
+
+
+def v2_entry(
+    url: str, token: str = "good-token", bucket: str = "home_assistant", **options: Any
+) -> MockConfigEntry:
+    """An InfluxDB 2.x entry of org "home", as the v2 config-flow step creates it (the fake
+    knows org "home" and bucket "home_assistant")."""
+    from homeassistant.const import CONF_TOKEN
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from custom_components.ha_ingestor.const import (
+        CONF_API,
+        CONF_BUCKET,
+        CONF_FLUSH_INTERVAL,
+        DEFAULT_OPTIONS,
+        DOMAIN,
+    )
+    from custom_components.ha_ingestor.migration import MINOR_VERSION
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"InfluxDB {bucket} (127.0.0.1)",
+        minor_version=MINOR_VERSION,
+        data={CONF_API: "v2", **v2_input(url, **{CONF_TOKEN: token, CONF_BUCKET: bucket})},
+        options={**DEFAULT_OPTIONS, CONF_FLUSH_INTERVAL: TEST_FLUSH_INTERVAL, **options},
+    )
+
+
+V3_TOKEN = "apiv3_good"  # the fake InfluxDB 3's write token
+
+
+def v3_input(url: str, **overrides: Any) -> dict[str, Any]:
+    """What a user types into the v3 connection form, for the fake InfluxDB 3."""
+    from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
+
+    from custom_components.ha_ingestor.const import CONF_DATABASE
+
+    return {
+        CONF_URL: url,
+        CONF_DATABASE: "home_assistant",
+        CONF_TOKEN: V3_TOKEN,
+        CONF_VERIFY_SSL: True,
+        **overrides,
+    }
+
+
+def v3_entry(url: str, token: str = V3_TOKEN, **options: Any) -> MockConfigEntry:
+    """An InfluxDB 3 entry (native API), as the v3 config-flow step creates it."""
+    from homeassistant.const import CONF_TOKEN
+    from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+    from custom_components.ha_ingestor.const import (
+        CONF_API,
+        CONF_BATCH_SIZE,
+        CONF_FLUSH_INTERVAL,
+        DEFAULT_OPTIONS,
+        DOMAIN,
+    )
+    from custom_components.ha_ingestor.migration import MINOR_VERSION
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="InfluxDB home_assistant (127.0.0.1)",
+        minor_version=MINOR_VERSION,
+        data={CONF_API: "v3", **v3_input(url, **{CONF_TOKEN: token})},
+        options={
+            **DEFAULT_OPTIONS,
+            CONF_FLUSH_INTERVAL: TEST_FLUSH_INTERVAL,
+            CONF_BATCH_SIZE: 500,
+            **options,
+        },
+    )
+
+
+def states_rows(influxdb1: InfluxDB1, db: str, where: str = "") -> list[dict[str, Any]]:
+    """The ``ha_states`` points in ``db`` (tags included), optionally filtered by ``where``."""
+    return influxdb1.rows(f'SELECT * FROM "ha_states" {where} GROUP BY *', db)
+
+
+def count_in(server: InfluxDB1, db: str) -> int:
+    """How many ``ha_states`` values ``db`` holds."""
+    rows = server.rows('SELECT count("value") FROM "ha_states"', db)
+    return int(rows[0]["count"]) if rows else 0  # type: ignore[call-overload]
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add the entry and set it up; fails unless setup succeeds."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def flush(hass: HomeAssistant) -> None:
+    """The ha_ingestor.flush action: returns once everything queued is written."""
+    from custom_components.ha_ingestor.const import DOMAIN
+
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
