@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import inspect
 import socket
 import threading
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+    from custom_components.ha_ingestor.pipeline import Pipeline
     from tests.servers import InfluxDB1
 
 DEADLINE_S = 60.0  # generous: a deadline only bounds a failure, a pass returns at once
@@ -138,6 +139,49 @@ class ThreadedApp:
                 asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+# The batch task's surroundings (pure: no Home Assistant).
+
+
+@dataclass
+class Hooks:
+    """The pipeline's hooks (what it tells Home Assistant), recorded."""
+
+    connectivity: list[bool] = field(default_factory=list)
+    auth: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    spool_drops: list[int] = field(default_factory=list)
+
+    def connectivity_changed(self, connected: bool, error: str | None) -> None:
+        self.connectivity.append(connected)
+
+    def auth_failed(self, message: str) -> None:
+        self.auth.append(message)
+
+    def target_missing(self, message: str) -> None:
+        self.missing.append(message)
+
+    def dead_lettered(self, examples: list[tuple[str, str]]) -> None:
+        self.dead.extend(examples)
+
+    def spool_dropped(self, points: int) -> None:
+        self.spool_drops.append(points)
+
+
+def lines(n: int, start: int = 0, measurement: str = "m") -> list[str]:
+    """``n`` distinct line-protocol lines, numbered from ``start`` (the value is the number)."""
+    return [
+        f"{measurement},e=x{i % 7} v={i}.0 {1_700_000_000_000_000 + i}"
+        for i in range(start, start + n)
+    ]
+
+
+def accounted(p: Pipeline) -> int:
+    """Every point a pipeline was given is written, pending, filtered, dead-lettered or dropped."""
+    s = p.stats
+    return s.written + p.pending + s.filtered + s.dead_lettered + s.dropped_total
 
 
 # Config entries as the integration stores them (Home Assistant imported on use).

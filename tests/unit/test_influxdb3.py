@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 import pytest
 
 from custom_components.ha_ingestor.backoff import Backoff
@@ -28,19 +27,10 @@ from custom_components.ha_ingestor.writer import (
 )
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.fake_influxdb3 import FakeInfluxDB3
+from tests.helpers import Hooks, accounted, async_wait_until, lines, serve
 from tests.servers import VictoriaMetrics
-from tests.unit.test_pipeline import Hooks, accounted, lines
 
 TOKEN = "apiv3_good"
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 @dataclass
@@ -86,10 +76,8 @@ def dead_letters(v3: V3) -> list[Any]:
 @pytest.fixture
 async def v3(tmp_path: Path) -> AsyncIterator[V3]:
     fake = FakeInfluxDB3()
-    runner, url = await serve(fake.app())
-    async with aiohttp.ClientSession() as session:
+    async with serve(fake.app()) as url, aiohttp.ClientSession() as session:
         yield V3(fake, url, session, tmp_path)
-    await runner.cleanup()
 
 
 def test_write_url_and_auth() -> None:
@@ -167,9 +155,7 @@ async def test_server_errors_spool_and_replay(v3: V3) -> None:
     p = v3.pipeline()
     data = lines(50)
     v3.submit(p, data)
-    deadline = __import__("time").monotonic() + 20
-    while p.stats.written < 50 and __import__("time").monotonic() < deadline:
-        await __import__("asyncio").sleep(0.02)
+    await async_wait_until(lambda: p.stats.written == 50, "the 50 points written")
     await p.async_stop()
     assert sorted(set(v3.fake.written)) == sorted(data)
     assert p.stats.failed_writes == 3 and p.stats.dead_lettered == 0
@@ -202,13 +188,10 @@ async def test_check(v3: V3) -> None:
 
 @pytest.mark.asyncio
 async def test_check_refuses_what_is_not_influxdb_3(tmp_path: Path) -> None:
-    runner, url = await serve(FakeInfluxDB2().app())  # no /api/v3/write_lp there
-    try:
-        async with aiohttp.ClientSession() as session:
-            target = Target(api=ApiKind.V3, url=url, database="home_assistant", token=TOKEN)
-            assert await InfluxWriter(session, target).check() is CheckError.NOT_INFLUXDB
-    finally:
-        await runner.cleanup()
+    # No /api/v3/write_lp there.
+    async with serve(FakeInfluxDB2().app()) as url, aiohttp.ClientSession() as session:
+        target = Target(api=ApiKind.V3, url=url, database="home_assistant", token=TOKEN)
+        assert await InfluxWriter(session, target).check() is CheckError.NOT_INFLUXDB
 
 
 @pytest.mark.asyncio
@@ -218,12 +201,9 @@ async def test_victoria_metrics_is_recognised(victoria: VictoriaMetrics, v3: V3)
         writer = InfluxWriter(session, target)
         assert await writer.check() is None
         assert await writer.is_victoria_metrics()
-        runner, url = await serve(FakeInfluxDB2().app())
-        try:
+        async with serve(FakeInfluxDB2().app()) as url:
             v2 = Target(api=ApiKind.V2, url=url, org="home", bucket="b", token="good-token")
             assert not await InfluxWriter(session, v2).is_victoria_metrics()
-        finally:
-            await runner.cleanup()
     # InfluxDB 3 answers /health with OK too, but is not VictoriaMetrics.
     assert not await v3.writer().is_victoria_metrics()
 

@@ -5,45 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+import threading
 import time
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 import pytest
 
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
-from custom_components.ha_ingestor.spool import Spool
+from custom_components.ha_ingestor.spool import EncodedBatch, Spool
 from custom_components.ha_ingestor.stats import Stats
 from custom_components.ha_ingestor.writer import InfluxWriter, Target
 from tests.fake_influxdb2 import FakeInfluxDB2
+from tests.helpers import Hooks, accounted, async_wait_until, lines, serve
 
 pytestmark = pytest.mark.asyncio
-
-
-@dataclass
-class Hooks:
-    connectivity: list[bool] = field(default_factory=list)
-    auth: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    dead: list[tuple[str, str]] = field(default_factory=list)
-    spool_drops: list[int] = field(default_factory=list)
-
-    def connectivity_changed(self, connected: bool, error: str | None) -> None:
-        self.connectivity.append(connected)
-
-    def auth_failed(self, message: str) -> None:
-        self.auth.append(message)
-
-    def target_missing(self, message: str) -> None:
-        self.missing.append(message)
-
-    def dead_lettered(self, examples: list[tuple[str, str]]) -> None:
-        self.dead.extend(examples)
-
-    def spool_dropped(self, points: int) -> None:
-        self.spool_drops.append(points)
 
 
 @dataclass
@@ -78,39 +55,11 @@ class Harness:
             pipeline.submit(line)
 
 
-def lines(n: int, start: int = 0, measurement: str = "m") -> list[str]:
-    return [
-        f"{measurement},e=x{i % 7} v={i}.0 {1_700_000_000_000_000 + i}"
-        for i in range(start, start + n)
-    ]
-
-
-def accounted(p: Pipeline) -> int:
-    s = p.stats
-    return s.written + p.pending + s.filtered + s.dead_lettered + s.dropped_total
-
-
-async def wait_until(predicate: object, timeout: float = 20.0) -> None:
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     fake = FakeInfluxDB2()
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    async with aiohttp.ClientSession() as session:
-        yield Harness(fake, f"http://127.0.0.1:{port}", session, tmp_path)
-    await runner.cleanup()
+    async with serve(fake.app()) as url, aiohttp.ClientSession() as session:
+        yield Harness(fake, url, session, tmp_path)
 
 
 async def test_everything_written_in_batches(harness: Harness) -> None:
@@ -163,7 +112,7 @@ async def test_server_errors_spool_then_replay_with_retry_after(harness: Harness
     p = harness.pipeline()
     data = lines(500)
     harness.submit(p, data)
-    await wait_until(lambda: p.stats.written == 500 and p.pending == 0)
+    await async_wait_until(lambda: p.stats.written == 500 and p.pending == 0, "500 written")
     assert sorted(set(harness.fake.written)) == sorted(data)
     assert harness.hooks.connectivity == [False, True]
     assert p.pending == 0 and p.spool.pending_points == 0
@@ -175,7 +124,10 @@ async def test_auth_failure_keeps_everything(harness: Harness, tmp_path: Path) -
     data = lines(250)
     harness.submit(p, data)
     # paused: the queue goes to disk as batches come due, nothing waits in memory
-    await wait_until(lambda: harness.hooks.auth and not p.queue and p.spool.pending_points == 250)
+    await async_wait_until(
+        lambda: harness.hooks.auth and not p.queue and p.spool.pending_points == 250,
+        "auth paused, all 250 spooled",
+    )
     assert p.paused_for_auth
     requests = harness.fake.requests
     harness.submit(p, lines(50, start=250))
@@ -185,7 +137,7 @@ async def test_auth_failure_keeps_everything(harness: Harness, tmp_path: Path) -
     assert accounted(p) == 300 and p.stats.written == 0
     # "reauth": a new pipeline with the new token over the same spool writes the backlog
     p2 = harness.pipeline(token="good-token")
-    await wait_until(lambda: p2.spool.pending_points == 0)
+    await async_wait_until(lambda: p2.spool.pending_points == 0, "the backlog replayed")
     assert sorted(set(harness.fake.written)) == sorted(data + lines(50, start=250))
     await p2.async_stop()
 
@@ -205,10 +157,10 @@ async def test_missing_bucket_kept_until_created(harness: Harness) -> None:
     harness.fake.buckets = set()
     p = harness.pipeline()
     harness.submit(p, lines(120))
-    await wait_until(lambda: harness.hooks.missing)
+    await async_wait_until(lambda: harness.hooks.missing, "the missing-bucket report")
     assert 'bucket "home_assistant" not found' in harness.hooks.missing[0]
     harness.fake.buckets = {"home_assistant"}
-    await wait_until(lambda: p.stats.written == 120)
+    await async_wait_until(lambda: p.stats.written == 120, "120 written")
     await p.async_stop()
 
 
@@ -219,7 +171,7 @@ async def test_spills_to_spool_while_down_and_memory_stays_bounded(harness: Harn
     for chunk in range(30):
         harness.submit(p, lines(1_000, start=chunk * 1_000))
         peak = max(peak, len(p.queue))
-        await wait_until(lambda: len(p.queue) < 100)
+        await async_wait_until(lambda: len(p.queue) < 100, "the queue spilled")
     assert peak <= 1_100
     assert accounted(p) == 30_000
     await p.async_stop()
@@ -231,12 +183,51 @@ async def test_spills_to_spool_while_down_and_memory_stays_bounded(harness: Harn
 
 async def test_spool_full_drops_oldest_and_says_so(harness: Harness) -> None:
     harness.fake.fail_next = [503] * 10_000
+    p = harness.pipeline(spool_bytes=5_000, batch_size=100)  # 8 batches of 100 (580 bytes)
+    data = lines(2_000)
+    for start in range(0, len(data), 100):  # an outage: batch after batch goes to disk
+        harness.submit(p, data[start : start + 100])
+        await async_wait_until(
+            lambda n=start + 100: p.spool.pending_points + p.stats.dropped["spool_full"] == n,
+            f"the first {start + 100} points spooled or dropped",
+        )
+    dropped = p.stats.dropped["spool_full"]
+    assert 0 < dropped < len(data)
+    assert sum(harness.hooks.spool_drops) == dropped
+    assert accounted(p) == len(data)
+    # Whole batches went, oldest first: the spool holds exactly the newest points.
+    kept = [line for batch in p.spool.batches() for line in batch.lines]
+    assert kept == data[dropped:]
+    await p.async_stop()
+
+
+async def test_a_spill_larger_than_the_whole_spool_is_counted_once_it_is_refused(
+    harness: Harness,
+) -> None:
+    """Issue 16: under load the old test saw an empty queue and 0 drops. Spilled points are
+    pending, not dropped, until the disk task (in the executor) has stored or refused them."""
+    harness.fake.fail_next = [503] * 10_000
     p = harness.pipeline(spool_bytes=20_000, batch_size=100)
+    real_append = p.spool.append_encoded
+    disk_free = threading.Event()
+
+    def slow_disk(batch: EncodedBatch) -> int:
+        if batch.points > 500:  # the spill, not the failed batch of 500 parked before it
+            assert disk_free.wait(30)
+        return real_append(batch)
+
+    p.spool.append_encoded = slow_disk  # type: ignore[method-assign]
     harness.submit(p, lines(5_000))
-    # Everything has left memory (queue, in flight and spilled batches): on disk or dropped.
-    await wait_until(lambda: p.pending == p.spool.pending_points)
-    assert p.stats.dropped["spool_full"] > 0
-    assert sum(harness.hooks.spool_drops) == p.stats.dropped["spool_full"]
+    await async_wait_until(lambda: not p.queue and harness.hooks.connectivity, "the spill")
+    assert p.stats.dropped["spool_full"] == 0  # what the old test asserted on, too early
+    assert accounted(p) == 5_000 and p.pending == 5_000
+    disk_free.set()
+    await async_wait_until(lambda: p.stats.dropped["spool_full"], "the refused spill counted")
+    # 500 points failed first and fit; the 4,500 spilled after them are one compressed
+    # batch larger than the whole 20 kB spool, refused as a whole.
+    assert p.stats.dropped["spool_full"] == 4_500
+    assert harness.hooks.spool_drops == [4_500]
+    assert p.spool.pending_points == 500
     assert accounted(p) == 5_000
     await p.async_stop()
 
@@ -249,7 +240,7 @@ async def test_stop_spools_what_is_queued_and_restart_replays(harness: Harness) 
     await p.async_stop()  # nothing was due yet: all 700 go to the spool
     assert p.spool.closed
     p2 = harness.pipeline()
-    await wait_until(lambda: p2.stats.written == 700, timeout=30)
+    await async_wait_until(lambda: p2.stats.written == 700, "700 replayed")
     assert sorted(set(harness.fake.written)) == sorted(data)
     await p2.async_stop()
 
@@ -258,7 +249,7 @@ async def test_a_lone_point_is_written_after_the_flush_interval(harness: Harness
     p = harness.pipeline(flush_interval=0.2, batch_size=1000)
     start = time.monotonic()
     harness.submit(p, lines(1))
-    await wait_until(lambda: p.stats.written == 1)
+    await async_wait_until(lambda: p.stats.written == 1, "the lone point written")
     assert time.monotonic() - start >= 0.2
     await p.async_stop()
 
@@ -275,7 +266,7 @@ async def test_burst_faster_than_the_server_spills_and_loses_nothing(harness: Ha
         peak_queue = max(peak_queue, len(p.queue))
         await asyncio.sleep(0.0005)
         peak_spool = max(peak_spool, p.spool.pending_points)
-    await wait_until(lambda: p.stats.written == 40_000, timeout=60)
+    await async_wait_until(lambda: p.stats.written == 40_000, "40,000 written")
     assert p.stats.dropped_total == 0
     assert peak_spool > 0  # the burst went through the spool
     assert peak_queue <= 4_000
@@ -298,7 +289,10 @@ async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness
 
     p.spool.append_encoded = flaky  # type: ignore[method-assign]
     harness.submit(p, lines(3_000))
-    await wait_until(lambda: not failures and p.spool.pending_points >= 2_900)
+    await async_wait_until(
+        lambda: not failures and p.spool.pending_points >= 2_900,
+        "both spool errors passed, 2,900 spooled",
+    )
     assert accounted(p) == 3_000
     assert p.stats.dropped_total == 0
     await p.async_stop()
@@ -323,7 +317,10 @@ async def test_stop_while_down_puts_every_queued_point_on_disk(harness: Harness)
 
     p.spool.append_encoded = slow  # type: ignore[method-assign]
     harness.submit(p, lines(1_000))
-    await wait_until(lambda: p.stats.failed_writes >= 1 and p._compressed)
+    await async_wait_until(
+        lambda: p.stats.failed_writes >= 1 and p._compressed,
+        "a failed write and a compressed spill",
+    )
     real_write = p._writer.write_lines
 
     async def slow_write(batch: list[str]) -> Any:
