@@ -15,6 +15,7 @@ from pathlib import Path
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from typing import Any
@@ -30,6 +31,23 @@ DOMAIN = "ha_ingestor"
 # The entry scripts/develop owns: its URL follows the InfluxDB port chosen on each run.
 DEV_ENTRY_ID = "01JDEVE10PSCR1PTSDEVE10P00"
 DATABASE = "home_assistant"
+# Its default title (the integration's identity.default_title for the first entry on the host).
+DEV_TITLE = f"InfluxDB {DATABASE} (127.0.0.1)"
+ENTRY_MINOR_VERSION = 2  # migration.MINOR_VERSION: no unique id, OWM key in the data
+
+# The README's Lovelace card: (platform, entity key, row label). Filtered shows only when non-zero.
+CARD_ROWS = (
+    ("binary_sensor", "connectivity", "Connectivity"),
+    ("sensor", "events_per_minute", "Events per minute"),
+    ("sensor", "events_received", "Events received"),
+    ("sensor", "points_written", "Points written"),
+    ("sensor", "pending", "Pending"),
+    ("sensor", "filtered", "Filtered"),
+    ("sensor", "dropped", "Dropped"),
+    ("sensor", "dead_lettered", "Dead-lettered"),
+    ("sensor", "write_latency", "Write latency"),
+)
+CONDITIONAL_ROWS = {"filtered"}
 DEV_USER = os.environ.get("DEVELOP_USER", "dev")
 DEV_PASSWORD = os.environ.get("DEVELOP_PASSWORD", "dev")
 
@@ -82,15 +100,15 @@ def _dev_entry(influx_url: str, now: str) -> dict[str, Any]:
         "disabled_by": None,
         "domain": DOMAIN,
         "entry_id": DEV_ENTRY_ID,
-        "minor_version": 1,
+        "minor_version": ENTRY_MINOR_VERSION,
         "modified_at": now,
         "options": _default_options(),
         "pref_disable_new_entities": False,
         "pref_disable_polling": False,
         "source": "user",
         "subentries": [],
-        "title": f"{DATABASE} @ 127.0.0.1",
-        "unique_id": f"{influx_url.lower()}|{DATABASE}",
+        "title": DEV_TITLE,
+        "unique_id": None,
         "version": 1,
     }
 
@@ -138,7 +156,6 @@ def prepare(config: Path, influx_url: str) -> None:
         entry = ours[0]
         if entry["data"].get("url") != influx_url:
             entry["data"]["url"] = influx_url
-            entry["unique_id"] = f"{influx_url.lower()}|{DATABASE}"
             entry["modified_at"] = now
             _write_json(entries_path, stored)
             print(f"==> HA Ingestor entry now points at {influx_url}")
@@ -158,6 +175,85 @@ def prepare(config: Path, influx_url: str) -> None:
                 "data": {"done": ONBOARDING_PRESET},
             },
         )
+
+
+def card_config(entity_ids: dict[str, str], title: str = "InfluxDB") -> dict[str, Any]:
+    """The Lovelace entities card for one entry, from its entity ids by key."""
+    rows: list[dict[str, Any]] = []
+    for _platform, key, label in CARD_ROWS:
+        row = {"entity": entity_ids[key], "name": label}
+        if key in CONDITIONAL_ROWS:
+            conditions = [{"entity": entity_ids[key], "state_not": "0"}]
+            rows.append({"type": "conditional", "conditions": conditions, "row": row})
+        else:
+            rows.append(row)
+    return {"type": "entities", "title": title, "entities": rows}
+
+
+def card_yaml(entity_ids: dict[str, str], title: str = "InfluxDB") -> str:
+    """card_config as the YAML a user pastes (the README shows it for the default names)."""
+    lines = ["type: entities", f"title: {title}", "entities:"]
+    for row in card_config(entity_ids, title)["entities"]:
+        if row.get("type") == "conditional":
+            (cond,) = row["conditions"]
+            lines += [
+                "  - type: conditional",
+                "    conditions:",
+                f"      - entity: {cond['entity']}",
+                f'        state_not: "{cond["state_not"]}"',
+                "    row:",
+                f"      entity: {row['row']['entity']}",
+                f"      name: {row['row']['name']}",
+            ]
+        else:
+            lines += [f"  - entity: {row['entity']}", f"    name: {row['name']}"]
+    return "\n".join(lines) + "\n"
+
+
+def slugify(text: str) -> str:
+    """Home Assistant's entity-id slug for plain ASCII names (util.slugify)."""
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]", "_", text.lower())).strip("_")
+
+
+def default_entity_ids(title: str) -> dict[str, str]:
+    """The ids HA derives with has_entity_name: <platform>.<slug of device + entity name>
+    (each row's label is its entity's English name)."""
+    return {key: f"{platform}.{slugify(f'{title} {label}')}" for platform, key, label in CARD_ROWS}
+
+
+def registry_entity_ids(config: Path, entry_id: str, deadline: float) -> dict[str, str] | None:
+    """The entry's entity ids by key, from HA's entity registry (written a few seconds after
+    the entities are created), or None if they are not all there before `deadline`."""
+    path = config / ".storage" / "core.entity_registry"
+    wanted = {key for _p, key, _l in CARD_ROWS}
+    while True:
+        found: dict[str, str] = {}
+        try:
+            for ent in json.loads(path.read_text())["data"]["entities"]:
+                prefix = f"{entry_id}_"
+                if ent.get("platform") == DOMAIN and ent["unique_id"].startswith(prefix):
+                    found[ent["unique_id"][len(prefix) :]] = ent["entity_id"]
+        except (OSError, ValueError, KeyError):
+            pass
+        if wanted <= found.keys():
+            return found
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(1)
+
+
+def print_card(config: Path, ha_url: str, deadline: float) -> dict[str, str] | None:
+    ids = registry_entity_ids(config, DEV_ENTRY_ID, deadline)
+    if ids is None:
+        print("warning: HA Ingestor's entities did not appear in the entity registry", flush=True)
+        return None
+    print(
+        f"\n==> HA Ingestor's entities: {ha_url}/config/entities?domain={DOMAIN}\n"
+        "    a Lovelace card with their ids (Edit dashboard -> Add card -> Manual):\n\n"
+        + "".join(f"    {line}\n" for line in card_yaml(ids).splitlines()),
+        flush=True,
+    )
+    return ids
 
 
 def _request(
@@ -292,6 +388,81 @@ def log_findings(log: Path) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
+def device_id(config: Path, entry_id: str, deadline: float) -> str | None:
+    path = config / ".storage" / "core.device_registry"
+    while time.monotonic() < deadline:
+        try:
+            for device in json.loads(path.read_text())["data"]["devices"]:
+                if [DOMAIN, entry_id] in device["identifiers"]:
+                    return str(device["id"])
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(1)
+    return None
+
+
+def raw_keys() -> list[str]:
+    """Translation keys that would show if a text were missing (those with an underscore: a
+    plain word such as "weather" is also a legitimate text)."""
+    strings = json.loads((INTEGRATION / "strings.json").read_text())
+    keys: set[str] = set()
+    for flow in ("config", "options"):
+        for step_id, step in strings[flow]["step"].items():
+            keys.add(step_id)
+            keys.update(step.get("menu_options", {}))
+            keys.update(step.get("data", {}))
+        keys.update(strings[flow].get("error", {}))
+        keys.update(strings[flow].get("abort", {}))
+    for selector in strings["selector"].values():
+        keys.update(selector["options"])
+    return sorted(k for k in keys if "_" in k)
+
+
+def browser_check(args: argparse.Namespace, ids: dict[str, str], deadline: float) -> list[str]:
+    """The UI in headless Chromium; returns the problems found (empty: all well)."""
+    device = device_id(args.config, DEV_ENTRY_ID, deadline)
+    if device is None:
+        return ["the HA Ingestor device is not in the device registry"]
+    options = {
+        "haUrl": args.ha_url,
+        "outDir": str(args.screenshots),
+        "deviceId": device,
+        "card": card_config(ids),
+        "title": DEV_TITLE,
+        "rawKeys": raw_keys(),
+        "closedUrl": f"http://127.0.0.1:{free_port(0)}",
+    }
+    try:
+        run = subprocess.run(
+            ["node", str(HERE / "browser" / "check.mjs"), json.dumps(options)],
+            capture_output=True,
+            text=True,
+            timeout=max(60.0, deadline - time.monotonic()),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ["the browser check timed out"]
+    if run.returncode != 0:
+        return [f"the browser check failed:\n{run.stderr[-3000:]}"]
+    report = json.loads(run.stdout.splitlines()[-1])
+    problems = [
+        f"{name}: {issue}" for name, page in report["pages"].items() for issue in page["problems"]
+    ]
+    texts = report["pages"]["card"]["texts"]
+    problems += [
+        f"card: no row {label!r}"
+        for _p, key, label in CARD_ROWS
+        if key not in CONDITIONAL_ROWS and label not in texts
+    ]
+    if report["pages"]["add-v2-error"].get("tokenKept") != "typed-token":
+        problems.append("add form: the typed token is gone after a form error")
+    if "Filtered" in texts:  # nothing is filtered in the dev setup: the row must stay hidden
+        problems.append("card: the Filtered row shows while Filtered is 0")
+    shots = ", ".join(sorted(p.name for p in args.screenshots.glob("*.png")))
+    print(f"==> browser check: screenshots in {args.screenshots}: {shots}")
+    return problems
+
+
 def check(args: argparse.Namespace) -> int:
     """Wait for HA and points in InfluxDB; report; 0 when all is well."""
     started = time.monotonic()
@@ -321,6 +492,15 @@ def check(args: argparse.Namespace) -> int:
     print(f"==> HA Ingestor config entry state: {entry_state}")
     print(f"==> points in {DATABASE}.ha_states: {count} after {elapsed:.0f} s")
 
+    problems: list[str] = []
+    ids = print_card(args.config, args.ha_url, deadline) if entry_state == "loaded" else None
+    if ids is not None and args.browser:
+        problems = browser_check(args, ids, time.monotonic() + args.timeout)
+        for problem in problems:
+            print(f"browser: {problem}")
+    elif args.browser:
+        problems = ["no entity ids for the card"]
+
     errors, warnings = log_findings(args.log)
     for line in warnings:
         print(f"log warning: {line}")
@@ -335,6 +515,9 @@ def check(args: argparse.Namespace) -> int:
         ok = False
     if errors:
         print(f"FAIL: HA logged {len(errors)} error(s) about {DOMAIN} (see above)")
+        ok = False
+    if problems:
+        print(f"FAIL: the browser check found {len(problems)} problem(s) (see above)")
         ok = False
     if ok:
         print("OK")
@@ -354,6 +537,7 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=30)
     p = sub.add_parser("onboard")
     p.add_argument("ha_url")
+    p.add_argument("--config", type=Path, required=True)
     p.add_argument("--pid", type=int)
     p.add_argument("--timeout", type=float, default=600)
     p = sub.add_parser("check")
@@ -361,6 +545,9 @@ def main() -> int:
     p.add_argument("influx_url")
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--log", type=Path, required=True)
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--screenshots", type=Path, default=ROOT / "test-artifacts" / "develop-check")
+    p.add_argument("--no-browser", dest="browser", action="store_false")
     p.add_argument("--min-points", type=int, default=20)
     p.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
@@ -374,10 +561,12 @@ def main() -> int:
             print(f"error: InfluxDB did not answer at {args.influx_url}", file=sys.stderr)
             return 1
     elif args.command == "onboard":
+        deadline = time.monotonic() + args.timeout
         try:
-            onboard(args.ha_url, time.monotonic() + args.timeout, args.pid)
+            onboard(args.ha_url, deadline, args.pid)
         except (urllib.error.URLError, OSError, KeyError) as err:
             print(f"warning: could not create the owner user: {err}", file=sys.stderr)
+        print_card(args.config, args.ha_url, deadline)
     elif args.command == "check":
         return check(args)
     return 0

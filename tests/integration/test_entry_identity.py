@@ -122,7 +122,7 @@ async def test_reconfigure_keeps_title_device_and_entity_ids(
     before = sorted(e.entity_id for e in er.async_entries_for_config_entry(ent_reg, entry.entry_id))
     slug = database.replace("-", "_")
     assert f"sensor.influxdb_{slug}_127_0_0_1_events_received" in before  # has_entity_name ids
-    assert "binary_sensor." + f"influxdb_{slug}_127_0_0_1_influxdb_connectivity" in before
+    assert "binary_sensor." + f"influxdb_{slug}_127_0_0_1_connectivity" in before
 
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"

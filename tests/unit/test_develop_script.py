@@ -43,7 +43,8 @@ def test_develop_check_starts_ha_and_points_arrive(tmp_path: Path) -> None:
         "HA_PORT": str(free_port()),
         "INFLUXDB_PORT": str(free_port()),
         "DEVELOP_CHECK_POINTS": str(MIN_POINTS),
-        "DEVELOP_CHECK_TIMEOUT": "180",
+        "DEVELOP_CHECK_TIMEOUT": "300",
+        "DEVELOP_SCREENSHOTS": str(tmp_path / "screenshots"),
     }
     env.pop("DEVELOP_CHECK", None)
 
@@ -69,6 +70,12 @@ def test_develop_check_starts_ha_and_points_arrive(tmp_path: Path) -> None:
     assert int(match[1]) >= MIN_POINTS, context
     assert "HA Ingestor config entry state: loaded" in output, context
     assert "log error:" not in output, context
+    # The card with the entry's real ids, the entities link that filters, and the UI in Chromium.
+    assert "/config/entities?domain=ha_ingestor" in output, context
+    assert "- entity: sensor.influxdb_home_assistant_127_0_0_1_points_written" in output, context
+    assert "browser:" not in output, context  # no problem found on any page
+    shots = {p.stem for p in (tmp_path / "screenshots").glob("*.png")}
+    assert {"card", "integration", "device", "add-v2-error", "options-event-types"} <= shots
 
     # The config dir it was given was used: the entry, the symlink to the repo, InfluxDB's data.
     assert (config / ".storage" / "core.config_entries").exists()
