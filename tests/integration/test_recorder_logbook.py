@@ -29,9 +29,8 @@ from pytest_homeassistant_custom_component.typing import (
 )
 
 from custom_components.ha_ingestor.const import DOMAIN, STATS_INTERVAL_SECONDS
+from tests.helpers import v1_entry
 from tests.servers import InfluxDB1
-
-from .conftest import v1_entry
 
 MINUTES = 5
 CHANGES_PER_SECOND = 2
