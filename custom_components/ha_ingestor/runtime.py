@@ -37,6 +37,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
 from .capture import Capture
+from .compat import CORE_SCHEMA
 from .const import (
     CONF_API,
     CONF_ATTRIBUTES,
@@ -228,6 +229,7 @@ class IngestorRuntime:
                 mode=options[CONF_SCHEMA_MODE],
                 include_attributes=bool(options[CONF_ATTRIBUTES]),
                 ignore_attributes=frozenset(options[CONF_IGNORE_ATTRIBUTES]),
+                core_schema=CORE_SCHEMA,
             ),
             self.registry,
             self.skips,

@@ -5,7 +5,8 @@ Pure logic (no Home Assistant imports) so it is fast to test and to fuzz. Two mo
 * ``default``: one ``ha_states`` measurement; metadata as tags; type-stable fields.
 * ``core``: what Home Assistant core's ``influxdb`` integration writes with its default
   settings (measurement by unit, ``value``/``state`` fields, ``<attr>_str`` attributes), so
-  a user can switch without breaking dashboards.
+  a user can switch without breaking dashboards. Core changed its rules in 2026.10, so the
+  caller says which revision to match (``CoreSchema``).
 
 The type rule of the default mode (a field name never changes type, so InfluxDB never
 answers "field type conflict"):
@@ -38,7 +39,6 @@ from typing import Any, Final, Literal, Protocol
 
 from .const import METADATA_TAG_KEYS
 from .line_protocol import (
-    escape_measurement,
     escape_name,
     format_float,
     quote_string,
@@ -50,6 +50,9 @@ STATE_MEASUREMENT: Final = "ha_states"
 EVENT_MEASUREMENT: Final = "ha_events"
 
 SchemaMode = Literal["default", "core"]
+# Revisions of core's influxdb schema: "2025.4" up to HA 2026.9; "2026.10" from HA 2026.10 on,
+# where line breaks in names and strings become spaces and a field named ``time`` becomes ``time_``.
+CoreSchema = Literal["2025.4", "2026.10"]
 
 # Attributes promoted to tags in the default mode (attribute -> tag key).
 ATTRIBUTE_TAGS: Final = {
@@ -84,6 +87,13 @@ _CORE_SKIPPED_STATES: Final = frozenset({"unknown", "unavailable", ""})
 # Core's attribute rule: a string with digits and at most one dot also gets a float field.
 _CORE_DIGIT_TAIL: Final = re.compile(r"^[^\.]*\d+\.?\d+[^\.]*$")
 _CORE_DECIMAL: Final = re.compile(r"[^\d.]+")
+_CORE_TIME_FIELD: Final = "time"
+# How core's v1 client (influxdb-python) writes names and string values on the wire; InfluxDB
+# then reads both sides' bytes the same way (a line break is stored as backslash-n).
+_CORE_NAME_ESCAPES: Final = str.maketrans(
+    {"\\": "\\\\", " ": "\\ ", ",": "\\,", "=": "\\=", "\n": "\\n"}
+)
+_CORE_STRING_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 
 
 class EntityMetadata(Protocol):
@@ -204,6 +214,7 @@ class SchemaOptions:
     mode: SchemaMode = "default"
     include_attributes: bool = True
     ignore_attributes: frozenset[str] = frozenset()
+    core_schema: CoreSchema = "2026.10"
 
 
 @dataclass(slots=True)
@@ -374,12 +385,24 @@ class CoreCompatEncoder:
     ``float()`` accepts it, else ``<name>_str``. Unknown and unavailable states are not
     written. Unlike core, values that would be rejected are skipped one by one instead of
     failing the write.
+
+    Names and strings are escaped as core's v1 client does it, so InfluxDB stores the same
+    bytes (a line break as backslash-n). Core 2026.10+ first replaces line breaks (anything
+    ``str.splitlines`` splits on) with spaces in the measurement, the state and string
+    attributes, and renames a ``time`` field (which InfluxDB drops) to ``time_``.
     """
 
     def __init__(self, options: SchemaOptions, skips: SkipCounter | None = None) -> None:
         self._ignore = options.ignore_attributes
         self._include_attributes = options.include_attributes
+        self._single_line = options.core_schema != "2025.4"
         self.skips = skips or SkipCounter()
+
+    def _core_text(self, value: str) -> str:
+        """A string as core hands it to its client."""
+        if self._single_line and not value.isprintable():  # every line break is unprintable
+            return " ".join(value.splitlines())
+        return value
 
     def forget(self, entity_id: str) -> None:
         """Nothing is cached per entity in this mode."""
@@ -395,20 +418,27 @@ class CoreCompatEncoder:
             if math.isfinite(value):
                 fields["value"] = value
         except ValueError:
-            fields["state"] = state
+            fields["state"] = self._core_text(state)
             number = state_to_number(state)
             if number is not None:
                 fields["value"] = number
         unit = attributes.get("unit_of_measurement")
-        measurement = entity_id if unit in (None, "") else str(unit)
+        if unit in (None, ""):
+            measurement = entity_id
+        else:
+            measurement = self._core_text(unit) if isinstance(unit, str) else str(unit)
         include_unit = unit in (None, "")
         domain, _, object_id = entity_id.partition(".")
         if self._include_attributes:
             for key, attr in attributes.items():
                 if (key == "unit_of_measurement" and not include_unit) or key in self._ignore:
                     continue
-                clash = key in fields or key in CORE_TAG_KEYS
-                self._core_attribute(fields, f"{key}_" if clash else key, attr)
+                self._core_attribute(fields, f"{key}_" if key in fields else key, attr)
+        if self._single_line and _CORE_TIME_FIELD in fields:
+            renamed = f"{_CORE_TIME_FIELD}_"
+            while renamed in fields:
+                renamed += "_"
+            fields[renamed] = fields.pop(_CORE_TIME_FIELD)
         parts: list[str] = []
         for key, val in fields.items():
             if isinstance(val, float):
@@ -416,29 +446,38 @@ class CoreCompatEncoder:
                 if encoded is None:
                     continue
             elif string_fits(val):
-                encoded = quote_string(val)
+                encoded = f'"{val.translate(_CORE_STRING_ESCAPES)}"'
             else:
                 self.skips.add("string_too_large")
                 continue
-            parts.append(f"{escape_name(key)}={encoded}")
+            parts.append(f"{key.translate(_CORE_NAME_ESCAPES)}={encoded}")
         if not parts:
             return None
-        tags = f"domain={escape_name(domain)},entity_id={escape_name(object_id)}"
-        return f"{escape_measurement(measurement)},{tags} {','.join(parts)} {time_us}"
+        tags = (
+            f"domain={domain.translate(_CORE_NAME_ESCAPES)},"
+            f"entity_id={object_id.translate(_CORE_NAME_ESCAPES)}"
+        )
+        return f"{measurement.translate(_CORE_NAME_ESCAPES)},{tags} {','.join(parts)} {time_us}"
 
     def _core_attribute(self, fields: dict[str, float | str], key: str, attr: Any) -> None:
+        # Unlike core, a number never takes a tag's name (InfluxDB 3 refuses a field and a tag
+        # of one name): an attribute "domain" of 5 is written as "domain_".
+        number_key = key
+        while number_key in CORE_TAG_KEYS or (number_key != key and number_key in fields):
+            number_key += "_"
         try:
-            fields[key] = float(attr)
+            fields[number_key] = float(attr)
         except (ValueError, TypeError, OverflowError):
-            text = str(attr)
+            text = self._core_text(str(attr))
             fields[f"{key}_str"] = text
             if _CORE_DIGIT_TAIL.match(text):
                 try:
-                    fields[key] = float(_CORE_DECIMAL.sub("", text))
+                    fields[number_key] = float(_CORE_DECIMAL.sub("", text))
                 except ValueError:
                     self.skips.add("unparsable_number")
-        if isinstance(fields.get(key), float) and not math.isfinite(fields[key]):  # type: ignore[arg-type]
-            del fields[key]
+        number = fields.get(number_key)
+        if isinstance(number, float) and not math.isfinite(number):
+            del fields[number_key]
             self.skips.add("non_finite")
 
 

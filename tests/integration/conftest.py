@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import itertools
+import logging
 from pathlib import Path
+import re
 import ssl
 import threading
 from unittest.mock import patch
@@ -31,6 +33,38 @@ _db_names = itertools.count()
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/ in every test."""
+
+
+# Home Assistant reports most deprecations as log warnings (helpers.frame.report_usage,
+# helpers.deprecation), not as Python warnings: "Detected that custom integration 'ha_ingestor'
+# ... will stop working", "... was used from ha_ingestor, this is a deprecated ...".
+_DEPRECATION = re.compile(r"deprecat|will stop working|will be removed|no longer supported", re.I)
+_OURS = re.compile(rf"(?<![\w.]){DOMAIN}(?!\w)")
+
+
+class _DeprecationLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if _OURS.search(message) and _DEPRECATION.search(message):
+            self.found.append(f"{record.name}: {message}")
+
+
+@pytest.fixture(autouse=True)
+def no_deprecations_from_us() -> Iterator[None]:
+    """Fail a test when Home Assistant logs a deprecation that names this integration."""
+    handler = _DeprecationLog()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    if handler.found:
+        pytest.fail("Home Assistant reported deprecated use:\n" + "\n".join(handler.found))
 
 
 @pytest.fixture

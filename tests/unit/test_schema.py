@@ -190,6 +190,33 @@ def test_core_compat_encoder() -> None:
     )
 
 
+def test_core_compat_line_breaks_and_time_follow_the_core_revision() -> None:
+    attributes = {
+        "unit_of_measurement": "k\nW",
+        "note": "a\r\nb\u2028c\n",
+        "time": "12:30",
+        "time_": 1,
+    }
+    old = CoreCompatEncoder(SchemaOptions(core_schema="2025.4")).encode(
+        "sensor.x", "4", attributes, 9
+    )
+    # as influxdb-python writes it: a line break as backslash-n; "time" stays "time"
+    assert old == (
+        'k\\nW,domain=sensor,entity_id=x value=4.0,note_str="a\r\\nb\u2028c\\n",'
+        'time_str="12:30",time=1230.0,time_=1.0 9'
+    )
+    new = CoreCompatEncoder(SchemaOptions(core_schema="2026.10")).encode(
+        "sensor.x", "4", attributes, 9
+    )
+    # 2026.10: every line break (str.splitlines) is a space; "time" moves past "time_"
+    assert new == (
+        'k\\ W,domain=sensor,entity_id=x value=4.0,note_str="a b c",'
+        'time_str="12:30",time_=1.0,time__=1230.0 9'
+    )
+    state = CoreCompatEncoder(SchemaOptions()).encode("sensor.y", "one\ntwo", {}, 9)
+    assert state == 'sensor.y,domain=sensor,entity_id=y state="one two" 9'
+
+
 def test_event_encoding() -> None:
     skips = SkipCounter()
     line = encode_event(
