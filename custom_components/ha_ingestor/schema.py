@@ -8,16 +8,18 @@ Pure logic (no Home Assistant imports) so it is fast to test and to fuzz. Two mo
   a user can switch without breaking dashboards. Core changed its rules in 2026.10, so the
   caller says which revision to match (``CoreSchema``).
 
-The type rule of the default mode (a field name never changes type, so InfluxDB never
-answers "field type conflict"):
+The type rule of the default mode: a field name never changes type (so InfluxDB never answers
+"field type conflict") and two attributes never share a field (`field_name`):
 
 * numbers (int, float, Decimal) and booleans -> float field named after the attribute;
-  a name ending in ``_str`` gets ``_num`` appended;
+  a name ending in ``_str`` (or ``_str_num``, ``_str_num_num``, ...) gets ``_num`` appended;
 * everything else -> string field ``<name>_str``: strings as is, enums by value, dates in
   ISO 8601, lists and dicts as JSON;
-* attributes named ``value``, ``state`` or ``time``, or starting with ``_``, are prefixed
-  with ``attr_``; ``None``, NaN and infinities are not written; strings over 64 KiB are
-  skipped and counted;
+* names that would clash with our own fields or that InfluxDB cannot store as they are
+  (``value``, ``state``, ``time``, ``outdoor_temperature``; starting with ``_`` or ``attr_``;
+  with a line break or a backslash) become ``attr_<name>``, with ``%``, line breaks and
+  backslashes percent-encoded; ``None``, NaN and infinities are not written; strings over
+  64 KiB are skipped and counted;
 * a number field never takes the name of a tag (``TAG_KEYS``): it gets ``attr_`` too
   (``_``  appended in the core mode), because InfluxDB 3 refuses a tag and a field of the
   same name in one table. Tag keys come from this fixed set only, never from attribute names.
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
+import functools
 import json
 import math
 import numbers
@@ -60,7 +63,10 @@ ATTRIBUTE_TAGS: Final = {
     "device_class": "device_class",
     "unit_of_measurement": "unit",
 }
-_RESERVED_FIELDS: Final = frozenset({"value", "state", "time"})
+# Our own fields of state points (weather enrichment adds outdoor_temperature) and events.
+CONTEXT_FIELDS: Final = frozenset({"outdoor_temperature"})
+_RESERVED_FIELDS: Final = frozenset({"value", "state", "time"}) | CONTEXT_FIELDS
+_EVENT_RESERVED_FIELDS: Final = frozenset({"value", "state", "time", "count"})
 # Every tag key a state or event point can carry, in either mode (weather enrichment adds
 # weather_condition). No field is ever named like one of them.
 TAG_KEYS: Final = frozenset(
@@ -168,14 +174,43 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
-def field_key(key: str) -> str:
-    """The attribute key as used for fields (reserved names get ``attr_``)."""
-    if key in _RESERVED_FIELDS or key.startswith("_"):
-        return f"attr_{key}"
+_ESCAPED_PREFIX: Final = "attr_"
+_PERCENT: Final = str.maketrans({"%": "%25", "\\": "%5C", "\n": "%0A", "\r": "%0D"})
+_NUMERIC_AFTER_STR: Final = re.compile(r"_str(?:_num)*$")
+
+
+def _base_name(key: str, reserved: frozenset[str]) -> str:
+    """The attribute key, escaped where it could clash; injective, never ends in a clash."""
+    if (
+        key in reserved
+        or key.startswith(("_", _ESCAPED_PREFIX))
+        or "\\" in key
+        or "\n" in key
+        or "\r" in key
+    ):
+        return _ESCAPED_PREFIX + key.translate(_PERCENT)
     return key
 
 
-def encode_value_field(key: str, value: Any, skips: SkipCounter) -> str | None:
+@functools.lru_cache(maxsize=8192)
+def field_name(key: str, numeric: bool, reserved: frozenset[str] = _RESERVED_FIELDS) -> str:
+    """The field an attribute is written to: one per (key, kind), never shared.
+
+    String fields end in ``_str``; numeric ones never do (a trailing ``_str(_num)*`` gets one
+    more ``_num``), and unescaped names neither start with ``attr_`` nor hold characters
+    InfluxDB rewrites, so distinct attributes give distinct fields.
+    """
+    if not numeric:
+        return f"{_base_name(key, reserved)}_str"
+    base = _base_name(key, reserved | TAG_KEYS)  # InfluxDB 3: no field named like a tag
+    if _NUMERIC_AFTER_STR.search(base):
+        return f"{base}_num"
+    return base
+
+
+def encode_value_field(
+    key: str, value: Any, skips: SkipCounter, reserved: frozenset[str] = _RESERVED_FIELDS
+) -> str | None:
     """One ``key=value`` by the default type rule, or None when not written."""
     if value is None or not key:
         return None
@@ -193,20 +228,12 @@ def encode_value_field(key: str, value: Any, skips: SkipCounter) -> str | None:
         if encoded is None:
             skips.add("non_finite")
             return None
-        name = field_key(key)
-        if name.endswith("_str"):
-            name = f"{name}_num"
-        elif name in TAG_KEYS:
-            name = f"attr_{name}"
-        return f"{escape_name(name)}={encoded}"
+        return f"{escape_name(field_name(key, True, reserved))}={encoded}"
     text = _as_text(value)
     if not string_fits(text):
         skips.add("string_too_large")
         return None
-    name = field_key(key)
-    if not name.endswith("_str"):
-        name = f"{name}_str"
-    return f"{escape_name(name)}={quote_string(text)}"
+    return f"{escape_name(field_name(key, False, reserved))}={quote_string(text)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +310,7 @@ class StateEncoder:
         parts = [
             encoded
             for k, v in fields.items()
-            if (encoded := encode_value_field(k, v, self.skips)) is not None
+            if (encoded := encode_value_field(k, v, self.skips, frozenset())) is not None
         ]
         self._context_fields = "".join(f",{p}" for p in parts)
 
@@ -501,8 +528,7 @@ def encode_event(
     for key, value in data.items():
         if key == "entity_id" and "entity_id" in tags:
             continue
-        name = "attr_count" if key == "count" else str(key)
-        encoded = encode_value_field(name, value, skips)
+        encoded = encode_value_field(str(key), value, skips, _EVENT_RESERVED_FIELDS)
         if encoded is not None:
             if (field_name := _field_name(encoded)) in names:
                 skips.add("duplicate_field")

@@ -19,12 +19,14 @@ from custom_components.ha_ingestor.line_protocol import (
     quote_string,
 )
 from custom_components.ha_ingestor.schema import (
+    ATTRIBUTE_TAGS,
     CoreCompatEncoder,
     SchemaOptions,
     SkipCounter,
     StateEncoder,
     encode_event,
     encode_value_field,
+    field_name,
     state_to_number,
     timestamp_us,
 )
@@ -101,7 +103,12 @@ def test_attribute_rule_renames_and_skips() -> None:
     assert encode_value_field("state", "x", skips) == 'attr_state_str="x"'
     assert encode_value_field("_private", 1, skips) == "attr__private=1.0"
     assert encode_value_field("speed_str", 4, skips) == "speed_str_num=4.0"
-    assert encode_value_field("speed_str", "fast", skips) == 'speed_str="fast"'
+    assert encode_value_field("speed_str", "fast", skips) == 'speed_str_str="fast"'
+    assert encode_value_field("dup", "a", skips) == 'dup_str="a"'  # not the same field
+    assert encode_value_field("speed_str_num", 4, skips) == "speed_str_num_num=4.0"
+    assert encode_value_field("attr_value", 1, skips) == "attr_attr_value=1.0"
+    assert encode_value_field("outdoor_temperature", 1, skips) == "attr_outdoor_temperature=1.0"
+    assert encode_value_field("a\nb", 1, skips) == "attr_a%0Ab=1.0"
     assert encode_value_field("x", None, skips) is None
     assert encode_value_field("x", float("inf"), skips) is None
     assert encode_value_field("x", 10**400, skips) is None
@@ -240,3 +247,52 @@ def test_event_encoding() -> None:
     assert line.startswith(
         "ha_events,domain=automation,entity_id=automation.x,event_type=automation_triggered "
     )
+
+
+# Attribute names built from the pieces the type rule treats specially, plus any text.
+_PIECES = st.sampled_from(
+    [
+        "_str",
+        "_num",
+        "attr_",
+        "_",
+        "value",
+        "state",
+        "time",
+        "outdoor_temperature",
+        "%",
+        "\\",
+        "\n",
+        "\r",
+        "\r\n",
+        " ",
+        ",",
+        "=",
+        "/",
+        "x",
+        "dup",
+        "str",
+    ]
+)
+NAMES = st.one_of(
+    st.lists(_PIECES, min_size=1, max_size=5).map("".join),
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12),
+)
+
+
+@given(st.dictionaries(NAMES, st.one_of(st.floats(-1e9, 1e9), st.text(max_size=3)), max_size=8))
+def test_no_two_attributes_share_a_field(attributes: dict[str, float | str]) -> None:
+    """Every (attribute, kind) gets its own field, distinct from ours (state, value, the
+    weather context), as InfluxDB stores the names."""
+    attributes = {k: v for k, v in attributes.items() if k not in ATTRIBUTE_TAGS}
+    encoder = StateEncoder(SchemaOptions(), skips=SkipCounter())
+    encoder.set_context({}, {"outdoor_temperature": 21.5})
+    line = encoder.encode("sensor.x", "5", attributes, 1)
+    ours = ["state", "value", "outdoor_temperature"]
+    # Each kind of every name, as InfluxDB stores it (an attribute may change type over time).
+    stored = ours + [
+        identifier(field_name(key, numeric)) for key in attributes for numeric in (True, False)
+    ]
+    assert len(set(stored)) == len(stored)
+    for key, value in attributes.items():  # and the encoder writes each where the rule says
+        assert f",{escape_name(field_name(key, isinstance(value, float)))}=" in line
