@@ -7,17 +7,21 @@ import asyncio
 from collections.abc import Callable, Iterator
 import contextlib
 from datetime import timedelta
+import functools
 from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_URL, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
+from custom_components.ha_ingestor import pipeline as pipeline_module
+from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.const import (
     CONF_BATCH_SIZE,
     CONF_EXCLUDE_DOMAINS,
@@ -28,7 +32,9 @@ from custom_components.ha_ingestor.const import (
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
 from custom_components.ha_ingestor.runtime import IngestorRuntime
 from custom_components.ha_ingestor.spool import Spool
+from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
+    FakeServer,
     async_wait_until,
     closed_port_url,
     count_in,
@@ -38,6 +44,8 @@ from tests.helpers import (
     v2_entry,
 )
 from tests.servers import InfluxDB1, VictoriaMetrics
+
+from .test_faults import fire_numbered, written_values
 
 TEAM = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
 
@@ -270,5 +278,41 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     assert stats.written == 3_000
     assert stats.filtered >= 31
     assert stats.received >= saved["received"] >= 3_031  # cumulative, not reset
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_flush_action_writes_during_a_backoff_and_explains_a_refusal(
+    hass: HomeAssistant,
+    fake_v2: FakeServer[FakeInfluxDB2],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(pipeline_module, "Backoff", functools.partial(Backoff, cap=60))
+    fake_v2.fake.fail_next = [503]
+    fake_v2.fake.retry_after = "60"  # InfluxDB asks for a minute; it is back in a moment
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    pipeline = entry.runtime_data.pipeline
+    await fire_numbered(hass, 0, 20)
+    await async_wait_until(
+        lambda: pipeline.stats.failed_writes == 1 and pipeline.spool.pending_points,
+        "the first write refused and spooled",
+    )
+    await fire_numbered(hass, 20, 5)
+    await flush(hass)  # during the minute's backoff
+    await async_wait_until(
+        lambda: written_values(fake_v2) == set(range(25)), "all 25 written", timeout=10
+    )
+
+    fake_v2.fake.fail_next = [503] * 1_000  # down again: refused, translated, no traceback
+    await fire_numbered(hass, 25, 5)
+    caplog.clear()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "flush_incomplete"
+    assert "not everything could be written" in str(err.value)
+    assert not [r for r in caplog.records if r.exc_info]
     assert_accounted(entry)
     await hass.config_entries.async_unload(entry.entry_id)

@@ -33,7 +33,11 @@ class Harness:
     submitted: int = 0
 
     def pipeline(
-        self, token: str = "good-token", spool_bytes: int = 50_000_000, **cfg: float
+        self,
+        token: str = "good-token",
+        spool_bytes: int = 50_000_000,
+        backoff: Backoff | None = None,
+        **cfg: float,
     ) -> Pipeline:
         target = Target(api="v2", url=self.url, org="home", bucket="home_assistant", token=token)
         spool = Spool(self.tmp / "spool.db", spool_bytes, synchronous="NORMAL")
@@ -44,7 +48,7 @@ class Harness:
             Stats(),
             config,
             self.hooks,
-            Backoff(initial=0.02, cap=0.1),
+            backoff or Backoff(initial=0.02, cap=0.1),
         )
         pipeline.start(lambda coro: __import__("asyncio").get_running_loop().create_task(coro))
         return pipeline
@@ -112,7 +116,10 @@ async def test_server_errors_spool_then_replay_with_retry_after(harness: Harness
     p = harness.pipeline()
     data = lines(500)
     harness.submit(p, data)
-    await async_wait_until(lambda: p.stats.written == 500 and p.pending == 0, "500 written")
+    await async_wait_until(
+        lambda: p.stats.written == 500 and p.pending == 0 and not p.spool.pending_points,
+        "500 written and removed from the spool",
+    )
     assert sorted(set(harness.fake.written)) == sorted(data)
     assert harness.hooks.connectivity == [False, True]
     assert p.pending == 0 and p.spool.pending_points == 0
@@ -318,19 +325,43 @@ async def test_stop_while_down_puts_every_queued_point_on_disk(harness: Harness)
     p.spool.append_encoded = slow  # type: ignore[method-assign]
     harness.submit(p, lines(1_000))
     await async_wait_until(
-        lambda: p.stats.failed_writes >= 1 and p._compressed,
+        lambda: p.stats.failed_writes >= 1 and p._outbox.batches,
         "a failed write and a compressed spill",
     )
-    real_write = p._writer.write_lines
+    real_write = p._delivery._writer.write_lines
 
     async def slow_write(batch: list[str]) -> Any:
         await asyncio.sleep(0.3)  # the last write attempt outlasts the disk task's work
         return await real_write(batch)
 
-    p._writer.write_lines = slow_write  # type: ignore[method-assign]
-    p._retry_at = 0  # due for a retry when the stop comes
+    p._delivery._writer.write_lines = slow_write  # type: ignore[method-assign]
+    p._delivery._retry_at = 0  # due for a retry when the stop comes
     harness.submit(p, lines(2_000, start=1_000))
     await p.async_stop()
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 3_000
     reopened.close()
+
+
+async def test_flush_writes_at_once_during_a_retry_backoff(harness: Harness) -> None:
+    harness.fake.fail_next = [503]
+    harness.fake.retry_after = "60"  # the writer would wait a minute
+    p = harness.pipeline(backoff=Backoff(initial=1, cap=60))
+    harness.submit(p, lines(10))
+    await async_wait_until(
+        lambda: p.stats.failed_writes == 1 and p.spool.pending_points == 10, "10 spooled"
+    )
+    harness.submit(p, lines(5, start=10))
+    start = time.monotonic()
+    assert await p.flush(wait=10)  # InfluxDB is back: written now, not in a minute
+    assert time.monotonic() - start < 5
+    await async_wait_until(lambda: p.stats.written == 15, "15 written")
+    assert accounted(p) == 15
+    # Still refused: one attempt, then False at once; everything stays pending.
+    harness.fake.fail_next = [503] * 100
+    harness.submit(p, lines(5, start=15))
+    start = time.monotonic()
+    assert not await p.flush(wait=10)
+    assert time.monotonic() - start < 5
+    assert accounted(p) == 20
+    await p.async_stop()

@@ -1,0 +1,366 @@
+"""Batching and delivery: the task that writes the queue and replays the spool.
+
+A batch is due when the queue reaches the batch size, its oldest line is a flush interval old,
+or a flush or the stop asks for it (`batch_due`, the one place that decides). After a batch the
+task writes at most one spooled batch, so a backlog drains while live data keeps flowing
+(points are keyed by series and timestamp: order across batches does not matter to InfluxDB and
+a replayed point overwrites itself). How many lines go into a request is `request_size`.
+
+Failures:
+* timeout, connection error, 5xx, 429: the batch goes to the spool, writing pauses with
+  exponential backoff (honouring Retry-After); meanwhile a due batch goes to the spool instead
+  of waiting in memory; a flush cuts the wait short for one attempt;
+* 400/422 and 413: the batch is split in halves until the bad lines are isolated; those go to
+  the dead-letter table, the rest is written. InfluxDB 3 names the lines it rejected (and
+  wrote the others): exactly those are dead-lettered, with no splitting;
+* 401/403: everything stays in the spool and writing stops until the entry is reloaded with
+  new credentials (the reauth flow);
+* 404 (database or bucket missing): kept and retried with backoff until it exists.
+
+No Home Assistant imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+import contextlib
+from dataclasses import dataclass
+import logging
+import time
+from typing import Protocol
+
+from .backoff import Backoff
+from .spill import Outbox
+from .spool import SpoolError
+from .spool_access import SpoolAccess, SpoolHooks
+from .stats import Stats
+from .writer import InfluxWriter, Outcome, WriteResult
+
+_LOGGER = logging.getLogger(__name__)
+
+DEAD_LETTER_EXAMPLES = 5
+BACKLOG_FACTOR = 5  # batch sizes per request while twice a batch or more is queued
+
+
+class DeliveryHooks(SpoolHooks, Protocol):
+    """What delivery tells Home Assistant (repairs, reauth, logs)."""
+
+    def connectivity_changed(self, connected: bool, error: str | None) -> None: ...
+    def auth_failed(self, message: str) -> None: ...
+    def target_missing(self, message: str) -> None: ...
+    def dead_lettered(self, examples: list[tuple[str, str]]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    batch_size: int
+    flush_interval: float
+
+
+class Delivery:
+    """The batch task: due batches to InfluxDB, then one spooled batch, with backoff."""
+
+    def __init__(  # noqa: PLR0917 - wired once, by the pipeline
+        self,
+        queue: deque[str],
+        outbox: Outbox,
+        writer: InfluxWriter,
+        spool: SpoolAccess,
+        stats: Stats,
+        hooks: DeliveryHooks,
+        backoff: Backoff,
+        config: DeliveryConfig,
+    ) -> None:
+        self._queue = queue
+        self._outbox = outbox
+        self._writer = writer
+        self._spool = spool
+        self.stats = stats
+        self._hooks = hooks
+        self._backoff = backoff
+        self.batch_size = config.batch_size
+        self.flush_interval = config.flush_interval
+        self.wake = asyncio.Event()
+        self.first_queued = 0.0  # monotonic time the oldest queued line arrived
+        self.inflight = 0  # live lines being written
+        self.replay_counted = 0  # lines of the spooled batch being written, already counted
+        self._retry_at = 0.0
+        self._auth_paused = False
+        self._stopping = False
+        self._flush_requested = False
+        self._flush_attempted = False
+        self._drained = asyncio.Event()
+
+    @property
+    def paused_for_auth(self) -> bool:
+        return self._auth_paused
+
+    # ------------------------------------------------------------------ policy
+
+    def batch_due(self, now: float) -> bool:
+        queue = self._queue
+        return bool(queue) and (
+            len(queue) >= self.batch_size
+            or self._flush_requested
+            or self._stopping
+            or now - self.first_queued >= self.flush_interval
+        )
+
+    def request_size(self, queued: int) -> int:
+        """Lines in the next request. Behind (a burst, or catching up): larger requests, so
+        each of InfluxDB's per-request costs (parse, WAL fsync) is paid for more points."""
+        return min(
+            queued, self.batch_size * (BACKLOG_FACTOR if queued >= 2 * self.batch_size else 1)
+        )
+
+    def _blocked(self, now: float) -> bool:
+        return self._auth_paused or now < self._retry_at
+
+    def _replay_due(self, now: float) -> bool:
+        return bool(self._spool.points) and not self._blocked(now) and not self._stopping
+
+    def _wait(self, now: float) -> float | None:
+        """Seconds until something is due (None: nothing until woken)."""
+        waits = []
+        if self._queue:
+            waits.append(self.first_queued + self.flush_interval - now)
+        if not self._auth_paused and now < self._retry_at:
+            waits.append(self._retry_at - now)
+        return max(0.0, min(waits)) if waits else None
+
+    def _signal_drained(self) -> None:
+        """A flush is answered once the queue is empty and one write was tried (or none can
+        be: nothing spooled, or paused until reauth)."""
+        if (
+            self._flush_requested
+            and not self._queue
+            and (self._flush_attempted or not self._spool.points or self._auth_paused)
+        ):
+            self._flush_requested = False
+            self._drained.set()
+
+    # ------------------------------------------------------------------ control
+
+    async def flush(self, wait: float) -> bool:
+        """Write what is queued now, cutting a retry backoff short for one attempt.
+
+        True when the attempt succeeded within `wait` (or nothing needed writing); False when
+        InfluxDB refused it (what is queued then waits in the spool) or the time ran out.
+        """
+        if not self._queue and not self.inflight and not self._spool.points:
+            return self.stats.connected is not False
+        self._retry_at = 0.0  # the backoff counter stays: a failure waits longer next time
+        self._flush_requested = True
+        self._flush_attempted = False
+        self._drained.clear()
+        self.wake.set()
+        try:
+            await asyncio.wait_for(self._drained.wait(), wait)
+        except TimeoutError:
+            return False
+        return self.stats.connected is True
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    # ------------------------------------------------------------------ the task
+
+    async def run(self) -> None:
+        queue = self._queue
+        while True:
+            self.wake.clear()
+            self._signal_drained()
+            now = time.monotonic()
+            if self._stopping and (not queue or self._blocked(now)):
+                return
+            if self.batch_due(now):
+                if self._blocked(now):
+                    # Same durability window as when writing: nothing waits in memory longer
+                    # than a flush interval; it goes to disk instead, a chunk per turn.
+                    self._outbox.spill(queue, self.request_size(len(queue)))
+                    await asyncio.sleep(0)
+                    continue
+                batch = [queue.popleft() for _ in range(self.request_size(len(queue)))]
+                if not await self._deliver(batch, None):
+                    continue
+            if self._replay_due(time.monotonic()):
+                await self._replay_one()
+                continue
+            if not self.batch_due(time.monotonic()):
+                self._signal_drained()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self._wait(time.monotonic()))
+
+    async def _replay_one(self) -> None:
+        try:
+            spooled = await self._spool.oldest()
+        except SpoolError as err:
+            self._spool_failed(err)
+            return
+        if spooled is not None:
+            await self._deliver(spooled.lines, spooled.batch_id)
+
+    def _spool_failed(self, err: SpoolError) -> None:
+        _LOGGER.error("Spool error, retrying later: %s", err)
+        self._retry_at = time.monotonic() + self._backoff.next_delay()
+
+    async def _deliver(self, lines: list[str], spool_id: int | None) -> bool:
+        """Write lines (splitting rejected parts); unsent lines end up in the spool.
+
+        Returns True when nothing is left to retry.
+        """
+        live = spool_id is None
+        if live:
+            self.inflight += len(lines)
+        parts: deque[list[str]] = deque([lines])
+        dead: list[tuple[str, str]] = []
+        try:
+            while parts:
+                part = parts[0]
+                result = await self._writer.write_lines(part)
+                self._flush_attempted = True
+                outcome = result.outcome
+                if outcome is Outcome.OK:
+                    parts.popleft()
+                    self._written(len(part), result, live)
+                elif outcome is Outcome.PARTIAL:
+                    parts.popleft()
+                    self._partial(part, result, dead, parts, live)
+                elif outcome in (Outcome.REJECTED, Outcome.TOO_LARGE):
+                    parts.popleft()
+                    if len(part) == 1:
+                        dead.append((part[0], f"HTTP {result.status}: {result.message}"))
+                        self.stats.dead_lettered += 1
+                        self._counted(1, live)
+                    else:
+                        mid = len(part) // 2
+                        parts.appendleft(part[mid:])
+                        parts.appendleft(part[:mid])
+                else:
+                    unsent = [line for p in parts for line in p]
+                    parts.clear()
+                    await self._park(unsent, spool_id)
+                    self._failed(result)  # the backoff starts once the batch is safe
+                    return False
+            if spool_id is not None:
+                await self._settle_replayed(spool_id, len(lines))
+            return True
+        except asyncio.CancelledError:
+            # Shutdown hit the timeout mid-write: the batch is not lost, it is queued again
+            # (and spooled by the pipeline's stop); a point written twice overwrites itself.
+            if live:
+                unsent = [line for p in parts for line in p]
+                self.inflight -= len(unsent)
+                self._queue.extendleft(reversed(unsent))
+            raise
+        finally:
+            if dead:
+                await self._dead_letter(dead)
+
+    def _partial(
+        self,
+        part: list[str],
+        result: WriteResult,
+        dead: list[tuple[str, str]],
+        parts: deque[list[str]],
+        live: bool,
+    ) -> None:
+        """InfluxDB 3 wrote `part` except the lines it listed; lines its answer did not cover
+        (it lists at most 100) are sent again (a point written twice overwrites itself)."""
+        for index, reason in result.rejected:
+            dead.append((part[index], f"HTTP {result.status}: {reason}"))
+        self.stats.dead_lettered += len(result.rejected)
+        self._counted(len(result.rejected), live)
+        self._written(result.covered - len(result.rejected), result, live)
+        if result.covered < len(part):
+            parts.appendleft(part[result.covered :])
+
+    def _counted(self, count: int, live: bool) -> None:
+        """`count` lines left the pending state (written or dead-lettered)."""
+        if live:
+            self.inflight -= count
+        else:
+            self.replay_counted += count
+
+    async def _settle_replayed(self, spool_id: int, count: int) -> None:
+        """A spooled batch was written (bar dead letters): remove it from the spool."""
+
+        def removed(found: bool) -> None:
+            if not found:
+                # The spool dropped this batch (full) while it was written: it was written
+                # after all, so it no longer counts as dropped.
+                dropped = self.stats.dropped
+                dropped["spool_full"] -= min(dropped["spool_full"], self.replay_counted)
+            self.replay_counted = 0
+
+        try:
+            await self._spool.remove(spool_id, removed)
+        except SpoolError as err:
+            self.replay_counted = 0
+            self._spool_failed(err)
+
+    def _written(self, count: int, result: WriteResult, live: bool) -> None:
+        stats = self.stats
+        stats.written += count
+        stats.last_write = time.time()
+        stats.last_latency = result.latency
+        self._counted(count, live)
+        if stats.connected is not True:
+            recovered = stats.connected is False  # not just the first write since start
+            stats.connected = True
+            stats.last_error = None
+            self._backoff.reset()
+            if recovered:
+                self._hooks.connectivity_changed(True, None)
+
+    def _failed(self, result: WriteResult) -> None:
+        stats = self.stats
+        stats.failed_writes += 1
+        error = f"HTTP {result.status}: {result.message}" if result.status else result.message
+        stats.last_error = error
+        if result.outcome is Outcome.AUTH:
+            self._auth_paused = True
+            self._hooks.auth_failed(error)
+        else:
+            if result.outcome is Outcome.NOT_FOUND:
+                self._hooks.target_missing(error)
+            self._retry_at = time.monotonic() + self._backoff.next_delay(result.retry_after)
+        if stats.connected is not False:
+            stats.connected = False
+            self._hooks.connectivity_changed(False, error)
+
+    async def _park(self, lines: list[str], spool_id: int | None) -> None:
+        """Keep unsent lines on disk: a live batch is appended, a spooled one shrunk in place
+        (or, if the spool fails, a live batch goes back to the queue)."""
+        if spool_id is not None:
+
+            def replaced(_found: bool) -> None:
+                self.replay_counted = 0
+
+            try:
+                await self._spool.replace(spool_id, lines, replaced)
+            except SpoolError as err:
+                self.replay_counted = 0
+                self._spool_failed(err)
+            return
+        count = len(lines)
+
+        def parked() -> None:
+            self.inflight -= count
+
+        try:
+            await self._spool.append(lines, parked)
+        except SpoolError as err:
+            _LOGGER.error("Could not spool %d points, keeping them in memory: %s", count, err)
+            self.inflight -= count
+            self._queue.extendleft(reversed(lines))
+
+    async def _dead_letter(self, dead: list[tuple[str, str]]) -> None:
+        """Keep the rejected lines (already counted) for diagnostics, and say so."""
+        try:
+            await self._spool.add_dead_letters(dead)
+        except SpoolError as err:
+            _LOGGER.error("Could not store %d dead letters: %s", len(dead), err)
+        self._hooks.dead_lettered(dead[:DEAD_LETTER_EXAMPLES])

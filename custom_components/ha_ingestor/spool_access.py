@@ -1,0 +1,97 @@
+"""The spool as the event loop uses it: every call in the executor, counted as it returns.
+
+`points` is what the spool holds as of the last call that returned. Calls run one at a time,
+and each updates `points` on the loop in the same step as the caller's own counters (points in
+flight, spilled batches: the `done` callbacks), so the pipeline's pending count never has a
+point in two places or in none. No Home Assistant imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from .spool import EncodedBatch, Spool, SpoolBatch
+from .stats import Stats
+
+_T = TypeVar("_T")
+
+
+class SpoolHooks(Protocol):
+    def spool_dropped(self, points: int) -> None: ...
+
+
+class SpoolAccess:
+    def __init__(self, spool: Spool, stats: Stats, hooks: SpoolHooks) -> None:
+        self.spool = spool
+        self._stats = stats
+        self._hooks = hooks
+        self.points = spool.pending_points
+        self._unreadable_seen = spool.unreadable_points
+        self._lock = asyncio.Lock()
+
+    async def _call(
+        self, func: Callable[..., _T], *args: Any, done: Callable[[_T], None] | None = None
+    ) -> _T:
+        """Run a spool method in the executor, one at a time; `done` gets its result."""
+        async with self._lock:
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(None, func, *args)
+            finally:
+                self.points = self.spool.pending_points
+                self._count_unreadable()
+            if done is not None:
+                done(result)
+            return result
+
+    async def _change(
+        self, func: Callable[..., _T], *args: Any, done: Callable[[_T], None] | None = None
+    ) -> _T:
+        """A call that changes the spool: shielded, so it and its bookkeeping complete even
+        when the caller is cancelled (shutdown)."""
+        return await asyncio.shield(self._call(func, *args, done=done))
+
+    def _count_unreadable(self) -> None:
+        """Points the spool had to discard (a damaged row or file) are dropped, with a reason."""
+        unreadable = self.spool.unreadable_points
+        if unreadable > self._unreadable_seen:
+            self._stats.dropped["spool_unreadable"] += unreadable - self._unreadable_seen
+            self._unreadable_seen = unreadable
+
+    def _dropped(self, points: int) -> None:
+        if points:
+            self._stats.dropped["spool_full"] += points
+            self._hooks.spool_dropped(points)
+
+    def _stored(self, done: Callable[[], None]) -> Callable[[int], None]:
+        def stored(dropped: int) -> None:
+            done()
+            self._dropped(dropped)
+
+        return stored
+
+    async def append(self, lines: Sequence[str], done: Callable[[], None]) -> int:
+        """Store a batch; `done` runs in the same step as the count of what the spool holds.
+        Returns the points dropped to make room (counted here)."""
+        return await self._change(self.spool.append, lines, done=self._stored(done))
+
+    async def append_encoded(self, batch: EncodedBatch, done: Callable[[], None]) -> int:
+        return await self._change(self.spool.append_encoded, batch, done=self._stored(done))
+
+    async def oldest(self) -> SpoolBatch | None:
+        return await self._call(self.spool.oldest)
+
+    async def remove(self, batch_id: int, done: Callable[[bool], None]) -> bool:
+        return await self._change(self.spool.remove, batch_id, done=done)
+
+    async def replace(
+        self, batch_id: int, lines: Sequence[str], done: Callable[[bool], None]
+    ) -> bool:
+        return await self._change(self.spool.replace, batch_id, lines, done=done)
+
+    async def add_dead_letters(self, items: Sequence[tuple[str, str]]) -> None:
+        await self._change(self.spool.add_dead_letters, items)
+
+    async def close(self) -> None:
+        await self._call(self.spool.close)
