@@ -530,10 +530,10 @@ def encode_event(
             continue
         encoded = encode_value_field(str(key), value, skips, _EVENT_RESERVED_FIELDS)
         if encoded is not None:
-            if (field_name := _field_name(encoded)) in names:
+            if (name := _field_name(encoded)) in names:
                 skips.add("duplicate_field")
                 continue
-            names.add(field_name)
+            names.add(name)
             parts.append(encoded)
     return f"{series_prefix(EVENT_MEASUREMENT, tags.items())} {','.join(parts)} {time_us}"
 

@@ -20,6 +20,7 @@ from custom_components.ha_ingestor.line_protocol import (
 )
 from custom_components.ha_ingestor.schema import (
     ATTRIBUTE_TAGS,
+    TAG_KEYS,
     CoreCompatEncoder,
     SchemaOptions,
     SkipCounter,
@@ -294,5 +295,6 @@ def test_no_two_attributes_share_a_field(attributes: dict[str, float | str]) -> 
         identifier(field_name(key, numeric)) for key in attributes for numeric in (True, False)
     ]
     assert len(set(stored)) == len(stored)
+    assert not {field_name(key, True) for key in attributes} & TAG_KEYS  # InfluxDB 3
     for key, value in attributes.items():  # and the encoder writes each where the rule says
         assert f",{escape_name(field_name(key, isinstance(value, float)))}=" in line

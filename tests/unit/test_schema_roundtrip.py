@@ -21,6 +21,7 @@ import pytest
 
 from custom_components.ha_ingestor.line_protocol import identifier
 from custom_components.ha_ingestor.schema import (
+    TAG_KEYS,
     SchemaOptions,
     SkipCounter,
     StateEncoder,
@@ -65,6 +66,7 @@ def expected_name(key: str, numeric: bool) -> str:
     """The README's naming rule, written independently of the encoder."""
     if (
         key in ("value", "state", "time", "outdoor_temperature")
+        or (numeric and key in TAG_KEYS)
         or key.startswith(("_", "attr_"))
         or any(ch in key for ch in "\\\n\r")
     ):
