@@ -491,7 +491,7 @@ def _event(value: object, league_key: str) -> Game | None:
     if status is None or status_type is None or game_id is None or start is None:
         return None
     state = status_type.get("state")
-    if state not in _STATE_ORDER:
+    if not isinstance(state, str) or state not in _STATE_ORDER:
         return None
     finished = state == "post"
     home = away = None
