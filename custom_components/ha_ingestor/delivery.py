@@ -179,7 +179,7 @@ class Delivery:
                 if self._blocked(now):
                     # Same durability window as when writing: nothing waits in memory longer
                     # than a flush interval; it goes to disk instead, a chunk per turn.
-                    self._outbox.spill(queue, self.request_size(len(queue)))
+                    self._outbox.spill(queue, self._outbox.chunk)
                     await asyncio.sleep(0)
                     continue
                 batch = [queue.popleft() for _ in range(self.request_size(len(queue)))]

@@ -29,12 +29,12 @@ class Outbox:
         self.batches: deque[EncodedBatch] = deque()
         self.points = 0
         self.wake = asyncio.Event()
-        self._chunk = chunk
+        self.chunk = chunk  # lines per compressed batch
 
     def spill(self, queue: deque[str], count: int) -> None:
         """Compress up to `count` of the oldest queued lines, a chunk per batch."""
         while count > 0 and queue:
-            take = min(self._chunk, count, len(queue))
+            take = min(self.chunk, count, len(queue))
             self.batches.append(encode_batch([queue.popleft() for _ in range(take)]))
             self.points += take
             count -= take
@@ -63,7 +63,7 @@ class BurstSpill:
             await self.wake.wait()
             self.wake.clear()
             while len(queue) >= self.spill_at and not self._stopping:
-                self._outbox.spill(queue, len(queue) - self._keep)
+                self._outbox.spill(queue, min(self._outbox.chunk, len(queue) - self._keep))
                 await asyncio.sleep(0)  # one chunk at a time, then let the loop run
 
 
