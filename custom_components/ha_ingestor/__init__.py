@@ -9,7 +9,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from . import services
+from . import history_services, services
+from .backfill import history_store
 from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN
 from .coordinator import sports_store
@@ -30,6 +31,7 @@ __all__ = ["async_migrate_entry"]
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     services.async_setup_services(hass)
+    history_services.async_setup_services(hass)
     return True
 
 
@@ -68,3 +70,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
         await hass.async_add_executor_job(Spool.delete_files, spool_path(hass, entry))
     await sports_store(hass, entry.entry_id).async_remove()
     await counters_store(hass, entry.entry_id).async_remove()
+    await history_store(hass, entry.entry_id).async_remove()

@@ -72,6 +72,7 @@ from .const import (
     CONF_SCHEMA_MODE,
     CONF_SPOOL_SIZE_MB,
     CONF_SPORTS_TEAMS,
+    CONF_STATISTICS,
     CONF_WEATHER_ENRICHMENT,
     CONF_WEATHER_ENTITY,
     CONF_WEATHER_SOURCE,
@@ -481,6 +482,7 @@ class IngestorOptionsFlow(OptionsFlowBase):
                 vol.Required(
                     CONF_INCLUDE_OWN, default=current[CONF_INCLUDE_OWN]
                 ): BooleanSelector(),
+                vol.Required(CONF_STATISTICS, default=current[CONF_STATISTICS]): BooleanSelector(),
             }
         )
         delivery_section = vol.Schema(

@@ -50,6 +50,8 @@ CONF_WEATHER_ENTITY: Final = "weather_entity"
 CONF_OWM_API_KEY: Final = "owm_api_key"
 CONF_WEATHER_ENRICHMENT: Final = "weather_enrichment"  # "off" | "tag" | "tag_fields"
 CONF_SPORTS_TEAMS: Final = "sports_teams"
+# Options: history
+CONF_STATISTICS: Final = "long_term_statistics"
 WEATHER_SOURCE_ENTITY: Final = "entity"
 WEATHER_SOURCE_OWM: Final = "openweathermap"
 EVENT_SPORTS: Final = "ha_ingestor_sports_event"
@@ -86,6 +88,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_WEATHER_SOURCE: WEATHER_SOURCE_ENTITY,
     CONF_WEATHER_ENRICHMENT: "off",
     CONF_SPORTS_TEAMS: [],
+    CONF_STATISTICS: False,
 }
 
 # How often the diagnostic entities refresh (each writes a state only when its value changed: at
@@ -96,4 +99,8 @@ SELF_METRICS_MEASUREMENT: Final = "ha_ingestor"
 SPOOL_DIR: Final = "ha_ingestor"
 
 SERVICE_FLUSH: Final = "flush"
+SERVICE_BACKFILL: Final = "backfill"
+SERVICE_CANCEL_BACKFILL: Final = "cancel_backfill"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_START: Final = "start"
+ATTR_END: Final = "end"

@@ -64,6 +64,7 @@ from .const import (
     CONF_SCHEMA_MODE,
     CONF_SPOOL_SIZE_MB,
     CONF_SPORTS_TEAMS,
+    CONF_STATISTICS,
     CONF_WEATHER_ENRICHMENT,
     CONF_WEATHER_ENTITY,
     CONF_WEATHER_SOURCE,
@@ -83,6 +84,7 @@ from .coordinator import (
 )
 from .entity_filter import EntityFilter, FilterRules
 from .health import HealthReporter
+from .history_runtime import HistoryRuntime
 from .pipeline import Pipeline, PipelineConfig
 from .registry_cache import RegistryCache
 from .schema import SchemaOptions, SkipCounter, StateEncoder, make_state_encoder
@@ -224,15 +226,22 @@ class IngestorRuntime:
             self.registry.placement,
             include_own=bool(options[CONF_INCLUDE_OWN]),
         )
-        self.encoder = make_state_encoder(
-            SchemaOptions(
-                mode=options[CONF_SCHEMA_MODE],
-                include_attributes=bool(options[CONF_ATTRIBUTES]),
-                ignore_attributes=frozenset(options[CONF_IGNORE_ATTRIBUTES]),
-                core_schema=CORE_SCHEMA,
-            ),
-            self.registry,
-            self.skips,
+        schema = SchemaOptions(
+            mode=options[CONF_SCHEMA_MODE],
+            include_attributes=bool(options[CONF_ATTRIBUTES]),
+            ignore_attributes=frozenset(options[CONF_IGNORE_ATTRIBUTES]),
+            core_schema=CORE_SCHEMA,
+        )
+        self.encoder = make_state_encoder(schema, self.registry, self.skips)
+        self.history = HistoryRuntime(
+            hass,
+            entry,
+            writer=self.writer,
+            pipeline=self.pipeline,
+            batch_size=int(options[CONF_BATCH_SIZE]),
+            encoder_factory=lambda: make_state_encoder(schema, self.registry, self.skips),
+            entity_filter=self.entity_filter,
+            statistics=bool(options[CONF_STATISTICS]),
         )
         self.capture = Capture(
             hass,
@@ -296,6 +305,8 @@ class IngestorRuntime:
         )
         self._start_capture()
         await self._async_start_enrichment()
+        self._releases.append(self.history.async_stop)
+        await self.history.async_start()
         self._releases.append(
             async_track_time_interval(
                 hass,

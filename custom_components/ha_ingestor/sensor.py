@@ -21,6 +21,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .coordinator import SportsCoordinator, StatsSnapshot
 from .entity import IngestorEntity, device_info
 from .espn import Game
+from .history_entity import BackfillSensor
 from .runtime import IngestorConfigEntry
 from .sports import TEAM_STATES, FollowedTeam, team_attributes, team_state
 
@@ -101,6 +102,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     async_add_entities(IngestorSensor(entry, description) for description in SENSORS)
+    async_add_entities([BackfillSensor(entry, entry.runtime_data.history.backfiller)])
     if (sports := entry.runtime_data.sports) is not None:
         async_add_entities(TeamSensor(entry, sports, team) for team in sports.teams)
 

@@ -1,0 +1,206 @@
+"""Runs backfills: recorder states -> the entry's encoder -> InfluxDB, with a checkpoint.
+
+One job per entry at a time, in a background task. Each slice of the window is read from the
+recorder (in its executor), encoded with a copy of the entry's encoder (same schema,
+attribute rules and registry tags; the live encoder's caches stay untouched), written beside
+the live pipeline, and only then checkpointed in `Store`: an unload or restart stops the task
+and the next setup resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import logging
+import time
+from typing import Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.storage import Store
+
+from .backfill_plan import BackfillJob, JobStatus
+from .const import DOMAIN
+from .history import RecordedState, async_read_states
+from .history_delivery import HistoryDelivery
+from .schema import CoreCompatEncoder, StateEncoder, timestamp_us
+
+_LOGGER = logging.getLogger(__name__)
+
+STORE_VERSION: Final = 1
+ENCODE_CHUNK: Final = 2000  # states encoded between yields to the event loop
+
+type Encoder = StateEncoder | CoreCompatEncoder
+
+
+def history_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Backfill checkpoint, statistics cursor and gap windows of one entry."""
+    return Store(hass, STORE_VERSION, f"{DOMAIN}.history_{entry_id}")
+
+
+class HistoryState:
+    """What history remembers across restarts, loaded once and saved on each change."""
+
+    def __init__(self, store: Store[dict[str, Any]]) -> None:
+        self._store = store
+        self.data: dict[str, Any] = {}
+
+    async def async_load(self) -> None:
+        self.data = await self._store.async_load() or {}
+
+    async def async_save(self) -> None:
+        await self._store.async_save(self.data)
+
+    async def async_remove(self) -> None:
+        await self._store.async_remove()
+
+
+async def encode_states(encoder: Encoder, rows: list[RecordedState]) -> tuple[list[str], int]:
+    """Lines for recorded states, at their own timestamps; returns (lines, not written).
+
+    Yields to the loop every ENCODE_CHUNK states, so live events are never held up long.
+    """
+    lines: list[str] = []
+    skipped = 0
+    encode = encoder.encode
+    for index, (entity_id, state, attributes, ts) in enumerate(rows):
+        if index and not index % ENCODE_CHUNK:
+            await asyncio.sleep(0)
+        try:
+            line = encode(entity_id, state, attributes, timestamp_us(ts))
+        except Exception:
+            line = None
+        if line is None:
+            skipped += 1
+        else:
+            lines.append(line)
+    return lines, skipped
+
+
+class Backfiller:
+    """The backfill of one entry: start, resume, cancel, progress."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        state: HistoryState,
+        encoder_factory: Callable[[], Encoder],
+        delivery: HistoryDelivery,
+        create_task: Callable[[Any, str], asyncio.Task[None]],
+    ) -> None:
+        self._hass = hass
+        self._state = state
+        self._encoder_factory = encoder_factory
+        self._delivery = delivery
+        self._create_task = create_task
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._finished_listeners: list[Callable[[BackfillJob], None]] = []
+        self.job: BackfillJob | None = None
+
+    def restore(self) -> None:
+        """Take the job from the loaded state (a restart's checkpoint)."""
+        stored = self._state.data.get("job")
+        self.job = BackfillJob.from_dict(stored) if stored else None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Called on every progress step; returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_on_finished(self, listener: Callable[[BackfillJob], None]) -> None:
+        self._finished_listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    @callback
+    def async_resume(self) -> None:
+        """After setup: continue a job an unload or restart interrupted."""
+        if self.job is not None and self.job.status is JobStatus.RUNNING and not self.running:
+            _LOGGER.info(
+                "Resuming the backfill at %s (%.1f%% done)",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.job.cursor)),
+                self.job.percent,
+            )
+            self._task = self._create_task(self._run(self.job), f"{DOMAIN} backfill")
+
+    async def async_start(self, job: BackfillJob) -> None:
+        """Start a new job (the caller checked that none runs)."""
+        self.job = job
+        await self._save()
+        self._notify()
+        self._task = self._create_task(self._run(job), f"{DOMAIN} backfill")
+
+    async def async_cancel(self) -> bool:
+        """Stop the running job for good; False when none was running."""
+        if not self.running or self.job is None:
+            return False
+        await self._stop_task()
+        self.job.status = JobStatus.CANCELLED
+        self.job.finished_at = time.time()
+        await self._save()
+        self._notify()
+        _LOGGER.info("Backfill cancelled at %.1f%%", self.job.percent)
+        return True
+
+    async def async_stop(self) -> None:
+        """Unload: stop the task, keep the checkpoint so the next setup resumes."""
+        await self._stop_task()
+        if self.job is not None:
+            await self._save()
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if (current := asyncio.current_task()) is not None and current.cancelling():
+                    raise
+
+    async def _save(self) -> None:
+        self._state.data["job"] = None if self.job is None else self.job.as_dict()
+        await self._state.async_save()
+
+    async def _run(self, job: BackfillJob) -> None:
+        if not await get_instance(self._hass).async_db_ready:
+            _LOGGER.error("The recorder's database is not available; backfill stopped")
+            return
+        encoder = self._encoder_factory()
+        while (window := job.next_slice()) is not None:
+            start, end = window
+            began = time.monotonic()
+            rows = await async_read_states(self._hass, job.entity_ids, start, end)
+            read_done = time.monotonic()
+            lines, _skipped = await encode_states(encoder, rows)
+            job.read_seconds += read_done - began
+            job.encode_seconds += time.monotonic() - read_done
+            delivered = await self._delivery.write(lines)
+            job.write_seconds += delivered.seconds
+            job.states_read += len(rows)
+            job.points_written += delivered.written
+            job.points_rejected += delivered.rejected
+            job.slice_done(end, len(rows))
+            await self._save()
+            self._notify()
+        job.status = JobStatus.DONE
+        job.finished_at = time.time()
+        await self._save()
+        _LOGGER.info(
+            "Backfill done: %d states read, %d points written in %.1f s",
+            job.states_read,
+            job.points_written,
+            job.read_seconds + job.encode_seconds + job.write_seconds,
+        )
+        self._notify()
+        for listener in list(self._finished_listeners):
+            listener(job)

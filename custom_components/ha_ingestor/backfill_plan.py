@@ -1,0 +1,112 @@
+"""What a backfill is and where it stands: the job, its checkpoint and its slices.
+
+Pure logic, no Home Assistant imports. A job walks its window in time slices, oldest first;
+the cursor is the end of the last slice whose points InfluxDB acknowledged, so a job resumed
+after a restart re-reads at most the slice it was in (points are keyed by series and
+timestamp: the rewrite overwrites itself) and never skips one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+# A slice aims at this many states: big enough that the recorder's per-query cost is small,
+# small enough that a slice's points are a few write requests and little memory.
+SLICE_TARGET_STATES: Final = 20_000
+SLICE_MIN_SECONDS: Final = 60.0
+SLICE_MAX_SECONDS: Final = 86_400.0
+SLICE_FIRST_SECONDS: Final = 3_600.0
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+@dataclass(slots=True)
+class BackfillJob:
+    """One backfill of one entry: window [start, end) in unix seconds, entities, checkpoint."""
+
+    start: float
+    end: float
+    entity_ids: list[str]
+    cursor: float = 0.0
+    slice_seconds: float = SLICE_FIRST_SECONDS
+    status: JobStatus = JobStatus.RUNNING
+    states_read: int = 0
+    points_written: int = 0
+    points_rejected: int = 0
+    # Seconds spent reading from the recorder, encoding, and waiting for InfluxDB.
+    read_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    write_seconds: float = 0.0
+    finished_at: float | None = None
+    reason: str = "service"  # "service" or "gap_repair"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.cursor:
+            self.cursor = self.start
+
+    @property
+    def percent(self) -> float:
+        if self.status is JobStatus.DONE or self.end <= self.start:
+            return 100.0
+        done = (min(self.cursor, self.end) - self.start) / (self.end - self.start)
+        return round(100.0 * max(done, 0.0), 1)
+
+    def next_slice(self) -> tuple[float, float] | None:
+        """The next window [a, b) to read, or None when the job has reached its end."""
+        if self.cursor >= self.end:
+            return None
+        return self.cursor, min(self.cursor + self.slice_seconds, self.end)
+
+    def slice_done(self, slice_end: float, states: int) -> None:
+        """Advance the checkpoint and size the next slice after what this one held."""
+        self.cursor = slice_end
+        self.slice_seconds = next_slice_seconds(self.slice_seconds, states)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BackfillJob:
+        known = set(cls.__dataclass_fields__)
+        values = {key: value for key, value in data.items() if key in known}
+        values["status"] = JobStatus(values.get("status", JobStatus.RUNNING))
+        values["entity_ids"] = list(values.get("entity_ids") or ())
+        return cls(**values)
+
+
+def next_slice_seconds(current: float, states: int) -> float:
+    """Aim the next slice at SLICE_TARGET_STATES, changing at most 4x a step."""
+    if states <= 0:
+        wanted = current * 4
+    else:
+        wanted = current * min(4.0, max(0.25, SLICE_TARGET_STATES / states))
+    return min(SLICE_MAX_SECONDS, max(SLICE_MIN_SECONDS, wanted))
+
+
+def merge_windows(
+    windows: list[tuple[float, float]], slack: float = 0.0
+) -> list[tuple[float, float]]:
+    """Union of windows; ones closer than `slack` seconds become one."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1] + slack:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def line_timestamp_us(line: str) -> int | None:
+    """The timestamp (microseconds) at the end of a line-protocol line, if it has one."""
+    _, _, tail = line.rpartition(" ")
+    return int(tail) if tail.isdigit() else None

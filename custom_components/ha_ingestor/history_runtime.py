@@ -1,0 +1,76 @@
+"""History of one entry: backfill and long-term statistics, started and stopped with the
+entry's runtime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant
+
+from .backfill import Backfiller, Encoder, HistoryState, history_store
+from .history import recorder_loaded
+from .history_delivery import HistoryDelivery
+from .long_term_statistics import StatisticsExporter
+from .pipeline import Pipeline
+from .writer import InfluxWriter
+
+
+def live_busy(pipeline: Pipeline, batch_size: int) -> Callable[[], bool]:
+    """True while live data should go first: a batch queued, a spool backlog, or an outage."""
+
+    def busy() -> bool:
+        return (
+            len(pipeline.queue) >= batch_size
+            or pipeline.spool.pending_points > 0
+            or pipeline.stats.connected is False
+        )
+
+    return busy
+
+
+class HistoryRuntime:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        *,
+        writer: InfluxWriter,
+        pipeline: Pipeline,
+        batch_size: int,
+        encoder_factory: Callable[[], Encoder],
+        entity_filter: Callable[[str], bool],
+        statistics: bool,
+    ) -> None:
+        self._hass = hass
+        self.entity_filter = entity_filter
+        self.state = HistoryState(history_store(hass, entry.entry_id))
+
+        def create_task(coro: Any, name: str) -> asyncio.Task[None]:
+            return entry.async_create_background_task(hass, coro, name)
+
+        delivery = HistoryDelivery(writer, live_busy(pipeline, batch_size))
+        self.backfiller = Backfiller(hass, self.state, encoder_factory, delivery, create_task)
+        self.statistics = (
+            StatisticsExporter(hass, self.state, delivery, create_task) if statistics else None
+        )
+        self._unsubs: list[CALLBACK_TYPE] = []
+
+    async def async_start(self) -> None:
+        """Load the checkpoint; resume an interrupted backfill; follow statistics if enabled."""
+        await self.state.async_load()
+        self.backfiller.restore()
+        if recorder_loaded(self._hass):
+            self.backfiller.async_resume()
+            if self.statistics is not None:
+                self._unsubs.append(self.statistics.async_start())
+
+    async def async_stop(self) -> None:
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        if self.statistics is not None:
+            await self.statistics.async_stop()
+        await self.backfiller.async_stop()

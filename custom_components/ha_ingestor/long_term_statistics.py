@@ -1,0 +1,124 @@
+"""Writes Home Assistant's long-term statistics to ``ha_statistics`` (an option, off by default).
+
+At setup it catches up: every statistic (the recorder's and external ones, such as energy
+imports) from its cursor in `Store`, one statistic at a time so memory stays small; the first
+time that is all of its past. Then each time the recorder announces a compiled 5-minute or
+hourly period it writes what is new. Each read starts a lookback before the cursor, so rows
+that changed after they were written (external imports, adjusted sums) are rewritten; points
+are keyed by series and start, so a rewrite overwrites.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import logging
+from typing import Any, Final
+
+from homeassistant.const import (
+    EVENT_RECORDER_5MIN_STATISTICS_GENERATED,
+    EVENT_RECORDER_HOURLY_STATISTICS_GENERATED,
+)
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.helpers.recorder import get_instance
+
+from .backfill import HistoryState
+from .history import StatisticsPeriod, async_read_statistics, async_statistic_ids
+from .history_delivery import HistoryDelivery
+from .statistics_points import statistics_lines
+
+_LOGGER = logging.getLogger(__name__)
+
+PERIODS: Final[dict[StatisticsPeriod, str]] = {
+    "5minute": EVENT_RECORDER_5MIN_STATISTICS_GENERATED,
+    "hour": EVENT_RECORDER_HOURLY_STATISTICS_GENERATED,
+}
+LOOKBACK: Final[dict[StatisticsPeriod, float]] = {"5minute": 3600.0, "hour": 86400.0}
+
+
+class StatisticsExporter:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        state: HistoryState,
+        delivery: HistoryDelivery,
+        create_task: Callable[[Any, str], asyncio.Task[None]],
+    ) -> None:
+        self._hass = hass
+        self._state = state
+        self._delivery = delivery
+        self._create_task = create_task
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.points_written = 0
+        self.caught_up = asyncio.Event()
+
+    @property
+    def _cursors(self) -> dict[str, float]:
+        cursors: dict[str, float] = self._state.data.setdefault("statistics", {})
+        return cursors
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Catch up, then follow the recorder's compiles; returns the unsubscriber."""
+        unsubs = [
+            self._hass.bus.async_listen(event_type, self._compiled(period))
+            for period, event_type in PERIODS.items()
+        ]
+        self._spawn(self._catch_up())
+
+        @callback
+        def stop() -> None:
+            for unsub in unsubs:
+                unsub()
+
+        return stop
+
+    async def async_stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._create_task(coro, "ha_ingestor statistics")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _compiled(self, period: StatisticsPeriod) -> Callable[[Event], None]:
+        @callback
+        def on_compiled(_event: Event) -> None:
+            if self.caught_up.is_set():  # until then the catch-up reads it anyway
+                self._spawn(self._export(period, None))
+
+        return on_compiled
+
+    async def _catch_up(self) -> None:
+        if not await get_instance(self._hass).async_db_ready:
+            return
+        statistic_ids = sorted(await async_statistic_ids(self._hass))
+        for period in PERIODS:
+            newest = [await self._export(period, {statistic_id}) for statistic_id in statistic_ids]
+            await self._advance(period, max((n for n in newest if n is not None), default=None))
+        self.caught_up.set()
+
+    async def _export(
+        self, period: StatisticsPeriod, statistic_ids: set[str] | None
+    ) -> float | None:
+        """Write rows from the cursor (less the lookback); returns the newest period start."""
+        async with self._lock:
+            cursor = self._cursors.get(period)
+            start = 0.0 if cursor is None else cursor - LOOKBACK[period]
+            rows, metadata = await async_read_statistics(self._hass, start, period, statistic_ids)
+            lines = statistics_lines(rows, metadata, period)
+            if lines:
+                delivered = await self._delivery.write(lines)
+                self.points_written += delivered.written
+            newest = max((row["start"] for stats in rows.values() for row in stats), default=None)
+            if statistic_ids is None:
+                await self._advance(period, newest)
+            return newest
+
+    async def _advance(self, period: StatisticsPeriod, newest: float | None) -> None:
+        if newest is not None and newest > self._cursors.get(period, 0.0):
+            self._cursors[period] = newest
+            await self._state.async_save()
