@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import logging
 import time
 from typing import Any
 
+from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import pytest_socket
 
 from custom_components.ha_ingestor.backfill_plan import BackfillJob, JobStatus
 from custom_components.ha_ingestor.const import (
+    CONF_API,
+    CONF_BUCKET,
     CONF_INCLUDE_GLOBS,
+    CONF_ORG,
+    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
@@ -49,6 +56,7 @@ def auto_enable_custom_integrations(
 @pytest.fixture(scope="module")
 def own_victoria() -> Iterator[VictoriaMetrics]:
     """A VictoriaMetrics of our own: other tests compare everything the shared one holds."""
+    pytest_socket.enable_socket()  # its readiness probe runs before a test enables sockets
     with running(VictoriaMetrics) as server:
         assert isinstance(server, VictoriaMetrics)
         yield server
@@ -143,4 +151,156 @@ async def test_backfill_100k_states_into_influxdb_1_state_by_state(
     assert await hass.async_add_executor_job(_stored, influxdb1, database) == stored
     # The live counters account for live events only: a backfill is not "received".
     assert entry.runtime_data.pipeline.stats.written == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_backfill_100k_states_into_victoriametrics_value_by_value(
+    recorder_mock: Any, hass: HomeAssistant, own_victoria: VictoriaMetrics, socket_enabled: None
+) -> None:
+    rows = await _history(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="vm",
+        data={
+            CONF_API: "v2",
+            CONF_URL: own_victoria.url,
+            CONF_ORG: "home",
+            CONF_BUCKET: "home_assistant",
+            CONF_TOKEN: "unused",
+            CONF_VERIFY_SSL: True,
+        },
+        options={**DEFAULT_OPTIONS, CONF_INCLUDE_GLOBS: HISTORY_GLOB},
+    )
+    await setup_entry(hass, entry)
+    await _backfill(hass, config_entry_id=entry.entry_id)
+    job = await _until_done(entry)
+    assert job.points_written == len(rows)
+    # VictoriaMetrics keeps numbers (not strings), in milliseconds
+    numeric = {
+        (row.entity_id, timestamp_us(row.ts) // 1000): number
+        for row in rows
+        if (number := state_to_number(row.state)) is not None
+    }
+    series = await hass.async_add_executor_job(
+        own_victoria.wait_for_samples, len(numeric), '{__name__="ha_states_value"}', 60
+    )
+    stored = {
+        (s["metric"]["entity_id"], ts): value  # type: ignore[index]
+        for s in series
+        for ts, value in zip(s["timestamps"], s["values"], strict=True)  # type: ignore[arg-type]
+    }
+    assert stored == numeric
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_interrupted_backfill_resumes_after_restart_with_no_gap_and_no_duplicate(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    influxdb1: InfluxDB1,
+    database: str,
+) -> None:
+    rows = await _history(hass)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
+    await setup_entry(hass, entry)
+    await _backfill(hass)
+    backfiller = entry.runtime_data.history.backfiller
+    assert backfiller.job is not None
+    while backfiller.job.percent < 40:  # noqa: ASYNC110 - progress has no event to wait on
+        await asyncio.sleep(0.02)
+
+    # Home Assistant stops (the entry unloads): the task ends, the checkpoint stays.
+    await hass.config_entries.async_unload(entry.entry_id)
+    saved = hass_storage[f"{DOMAIN}.history_{entry.entry_id}"]["data"]["job"]
+    assert saved["status"] == "running"
+    assert 40 <= BackfillJob.from_dict(saved).percent < 100
+    before = await hass.async_add_executor_job(_stored, influxdb1, database)
+    assert 0 < len(before) < len(rows)
+
+    # It starts again and continues from the checkpoint to the end.
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    job = await _until_done(entry)
+    assert job.status is JobStatus.DONE
+    # Slices written before the stop were not read again (states_read counts checkpointed
+    # slices): every state was read and written exactly once.
+    assert job.states_read == len(rows) == job.points_written
+    _assert_same(rows, await hass.async_add_executor_job(_stored, influxdb1, database))
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_backfill_and_a_live_stream_both_complete(
+    recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    rows = await _history(hass, per_entity=800)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: [*HISTORY_GLOB, "*.live_*"]})
+    await setup_entry(hass, entry)
+    await _backfill(hass)
+    backfiller = entry.runtime_data.history.backfiller
+    live: dict[tuple[str, int], str] = {}
+    for n in range(3000):
+        entity_id = f"sensor.live_{n % 25}"
+        hass.states.async_set(entity_id, str(n), {"unit_of_measurement": "W"})
+        state = hass.states.get(entity_id)
+        assert state is not None
+        live[(entity_id, timestamp_us(state.last_updated_timestamp))] = str(n)
+        if n % 50 == 0:
+            await asyncio.sleep(0.005)
+    assert backfiller.running  # the live stream ran while the backfill did
+    job = await _until_done(entry)
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    stored = await hass.async_add_executor_job(_stored, influxdb1, database)
+    assert job.points_written == len(rows)
+    _assert_same(rows, {key: p for key, p in stored.items() if ".hist_" in key[0]})
+    assert {key: p["state"] for key, p in stored.items() if ".live_" in key[0]} == live
+    assert entry.runtime_data.pipeline.stats.written == len(live)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_bad_input_is_a_translated_validation_error_and_cancel_stops(
+    recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    rows = await _history(hass, per_entity=1500)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
+    await setup_entry(hass, entry)
+    now = datetime.now(UTC)
+
+    async def error(data: dict[str, Any]) -> ServiceValidationError:
+        with pytest.raises(ServiceValidationError) as info:
+            await hass.services.async_call(DOMAIN, "backfill", data, blocking=True)
+        return info.value
+
+    err = await error({"start": now, "end": now - timedelta(hours=1)})
+    assert err.translation_key == "backfill_end_before_start"
+    err = await error({"start": now - timedelta(days=40), "end": now - timedelta(days=30)})
+    assert err.translation_key == "backfill_window_purged"
+    assert "oldest" in err.translation_placeholders
+    err = await error(_window(entity_id=["sensor.hist_temp_1", "sensor.not_there"]))
+    assert err.translation_key == "unknown_entity"
+    assert err.translation_placeholders == {"entity_ids": "sensor.not_there"}
+
+    # A target selects entities instead of the filters; a second run while one runs is refused.
+    await _backfill(hass, entity_id=["sensor.hist_temp_1", "light.hist_lamp_2"])
+    backfiller = entry.runtime_data.history.backfiller
+    assert backfiller.job is not None
+    assert backfiller.job.entity_ids == ["light.hist_lamp_2", "sensor.hist_temp_1"]
+    err = await error(_window())
+    assert err.translation_key == "backfill_running"
+    await hass.services.async_call(DOMAIN, "cancel_backfill", {}, blocking=True)
+    assert not backfiller.running
+    assert backfiller.job.status is JobStatus.CANCELLED
+    await hass.async_block_till_done()
+    progress = next(s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_backfill"))
+    assert progress.attributes["status"] == "cancelled"
+    assert backfiller.job.points_written < len(rows)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_backfill_without_the_recorder_is_refused(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    with pytest.raises(ServiceValidationError) as info:
+        await hass.services.async_call(DOMAIN, "backfill", _window(), blocking=True)
+    assert info.value.translation_key == "recorder_not_loaded"
     await hass.config_entries.async_unload(entry.entry_id)

@@ -1,0 +1,151 @@
+"""Long-term statistics into ha_statistics: the real recorder's compiled and external rows,
+compared with `statistics_during_period` value by value in real InfluxDB 1.6."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+import logging
+import time
+from typing import Any
+
+from homeassistant.components.recorder.db_schema import StatisticsMeta
+from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    statistics_during_period,
+)
+from homeassistant.components.recorder.tasks import StatisticsTask
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+
+from custom_components.ha_ingestor.const import CONF_INCLUDE_GLOBS, CONF_STATISTICS
+from tests.servers import InfluxDB1
+
+from .conftest import v1_entry
+from .test_init import setup_entry
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_db_url: str, enable_custom_integrations: None
+) -> Iterator[None]:
+    """The recorder's database is chosen before Home Assistant starts; SQL logging quiet."""
+    engine_log = logging.getLogger("sqlalchemy.engine")
+    level = engine_log.level
+    engine_log.setLevel(logging.WARNING)
+    yield
+    engine_log.setLevel(level)
+
+
+def _hour(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts - ts % 3600, UTC)
+
+
+async def _external_energy(hass: HomeAssistant, hours: int) -> None:
+    """An external statistic (as an energy provider imports them): hourly state and sum."""
+    start = _hour(time.time()) - timedelta(hours=hours + 2)
+    metadata: Any = {
+        "has_sum": True,
+        "mean_type": StatisticMeanType.NONE,
+        "name": "Grid import",
+        "source": "test",
+        "statistic_id": "test:grid_import",
+        "unit_of_measurement": "kWh",
+    }
+    if hasattr(StatisticsMeta, "unit_class"):  # Home Assistant 2025.10+
+        metadata["unit_class"] = "energy"
+    rows: Any = [
+        {"start": start + timedelta(hours=h), "state": 0.5 * h, "sum": 0.25 * h * h}
+        for h in range(hours)
+    ]
+    async_add_external_statistics(hass, metadata, rows)
+    await async_wait_recording_done(hass)
+
+
+async def _compile(hass: HomeAssistant, start: datetime) -> None:
+    """The recorder's own compile of the 5 minutes from `start`, announcing it as it does."""
+    get_instance(hass).queue_task(StatisticsTask(start, True))
+    await async_wait_recording_done(hass)
+
+
+def _influx(influxdb1: InfluxDB1, database: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+    rows = influxdb1.rows('SELECT * FROM "ha_statistics" GROUP BY *', database)
+    return {(r["statistic_id"], r["period"], int(r["time"]) // 10**9): r for r in rows}  # type: ignore[misc]
+
+
+def _recorder(hass: HomeAssistant) -> dict[tuple[str, str, int], dict[str, Any]]:
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for period in ("5minute", "hour"):
+        rows = statistics_during_period(
+            hass,
+            datetime.fromtimestamp(0, UTC),
+            None,
+            None,
+            period,  # type: ignore[arg-type]
+            None,
+            {"mean", "min", "max", "state", "sum"},
+        )
+        for statistic_id, stats in rows.items():
+            for row in stats:
+                out[(statistic_id, period, int(row["start"]))] = dict(row)
+    return out
+
+
+async def _until(predicate: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_statistics_past_and_compiled_match_the_recorder_value_by_value(
+    recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    await async_setup_component(hass, "sensor", {})
+    await _external_energy(hass, hours=72)
+    # A sensor whose 5-minute and hourly statistics the recorder compiles from its states.
+    period = _hour(time.time()) - timedelta(minutes=5)  # xx:55: closes an hour too
+    for n in range(20):
+        hass.states.async_set(
+            "sensor.stat_power",
+            str(100 + n * 7 % 13),
+            {"unit_of_measurement": "W", "device_class": "power", "state_class": "measurement"},
+            timestamp=period.timestamp() - 200 + n * 20,
+        )
+    await async_wait_recording_done(hass)
+
+    entry = v1_entry(
+        influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
+    )
+    await setup_entry(hass, entry)
+    exporter = entry.runtime_data.history.statistics
+    assert exporter is not None
+    await asyncio.wait_for(exporter.caught_up.wait(), 60)  # the past: external rows
+
+    await _compile(hass, period)  # recorder compiles, fires its events, we write
+    expected = await get_instance(hass).async_add_executor_job(_recorder, hass)
+    assert ("sensor.stat_power", "5minute", int(period.timestamp())) in expected
+    assert ("sensor.stat_power", "hour", int(period.timestamp()) - 3300) in expected
+    assert sum(1 for key in expected if key[0] == "test:grid_import") == 72
+
+    async def all_written() -> bool:
+        stored = await hass.async_add_executor_job(_influx, influxdb1, database)
+        return stored.keys() >= expected.keys()
+
+    await _until(all_written)
+    stored = await hass.async_add_executor_job(_influx, influxdb1, database)
+    assert stored.keys() == expected.keys()
+    for key, row in expected.items():
+        point = stored[key]
+        for field in ("mean", "min", "max", "state", "sum"):
+            assert point.get(field) == row.get(field), (key, field)
+        assert point["unit"] == ("kWh" if key[0] == "test:grid_import" else "W")
+        assert point["source"] == ("test" if key[0] == "test:grid_import" else "recorder")
+    await hass.config_entries.async_unload(entry.entry_id)
