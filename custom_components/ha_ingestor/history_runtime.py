@@ -41,11 +41,11 @@ class HistoryRuntime:
         pipeline: Pipeline,
         batch_size: int,
         encoder_factory: Callable[[], Encoder],
-        entity_filter: Callable[[str], bool],
+        wanted: Callable[[str], bool],
         statistics: bool,
     ) -> None:
         self._hass = hass
-        self.entity_filter = entity_filter
+        self.wanted = wanted  # the entry's filters: what a backfill without a target reads
         self.state = HistoryState(history_store(hass, entry.entry_id))
 
         def create_task(coro: Any, name: str) -> asyncio.Task[None]:

@@ -46,12 +46,6 @@ TARGET_KEYS = ("device_id", "area_id", "floor_id", "label_id")
 CANCEL_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
-def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
-    )
-
-
 def _selected_entities(hass: HomeAssistant, call: ServiceCall) -> tuple[set[str], set[str]]:
     """(explicitly named, reached through devices/areas/floors/labels) entity ids."""
     # Newer Home Assistant moved this to helpers.target; 2026.10 has no old one in service.
@@ -74,7 +68,11 @@ async def _job_for(
 ) -> BackfillJob:
     runtime = entry.runtime_data.history
     if runtime.backfiller.running:
-        raise _invalid("backfill_running", title=entry.title)
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="backfill_running",
+            translation_placeholders={"title": entry.title},
+        )
     if _has_target(call):
         named, indirect = _selected_entities(hass, call)
         registry = er.async_get(hass)
@@ -84,13 +82,17 @@ async def _job_for(
             if hass.states.get(entity_id) is None and registry.async_get(entity_id) is None
         ]
         if unknown and (unknown := await async_unrecorded(hass, unknown)):
-            raise _invalid("unknown_entity", entity_ids=", ".join(sorted(unknown)))
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_entity",
+                translation_placeholders={"entity_ids": ", ".join(sorted(unknown))},
+            )
         entity_ids = named | indirect
     else:  # the entry's own filters, over every entity Home Assistant knows
         known = set(hass.states.async_entity_ids()) | set(er.async_get(hass).entities)
-        entity_ids = {entity_id for entity_id in known if runtime.entity_filter(entity_id)}
+        entity_ids = {entity_id for entity_id in known if runtime.wanted(entity_id)}
     if not entity_ids:
-        raise _invalid("no_entities")
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_entities")
     return BackfillJob(start=start, end=end, entity_ids=sorted(entity_ids))
 
 
@@ -100,14 +102,18 @@ def _window(call: ServiceCall, hass: HomeAssistant) -> tuple[float, float]:
     end_value: datetime | None = call.data.get(ATTR_END)
     end = min(now, dt_util.as_utc(end_value).timestamp()) if end_value else now
     if end <= start.timestamp():
-        raise _invalid("backfill_end_before_start")
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="backfill_end_before_start"
+        )
     oldest = oldest_kept(hass)
     if end <= oldest:
-        raise _invalid(
-            "backfill_window_purged",
-            oldest=dt_util.as_local(dt_util.utc_from_timestamp(oldest)).isoformat(
-                sep=" ", timespec="minutes"
-            ),
+        oldest_text = dt_util.as_local(dt_util.utc_from_timestamp(oldest)).isoformat(
+            sep=" ", timespec="minutes"
+        )
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="backfill_window_purged",
+            translation_placeholders={"oldest": oldest_text},
         )
     return start.timestamp(), end
 
@@ -116,7 +122,9 @@ def _window(call: ServiceCall, hass: HomeAssistant) -> tuple[float, float]:
 def async_setup_services(hass: HomeAssistant) -> None:
     async def backfill(call: ServiceCall) -> None:
         if not recorder_loaded(hass):
-            raise _invalid("recorder_not_loaded")
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="recorder_not_loaded"
+            )
         start, end = _window(call, hass)
         entries = _entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
         jobs = [(entry, await _job_for(hass, entry, call, start, end)) for entry in entries]

@@ -82,7 +82,7 @@ from .coordinator import (
     self_metrics_line,
     snapshot,
 )
-from .entity_filter import EntityFilter, FilterRules
+from .entity_filter import EntityFilter, FilterRules, Verdict
 from .health import HealthReporter
 from .history_runtime import HistoryRuntime
 from .pipeline import Pipeline, PipelineConfig
@@ -240,7 +240,7 @@ class IngestorRuntime:
             pipeline=self.pipeline,
             batch_size=int(options[CONF_BATCH_SIZE]),
             encoder_factory=lambda: make_state_encoder(schema, self.registry, self.skips),
-            entity_filter=self.entity_filter,
+            wanted=lambda entity_id: self.entity_filter(entity_id) is Verdict.INGEST,
             statistics=bool(options[CONF_STATISTICS]),
         )
         self.capture = Capture(
