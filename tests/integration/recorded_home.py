@@ -8,15 +8,32 @@ recorder encodes them. Reads then go through the recorder's public history API, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 import json
+import logging
 import random
 from typing import Any
 
 from homeassistant.components.recorder.db_schema import StateAttributes, States, StatesMeta
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance, session_scope
+import pytest
 from sqlalchemy import insert, select
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    recorder_db_url: str, enable_custom_integrations: None
+) -> Iterator[None]:
+    """For test modules that use the recorder (import this fixture): the plugin requires the
+    recorder's database to be chosen before Home Assistant starts. The plugin also logs every
+    SQL statement at INFO, which alone makes the recorder ten times slower: quieted here."""
+    engine_log = logging.getLogger("sqlalchemy.engine")
+    level = engine_log.level
+    engine_log.setLevel(logging.WARNING)
+    yield
+    engine_log.setLevel(level)
 
 
 @dataclass(frozen=True, slots=True)

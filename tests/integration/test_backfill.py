@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-import logging
 import time
 from typing import Any
 
-from homeassistant.const import CONF_TOKEN, CONF_URL, CONF_VERIFY_SSL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 import pytest
@@ -18,39 +16,23 @@ import pytest_socket
 
 from custom_components.ha_ingestor.backfill_plan import BackfillJob, JobStatus
 from custom_components.ha_ingestor.const import (
-    CONF_API,
-    CONF_BUCKET,
     CONF_INCLUDE_GLOBS,
-    CONF_ORG,
-    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
+from tests.helpers import async_wait_until, setup_entry, v1_entry, v2_entry
 from tests.servers import InfluxDB1, VictoriaMetrics, running
 
-from .conftest import v1_entry
-from .recorded_home import Recorded, async_record, simulate
-from .test_init import setup_entry
+from .recorded_home import (
+    Recorded,
+    async_record,
+    auto_enable_custom_integrations,  # noqa: F401 - autouse: the recorder before hass
+    simulate,
+)
 
 DAYS = 4
 PER_ENTITY = 2600  # x 39 entities = 101,400 states
 HISTORY_GLOB = ["*.hist_*"]
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_db_url: str, enable_custom_integrations: None
-) -> Iterator[None]:
-    """The recorder's database is chosen before Home Assistant starts (the plugin requires it).
-
-    The test plugin logs every SQL statement at INFO; that alone makes the recorder ten
-    times slower, so it is quieted here.
-    """
-    engine_log = logging.getLogger("sqlalchemy.engine")
-    level = engine_log.level
-    engine_log.setLevel(logging.WARNING)
-    yield
-    engine_log.setLevel(level)
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +73,8 @@ async def _backfill(hass: HomeAssistant, **data: Any) -> None:
 
 
 async def _until_done(entry: MockConfigEntry, timeout: float = 300) -> BackfillJob:
-    deadline = time.monotonic() + timeout
     backfiller = entry.runtime_data.history.backfiller
-    while backfiller.running:
-        assert time.monotonic() < deadline, "backfill did not finish"
-        await asyncio.sleep(0.1)
+    await async_wait_until(lambda: not backfiller.running, "the backfill to finish", timeout)
     assert backfiller.job is not None
     return backfiller.job
 
@@ -158,19 +137,7 @@ async def test_backfill_100k_states_into_victoriametrics_value_by_value(
     recorder_mock: Any, hass: HomeAssistant, own_victoria: VictoriaMetrics, socket_enabled: None
 ) -> None:
     rows = await _history(hass)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="vm",
-        data={
-            CONF_API: "v2",
-            CONF_URL: own_victoria.url,
-            CONF_ORG: "home",
-            CONF_BUCKET: "home_assistant",
-            CONF_TOKEN: "unused",
-            CONF_VERIFY_SSL: True,
-        },
-        options={**DEFAULT_OPTIONS, CONF_INCLUDE_GLOBS: HISTORY_GLOB},
-    )
+    entry = v2_entry(own_victoria.url, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
     await setup_entry(hass, entry)
     await _backfill(hass, config_entry_id=entry.entry_id)
     job = await _until_done(entry)
@@ -182,7 +149,7 @@ async def test_backfill_100k_states_into_victoriametrics_value_by_value(
         if (number := state_to_number(row.state)) is not None
     }
     series = await hass.async_add_executor_job(
-        own_victoria.wait_for_samples, len(numeric), '{__name__="ha_states_value"}', 60
+        own_victoria.wait_for_samples, len(numeric), '{__name__="ha_states_value"}'
     )
     stored = {
         (s["metric"]["entity_id"], ts): value  # type: ignore[index]
@@ -206,8 +173,8 @@ async def test_interrupted_backfill_resumes_after_restart_with_no_gap_and_no_dup
     await _backfill(hass)
     backfiller = entry.runtime_data.history.backfiller
     assert backfiller.job is not None
-    while backfiller.job.percent < 40:  # noqa: ASYNC110 - progress has no event to wait on
-        await asyncio.sleep(0.02)
+    job = backfiller.job
+    await async_wait_until(lambda: job.percent >= 40, "the backfill at 40 %", 300)
 
     # Home Assistant stops (the entry unloads): the task ends, the checkpoint stays.
     await hass.config_entries.async_unload(entry.entry_id)

@@ -4,9 +4,7 @@ compared with `statistics_during_period` value by value in real InfluxDB 1.6."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-import logging
 import time
 from typing import Any
 
@@ -20,28 +18,15 @@ from homeassistant.components.recorder.tasks import StatisticsTask
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
-import pytest
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
 from custom_components.ha_ingestor.const import CONF_INCLUDE_GLOBS, CONF_STATISTICS
+from tests.helpers import async_wait_until, setup_entry, v1_entry
 from tests.servers import InfluxDB1
 
-from .conftest import v1_entry
-from .test_init import setup_entry
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(
-    recorder_db_url: str, enable_custom_integrations: None
-) -> Iterator[None]:
-    """The recorder's database is chosen before Home Assistant starts; SQL logging quiet."""
-    engine_log = logging.getLogger("sqlalchemy.engine")
-    level = engine_log.level
-    engine_log.setLevel(logging.WARNING)
-    yield
-    engine_log.setLevel(level)
+from .recorded_home import auto_enable_custom_integrations  # noqa: F401 - autouse
 
 
 def _hour(ts: float) -> datetime:
@@ -98,13 +83,6 @@ def _recorder(hass: HomeAssistant) -> dict[tuple[str, str, int], dict[str, Any]]
     return out
 
 
-async def _until(predicate: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_statistics_past_and_compiled_match_the_recorder_value_by_value(
     recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
 ) -> None:
@@ -139,7 +117,7 @@ async def test_statistics_past_and_compiled_match_the_recorder_value_by_value(
         stored = await hass.async_add_executor_job(_influx, influxdb1, database)
         return stored.keys() >= expected.keys()
 
-    await _until(all_written)
+    await async_wait_until(all_written, "every statistics row in InfluxDB", 60)
     stored = await hass.async_add_executor_job(_influx, influxdb1, database)
     assert stored.keys() == expected.keys()
     for key, row in expected.items():
