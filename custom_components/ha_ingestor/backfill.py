@@ -95,7 +95,6 @@ class Backfiller:
         self._create_task = create_task
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[CALLBACK_TYPE] = []
-        self._finished_listeners: list[Callable[[BackfillJob], None]] = []
         self.job: BackfillJob | None = None
 
     def restore(self) -> None:
@@ -112,10 +111,6 @@ class Backfiller:
         """Called on every progress step; returns the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
-
-    @callback
-    def async_on_finished(self, listener: Callable[[BackfillJob], None]) -> None:
-        self._finished_listeners.append(listener)
 
     def _notify(self) -> None:
         for listener in list(self._listeners):
@@ -202,5 +197,3 @@ class Backfiller:
             job.read_seconds + job.encode_seconds + job.write_seconds,
         )
         self._notify()
-        for listener in list(self._finished_listeners):
-            listener(job)

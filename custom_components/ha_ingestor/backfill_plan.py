@@ -9,7 +9,7 @@ timestamp: the rewrite overwrites itself) and never skips one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -45,8 +45,6 @@ class BackfillJob:
     encode_seconds: float = 0.0
     write_seconds: float = 0.0
     finished_at: float | None = None
-    reason: str = "service"  # "service" or "gap_repair"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.cursor:
@@ -91,22 +89,3 @@ def next_slice_seconds(current: float, states: int) -> float:
     else:
         wanted = current * min(4.0, max(0.25, SLICE_TARGET_STATES / states))
     return min(SLICE_MAX_SECONDS, max(SLICE_MIN_SECONDS, wanted))
-
-
-def merge_windows(
-    windows: list[tuple[float, float]], slack: float = 0.0
-) -> list[tuple[float, float]]:
-    """Union of windows; ones closer than `slack` seconds become one."""
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(windows):
-        if merged and start <= merged[-1][1] + slack:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def line_timestamp_us(line: str) -> int | None:
-    """The timestamp (microseconds) at the end of a line-protocol line, if it has one."""
-    _, _, tail = line.rpartition(" ")
-    return int(tail) if tail.isdigit() else None

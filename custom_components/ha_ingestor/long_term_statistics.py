@@ -50,7 +50,6 @@ class StatisticsExporter:
         self._create_task = create_task
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.points_written = 0
         self.caught_up = asyncio.Event()
 
     @property
@@ -111,8 +110,7 @@ class StatisticsExporter:
             rows, metadata = await async_read_statistics(self._hass, start, period, statistic_ids)
             lines = statistics_lines(rows, metadata, period)
             if lines:
-                delivered = await self._delivery.write(lines)
-                self.points_written += delivered.written
+                await self._delivery.write(lines)
             newest = max((row["start"] for stats in rows.values() for row in stats), default=None)
             if statistic_ids is None:
                 await self._advance(period, newest)

@@ -10,8 +10,6 @@ from custom_components.ha_ingestor.backfill_plan import (
     SLICE_TARGET_STATES,
     BackfillJob,
     JobStatus,
-    line_timestamp_us,
-    merge_windows,
     next_slice_seconds,
 )
 from custom_components.ha_ingestor.statistics_points import statistics_lines
@@ -50,15 +48,6 @@ def test_slices_aim_at_the_target_and_stay_within_bounds() -> None:
     assert next_slice_seconds(3600, 0) == 4 * 3600  # empty: grow, at most 4x a step
     assert next_slice_seconds(SLICE_MAX_SECONDS, 0) == SLICE_MAX_SECONDS
     assert next_slice_seconds(SLICE_MIN_SECONDS, 10**9) == SLICE_MIN_SECONDS
-
-
-def test_windows_merge_and_lines_give_their_timestamp() -> None:
-    assert merge_windows([(5, 9), (0, 2), (8, 12), (20, 21)]) == [(0, 2), (5, 12), (20, 21)]
-    assert merge_windows([(0, 2), (3, 4)], slack=1) == [(0, 4)]
-    assert line_timestamp_us('ha_states,entity_id=a state="x y" 1700000000123456') == (
-        1700000000123456
-    )
-    assert line_timestamp_us("m f=1") is None
 
 
 def test_statistics_lines_have_the_documented_schema() -> None:
