@@ -27,6 +27,8 @@ from tests.fake_influxdb3 import FakeInfluxDB3
 from tests.helpers import FakeServer, serve, setup_entry, v1_entry
 from tests.servers import InfluxDB1
 
+from .translations import TranslationCheck, watching
+
 _db_names = itertools.count()
 
 
@@ -65,6 +67,17 @@ def no_deprecations_from_us() -> Iterator[None]:
         root.removeHandler(handler)
     if handler.found:
         pytest.fail("Home Assistant reported deprecated use:\n" + "\n".join(handler.found))
+
+
+@pytest.fixture(autouse=True)
+def check_translations() -> Iterator[TranslationCheck]:
+    """Fail a test in which the integration showed something strings.json cannot say: a flow
+    error, abort, step, field or option, an exception, a repair issue or an entity name."""
+    check = TranslationCheck()
+    with watching(check):
+        yield check
+    if check.problems:
+        pytest.fail("untranslated:\n" + "\n".join(check.problems), pytrace=False)
 
 
 @pytest.fixture
