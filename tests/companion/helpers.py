@@ -210,6 +210,12 @@ class Service:
             "SPORTS_WEBHOOKS_RETRY_MAX": "0.5",
             "SPORTS_WEBHOOKS_TIMEOUT": "10",
             "SPORTS_WEBHOOKS_LOG_LEVEL": "INFO",
+            # Receivers run on loopback: the allowance a LAN receiver needs, made for 127/8.
+            "SPORTS_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8",
+            # Tests send many wrong keys and use /test to fill queues; test_security.py checks
+            # the default limits.
+            "SPORTS_WEBHOOKS_AUTH_FAILURES_PER_MINUTE": "100000",
+            "SPORTS_WEBHOOKS_TESTS_PER_MINUTE": "100000",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

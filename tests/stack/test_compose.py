@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -18,11 +19,15 @@ from .helpers import DOCKER, ROOT
 BASE = DOCKER / "docker-compose.yml"
 DEV = DOCKER / "docker-compose.dev.yml"
 PROD = DOCKER / "docker-compose.prod.yml"
-PROD_SECRETS = {
-    "INFLUXDB_ADMIN_PASSWORD": "pw-from-env-8c1f",
-    "INFLUXDB_ADMIN_TOKEN": "admin-token-from-env-77aa",
-    "SPORTS_WEBHOOKS_API_KEY": "api-key-from-env-03bd",
-}
+# Each secret of the prod file: (secret name, reading service, its env variable, reader's uid).
+PROD_SECRETS = [
+    ("influxdb_admin_password", "influxdb", "DOCKER_INFLUXDB_INIT_PASSWORD_FILE", 1000),
+    ("influxdb_admin_token", "influxdb", "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE", 1000),
+    ("sports_webhooks_api_key", "sports-webhooks", "SPORTS_WEBHOOKS_API_KEY_FILE", 1001),
+    ("sports_webhooks_read_key", "sports-webhooks", "SPORTS_WEBHOOKS_READ_KEY_FILE", 1001),
+    ("sports_webhooks_read_key", "dashboard", "SPORTS_WEBHOOKS_READ_KEY_FILE", 1001),
+    ("dashboard_htpasswd", "dashboard", "DASHBOARD_HTPASSWD_FILE", 1001),
+]
 BIN = Path(sys.executable).parent
 
 
@@ -66,30 +71,65 @@ def test_config_is_valid_without_any_environment(files: tuple[Path, ...], tmp_pa
     assert set(cfg["services"]) == {"backups-init", "influxdb", "sports-webhooks", "dashboard"}
 
 
-def test_prod_refuses_to_start_without_secrets(tmp_path: Path) -> None:
-    result = compose_config(BASE, PROD, tmp=tmp_path)
-    assert result.returncode != 0
-    assert "required variable" in result.stderr
-    for name in PROD_SECRETS:
-        others = {k: v for k, v in PROD_SECRETS.items() if k != name}
-        result = compose_config(BASE, PROD, env=others, tmp=tmp_path)
-        assert result.returncode != 0, name
-        assert f"required variable {name} is missing a value" in result.stderr
+def make_secrets(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(DOCKER / "make-secrets.sh"), str(directory)],
+        env={"PATH": os.environ["PATH"], "DASHBOARD_PASSWORD": "s3cret-login"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
 
 
-def test_prod_takes_every_secret_from_the_environment(tmp_path: Path) -> None:
-    cfg = config_json(BASE, PROD, env=PROD_SECRETS, tmp=tmp_path)
+def test_make_secrets_writes_private_files(tmp_path: Path) -> None:
+    result = make_secrets(tmp_path / "secrets")
+    assert result.returncode == 0, result.stderr
+    made = {p.name: p for p in (tmp_path / "secrets").iterdir()}
+    assert set(made) == {"influxdb_admin_password", "influxdb_admin_token", "dashboard.htpasswd",
+                         "sports_webhooks_api_key", "sports_webhooks_read_key"}  # fmt: skip
+    assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+    values = set()
+    for name, path in made.items():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        values.add(path.read_text())
+        if os.geteuid() == 0:
+            expected = 1000 if name.startswith("influxdb") else 1001
+            assert (path.stat().st_uid, path.stat().st_gid) == (expected, expected), name
+    assert len(values) == 5  # all different
+    assert made["dashboard.htpasswd"].read_text().startswith("admin:$apr1$")
+    assert "s3cret-login" not in made["dashboard.htpasswd"].read_text()
+    # Run again: nothing is replaced.
+    before = {n: p.read_text() for n, p in made.items()}
+    assert make_secrets(tmp_path / "secrets").returncode == 0
+    assert {n: p.read_text() for n, p in made.items()} == before
+
+
+def test_prod_takes_every_secret_from_a_file(tmp_path: Path) -> None:
+    secrets_dir = tmp_path / "secrets"
+    assert make_secrets(secrets_dir).returncode == 0
+    cfg = config_json(BASE, PROD, env={"SECRETS_DIR": str(secrets_dir)}, tmp=tmp_path)
     svc = cfg["services"]
-    influx_env = svc["influxdb"]["environment"]
-    assert influx_env["DOCKER_INFLUXDB_INIT_PASSWORD"] == PROD_SECRETS["INFLUXDB_ADMIN_PASSWORD"]
-    assert influx_env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] == PROD_SECRETS["INFLUXDB_ADMIN_TOKEN"]
-    key = PROD_SECRETS["SPORTS_WEBHOOKS_API_KEY"]
-    assert svc["sports-webhooks"]["environment"]["SPORTS_WEBHOOKS_API_KEY"] == key
-    assert svc["dashboard"]["environment"]["SPORTS_WEBHOOKS_API_KEY"] == key
+    for secret, service, variable, _ in PROD_SECRETS:
+        assert cfg["secrets"][secret]["file"].startswith(str(secrets_dir)), secret
+        targets = {s["source"]: s["target"] for s in svc[service]["secrets"]}
+        assert svc[service]["environment"][variable] == targets[secret], (service, variable)
+    # No secret value in any environment: names ending in _FILE, and nothing else secret.
+    for name, service in svc.items():
+        for variable, value in service.get("environment", {}).items():
+            if variable.removesuffix("_FILE").endswith(("PASSWORD", "TOKEN", "KEY")):
+                assert variable.endswith("_FILE"), (name, variable)
+                assert value is None or value.startswith("/run/"), (name, variable)
     assert "dev-only" not in json.dumps(cfg)
-    # Basic auth is on by default in prod, with the htpasswd as a secret file.
+    # Basic auth on, and the image refuses "off" (test_nginx.py runs that refusal).
     assert svc["dashboard"]["environment"]["DASHBOARD_BASIC_AUTH"] == "HA Ingestor"
-    assert svc["dashboard"]["secrets"][0]["target"] == "dashboard_htpasswd"
+    assert svc["dashboard"]["environment"]["DASHBOARD_REQUIRE_AUTH"] == "true"
+    # Every port on loopback unless the user opts in with *_BIND.
+    for name, service in svc.items():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", name
+    opened = config_json(
+        BASE, PROD, tmp=tmp_path,
+        env={"SECRETS_DIR": str(secrets_dir), "DASHBOARD_BIND": "192.0.2.10"},
+    )  # fmt: skip
+    assert opened["services"]["dashboard"]["ports"][0]["host_ip"] == "192.0.2.10"
 
 
 def test_dev_has_throwaway_defaults_on_loopback(tmp_path: Path) -> None:
@@ -103,7 +143,7 @@ def test_dev_has_throwaway_defaults_on_loopback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("files", [(BASE, DEV), (BASE, PROD)], ids=["dev", "prod"])
 def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
-    cfg = config_json(*files, env=PROD_SECRETS, tmp=tmp_path)
+    cfg = config_json(*files, tmp=tmp_path)
     assert {"influxdb_data", "influxdb_config", "sqlite-data", "backups"} <= set(cfg["volumes"])
     for name, svc in cfg["services"].items():
         assert "no-new-privileges:true" in svc["security_opt"], name
@@ -115,9 +155,13 @@ def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
         assert svc["tmpfs"], name
         assert svc["healthcheck"]["test"][0] == "CMD", name
         assert svc["logging"]["options"]["max-size"], name
+        assert svc["cap_drop"] == ["ALL"], name
+        assert "cap_add" not in svc, name
+        assert svc["user"] != "0" and not svc["user"].startswith("0:"), name
     for name in ("dashboard", "sports-webhooks"):
         assert cfg["services"][name]["user"] == "1001:1001"
-        assert cfg["services"][name]["cap_drop"] == ["ALL"]
+    assert cfg["services"]["influxdb"]["user"] == "1000:1000"  # the image's influxdb user
+    assert cfg["services"]["dashboard"]["group_add"] == ["1000"]  # reads the 0640 token
     mounts = {(v["source"], v["target"]) for v in cfg["services"]["influxdb"]["volumes"]}
     assert ("influxdb_data", "/var/lib/influxdb2") in mounts
     assert ("influxdb_config", "/etc/influxdb2") in mounts
@@ -186,13 +230,14 @@ def test_dashboard_image_runs_as_1001_on_alpine_nginx() -> None:
 
 
 def test_env_example_as_dot_env(tmp_path: Path) -> None:
-    """docker/.env.example copied to .env: Compose picks base + prod from it, refuses to start
-    until the secrets are filled in, then starts with exactly those values."""
+    """docker/.env.example copied to .env: Compose picks base + prod from it; it holds no
+    secret (those are files from make-secrets.sh) and binds every port to loopback."""
     example = (DOCKER / ".env.example").read_text()
     for line in example.splitlines():
         if "=" in line and not line.startswith("#"):
             # Compose would read "KEY=  # comment" as the value "# comment".
             assert "#" not in line.split("=", 1)[1], line
+    assert "PASSWORD=" not in example and "TOKEN=" not in example and "API_KEY=" not in example
     project = tmp_path / "project"
     project.mkdir()
     for f in (BASE, DEV, PROD):
@@ -206,16 +251,14 @@ def test_env_example_as_dot_env(tmp_path: Path) -> None:
             cwd=project, env=clean, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
 
-    result = config()
-    assert result.returncode != 0
-    assert "required variable" in result.stderr  # which one first varies
-    filled = example
-    for name, value in PROD_SECRETS.items():
-        filled = filled.replace(f"\n{name}=\n", f"\n{name}={value}\n")
-    (project / ".env").write_text(filled)
+    assert make_secrets(project / "secrets").returncode == 0
     result = config()
     assert result.returncode == 0, result.stderr
     cfg = json.loads(result.stdout)
-    env = cfg["services"]["influxdb"]["environment"]
-    assert env["DOCKER_INFLUXDB_INIT_PASSWORD"] == PROD_SECRETS["INFLUXDB_ADMIN_PASSWORD"]
+    assert cfg["secrets"]["influxdb_admin_token"]["file"] == str(
+        project / "secrets" / "influxdb_admin_token"
+    )
+    for name, service in cfg["services"].items():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", name
     assert cfg["services"]["dashboard"]["environment"]["DASHBOARD_BASIC_AUTH"] == "HA Ingestor"

@@ -37,7 +37,7 @@ def stack() -> Iterator[tuple[InfluxDB1, Nginx, Recorder]]:
     server = Nginx({
         "INFLUXDB_URL": influx.url, "INFLUXDB_READ_TOKEN": "t", "INFLUXDB_DATABASE": DB,
         "INFLUXDB_CONTEXT_DATABASE": DB, "SPORTS_WEBHOOKS_URL": sports.url,
-        "SPORTS_WEBHOOKS_API_KEY": "k", "DASHBOARD_REFRESH_SECONDS": "30",
+        "SPORTS_WEBHOOKS_READ_KEY": "k", "DASHBOARD_REFRESH_SECONDS": "30",
         "DASHBOARD_BASIC_AUTH": "off", "DASHBOARD_HTPASSWD_FILE": "/nonexistent",
     })  # fmt: skip
     try:

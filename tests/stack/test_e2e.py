@@ -41,6 +41,7 @@ DB = "home_assistant"
 EMPTY_DB = "empty_db"
 INFLUX_TOKEN = "influx-read-" + secrets.token_hex(8)
 SPORTS_KEY = "sports-key-" + secrets.token_hex(8)
+READ_KEY = "sports-read-" + secrets.token_hex(8)  # what nginx holds: reads only
 
 
 @dataclass
@@ -93,6 +94,8 @@ def sports() -> Iterator[str]:
     env = {
         **os.environ,
         "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "SPORTS_WEBHOOKS_READ_KEY": READ_KEY,
+        "SPORTS_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8",  # the receivers below are on loopback
         "SPORTS_WEBHOOKS_DB": str(tmp / "webhooks.db"),
         "SPORTS_WEBHOOKS_HOST": "127.0.0.1",
         "SPORTS_WEBHOOKS_PORT": str(port),
@@ -150,7 +153,7 @@ def _nginx_env(influx_url: str, sports_url: str, database: str) -> dict[str, str
         # weather and sports must still come from the events database.
         "INFLUXDB_CONTEXT_DATABASE": "home_assistant_context",
         "SPORTS_WEBHOOKS_URL": sports_url,
-        "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "SPORTS_WEBHOOKS_READ_KEY": READ_KEY,
         "DASHBOARD_REFRESH_SECONDS": "2",
         "DASHBOARD_BASIC_AUTH": "off",
         "DASHBOARD_HTPASSWD_FILE": "/nonexistent",
@@ -220,6 +223,7 @@ def test_the_browser_never_sees_a_token(seen: dict[str, Any], scenario: str) -> 
     everything = json.dumps([s["requests"], s["responses"], s["html"], s["storage"], s["cookies"]])
     assert INFLUX_TOKEN not in everything
     assert SPORTS_KEY not in everything
+    assert READ_KEY not in everything
 
 
 @pytest.mark.parametrize("scenario", ["desktop", "phone"])

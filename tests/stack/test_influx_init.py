@@ -114,8 +114,9 @@ def test_first_start(cli: Path) -> None:
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
     assert mode(tokens) == 0o700
     assert mode(tokens / "homeassistant.token") == 0o600
-    assert mode(tokens / "dashboard") == 0o755  # mounted alone into the dashboard (uid 1001)
-    assert mode(tokens / "dashboard" / "dashboard.token") == 0o644
+    # Mounted alone into the dashboard (uid 1001 in group 1000): never world-readable.
+    assert mode(tokens / "dashboard") == 0o750
+    assert mode(tokens / "dashboard" / "dashboard.token") == 0o640
     # Tokens go to files, never to the container log.
     assert ha["token"] not in result.stdout + result.stderr
     assert dash["token"] not in result.stdout + result.stderr

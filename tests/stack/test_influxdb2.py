@@ -126,7 +126,7 @@ def _nginx(setup: Setup, token: str) -> Nginx:
         "INFLUXDB_CONTEXT_DATABASE": setup.database,
         # No sports service in this run: its card shows an error, the rest must not care.
         "SPORTS_WEBHOOKS_URL": f"http://127.0.0.1:{free_port()}",
-        "SPORTS_WEBHOOKS_API_KEY": "unused-key-0123456789",
+        "SPORTS_WEBHOOKS_READ_KEY": "unused-key-0123456789",
         "DASHBOARD_REFRESH_SECONDS": "30",
         "DASHBOARD_BASIC_AUTH": "off",
         "DASHBOARD_HTPASSWD_FILE": "/nonexistent",

@@ -41,7 +41,7 @@ def nginx(influx: InfluxDB1) -> Iterator[Nginx]:
     server = Nginx({
         "INFLUXDB_URL": influx.url, "INFLUXDB_READ_TOKEN": TOKEN, "INFLUXDB_DATABASE": DB,
         "INFLUXDB_CONTEXT_DATABASE": DB, "SPORTS_WEBHOOKS_URL": "http://127.0.0.1:9",
-        "SPORTS_WEBHOOKS_API_KEY": "unused-key", "DASHBOARD_REFRESH_SECONDS": "30",
+        "SPORTS_WEBHOOKS_READ_KEY": "unused-key", "DASHBOARD_REFRESH_SECONDS": "30",
         "DASHBOARD_BASIC_AUTH": "off", "DASHBOARD_HTPASSWD_FILE": "/nonexistent",
     })  # fmt: skip
     server.start()

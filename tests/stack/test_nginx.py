@@ -37,7 +37,7 @@ def _env(influx: Recorder, sports: Recorder, **extra: str) -> dict[str, str]:
         "INFLUXDB_DATABASE": "home_assistant",
         "INFLUXDB_CONTEXT_DATABASE": "home_assistant_context",
         "SPORTS_WEBHOOKS_URL": sports.url,
-        "SPORTS_WEBHOOKS_API_KEY": SPORTS_KEY,
+        "SPORTS_WEBHOOKS_READ_KEY": SPORTS_KEY,
         "DASHBOARD_REFRESH_SECONDS": "15",
         "DASHBOARD_BASIC_AUTH": "off",
         "DASHBOARD_HTPASSWD_FILE": "/nonexistent/htpasswd",
@@ -77,7 +77,7 @@ def test_template_uses_only_documented_variables() -> None:
     assert template_variables() == {
         "DASHBOARD_PORT", "DASHBOARD_ROOT", "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_BASIC_AUTH",
         "DASHBOARD_HTPASSWD_FILE", "INFLUXDB_URL", "INFLUXDB_READ_TOKEN", "INFLUXDB_DATABASE",
-        "INFLUXDB_CONTEXT_DATABASE", "SPORTS_WEBHOOKS_URL", "SPORTS_WEBHOOKS_API_KEY",
+        "INFLUXDB_CONTEXT_DATABASE", "SPORTS_WEBHOOKS_URL", "SPORTS_WEBHOOKS_READ_KEY",
     }  # fmt: skip
     # envsubst semantics: nginx's own variables survive, unknown ${X} stay as they are.
     assert render_template("$uri ${A} $A ${B}", {"A": "1"}) == "$uri 1 1 ${B}"
@@ -105,16 +105,51 @@ def test_image_reads_the_token_file(tmp_path: Path) -> None:
     token_file.write_text("from-file-token\n")
     env, _ = _entrypoint_env(tmp_path, INFLUXDB_READ_TOKEN_FILE=str(token_file))
     assert env["INFLUXDB_READ_TOKEN"] == "from-file-token"
-    assert env["SPORTS_WEBHOOKS_API_KEY"] == ""
+    assert env["SPORTS_WEBHOOKS_READ_KEY"] == ""
     # An explicit token wins over the file.
     env, _ = _entrypoint_env(
         tmp_path, INFLUXDB_READ_TOKEN="explicit", INFLUXDB_READ_TOKEN_FILE=str(token_file)
     )
     assert env["INFLUXDB_READ_TOKEN"] == "explicit"
+    # The sports read key from its file (a Compose secret).
+    key_file = tmp_path / "read.key"
+    key_file.write_text("read-key-from-file\n")
+    env, _ = _entrypoint_env(tmp_path, SPORTS_WEBHOOKS_READ_KEY_FILE=str(key_file))
+    assert env["SPORTS_WEBHOOKS_READ_KEY"] == "read-key-from-file"
     # Neither: empty (no ${...} left in the config) and a warning in the log, not the token.
     env, log = _entrypoint_env(tmp_path, INFLUXDB_READ_TOKEN_FILE=str(tmp_path / "missing"))
     assert env["INFLUXDB_READ_TOKEN"] == ""
     assert "no InfluxDB read token" in log
+
+
+def _entrypoint(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Source the .envsh under `set -e` in a subshell, as the nginx image's entrypoint does."""
+    snippet = TEMPLATE.parent / "05-ha-dashboard-env.envsh"
+    return subprocess.run(
+        ["sh", "-ec", f'echo x | while read -r f; do . "{snippet}"; done; echo started'],
+        env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp,
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_production_refuses_to_run_without_basic_auth(tmp_path: Path) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("admin:{PLAIN}s3cret\n")
+    prod = {"DASHBOARD_REQUIRE_AUTH": "true", "DASHBOARD_HTPASSWD_FILE": str(htpasswd)}
+    for auth in ("off", ""):
+        result = _entrypoint(tmp_path, **prod, DASHBOARD_BASIC_AUTH=auth)
+        assert result.returncode != 0, auth
+        assert "started" not in result.stdout
+        assert "DASHBOARD_BASIC_AUTH=off is refused in production" in result.stderr
+    missing = {**prod, "DASHBOARD_HTPASSWD_FILE": str(tmp_path / "none")}
+    result = _entrypoint(tmp_path, **missing, DASHBOARD_BASIC_AUTH="HA Ingestor")
+    assert result.returncode != 0
+    assert "is missing, empty or unreadable" in result.stderr
+    # Legitimate: prod with a realm and a file, and development with auth off.
+    for ok in ({**prod, "DASHBOARD_BASIC_AUTH": "HA Ingestor"}, {"DASHBOARD_BASIC_AUTH": "off"}):
+        result = _entrypoint(tmp_path, **ok)
+        assert result.returncode == 0, result.stderr
+        assert "started" in result.stdout
 
 
 def test_query_gets_the_read_token_server_side(

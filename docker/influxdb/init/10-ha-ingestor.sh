@@ -104,13 +104,14 @@ fi
 
 mkdir -p "$token_dir/dashboard"
 chmod 0700 "$token_dir"
-# The dashboard container (uid 1001) mounts only this sub-folder, read-only.
-chmod 0755 "$token_dir/dashboard"
+# The dashboard container (uid 1001, with influxdb's group 1000 added) mounts only this
+# sub-folder, read-only: group-readable, never world-readable.
+chmod 0750 "$token_dir/dashboard"
 ensure_token "$token_dir/homeassistant.token" "Home Assistant (ha_ingestor) write" \
     --read-bucket "$events_id" --write-bucket "$events_id" \
     --read-bucket "$context_id" --write-bucket "$context_id"
 ensure_token "$token_dir/dashboard/dashboard.token" "HA Ingestor dashboard (read-only)" \
     --read-bucket "$events_id" --read-bucket "$context_id" --read-bucket "$downsampled_id"
-chmod 0644 "$token_dir/dashboard/dashboard.token"
+chmod 0640 "$token_dir/dashboard/dashboard.token"
 
 log "done. Home Assistant token: $token_dir/homeassistant.token (docker compose exec influxdb cat it)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 import sys
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p_restore = sub.add_parser("restore", help="restore SRC into the database (service stopped)")
     p_restore.add_argument("src", type=Path)
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the database and its backups hold every signing secret
     db_path = db_path_from_env()
     try:
         if args.command == "backup":

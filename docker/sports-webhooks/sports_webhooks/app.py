@@ -8,6 +8,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from . import __version__
 from .config import Settings
 from .db import AsyncStore, Store
 from .delivery import Dispatcher
+from .egress import RefusedAddress, check_url
 from .openapi import document
 from .poller import Poller
 from .validation import ValidationError, subscription
@@ -26,12 +28,52 @@ API_KEY_HEADER: Final = "X-API-Key"
 MAX_BODY: Final = 64 * 1024
 _INT64_MAX: Final = 2**63 - 1
 _PUBLIC: Final = frozenset({"/health", "/openapi.json"})
+# What the read key (SPORTS_WEBHOOKS_READ_KEY, held by the dashboard) may do.
+_READ_ONLY: Final = frozenset({("GET", "/api/games"), ("GET", "/api/deliveries")})
+WINDOW_S: Final = 60.0
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", AsyncStore)
 POLLER = web.AppKey("poller", Poller)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 OPENAPI = web.AppKey("openapi", bytes)
+
+
+class RateLimit:
+    """At most ``limit`` events per key in a fixed one-minute window (a small dict, pruned)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._windows: dict[object, tuple[float, int]] = {}
+
+    def hit(self, key: object, now: float) -> float | None:
+        """Count one event; None while within the limit, else seconds until it resets."""
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= WINDOW_S:
+            start, count = now, 0
+        if count >= self.limit:
+            return WINDOW_S - (now - start)
+        self._windows[key] = (start, count + 1)
+        if len(self._windows) > 10_000:
+            self._windows = {k: v for k, v in self._windows.items() if now - v[0] < WINDOW_S}
+        return None
+
+    def blocked(self, key: object, now: float) -> float | None:
+        start, count = self._windows.get(key, (now, 0))
+        if now - start < WINDOW_S and count >= self.limit:
+            return WINDOW_S - (now - start)
+        return None
+
+
+AUTH_FAILURES = web.AppKey("auth_failures", RateLimit)
+TESTS = web.AppKey("tests", RateLimit)
+
+
+def _too_many(retry_after: float, what: str) -> web.Response:
+    return _error(
+        429, f"too many {what}; try again later", {"Retry-After": str(int(retry_after) + 1)}
+    )
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,13 +96,25 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """X-API-Key on everything but /health and /openapi.json, compared in constant time."""
-    if request.path not in _PUBLIC:
-        provided = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
-        expected = request.app[SETTINGS].api_key.encode()
-        if not hmac.compare_digest(provided, expected):
-            return _error(401, f"missing or wrong {API_KEY_HEADER} header")
-    return await handler(request)
+    """X-API-Key on everything but /health and /openapi.json, compared in constant time. The
+    read key opens only the dashboard's reads. A client (address) that sends wrong keys too
+    often is answered 429 for the rest of the minute, right keys included: guessing is slow."""
+    if request.path in _PUBLIC:
+        return await handler(request)
+    settings = request.app[SETTINGS]
+    failures = request.app[AUTH_FAILURES]
+    client, now = request.remote or "?", time.monotonic()
+    if (wait := failures.blocked(client, now)) is not None:
+        return _too_many(wait, "wrong API keys")
+    provided = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
+    if hmac.compare_digest(provided, settings.api_key.encode()):
+        return await handler(request)
+    if settings.read_key and hmac.compare_digest(provided, settings.read_key.encode()):
+        if (request.method, request.path) in _READ_ONLY:
+            return await handler(request)
+        return _error(403, "the read key may only GET /api/games and /api/deliveries")
+    failures.hit(client, now)
+    return _error(401, f"missing or wrong {API_KEY_HEADER} header")
 
 
 def _sub_id(request: web.Request) -> int:
@@ -108,8 +162,11 @@ async def create_subscription(request: web.Request) -> web.Response:
         return _error(400, "body must be valid JSON")
     try:
         new = subscription(data)
+        check_url(new.url, request.app[SETTINGS].allow_networks)
     except ValidationError as err:
         return _error(400, str(err))
+    except RefusedAddress as err:
+        return _error(400, f"'url' refused: {err}")
     created = await request.app[STORE].run(Store.create_subscription, new)
     request.app[POLLER].wake()
     return web.json_response(
@@ -155,6 +212,8 @@ async def test_subscription(request: web.Request) -> web.Response:
         return _error(404, "no such subscription")
     if not found["enabled"]:
         return _error(409, "subscription is disabled; enable it first")
+    if (wait := request.app[TESTS].hit(sub_id, time.monotonic())) is not None:
+        return _too_many(wait, "test deliveries for this subscription")
     delivery_id = await store.run(Store.enqueue_test, sub_id)
     request.app[DISPATCHER].wake()
     return web.json_response({"delivery_id": delivery_id, "status": "pending"}, status=202)
@@ -228,6 +287,8 @@ def make_app(settings: Settings) -> web.Application:
     app[DISPATCHER] = dispatcher
     app[POLLER] = Poller(settings, store, dispatcher.wake)
     app[OPENAPI] = json.dumps(document()).encode()
+    app[AUTH_FAILURES] = RateLimit(settings.auth_failures_per_minute)
+    app[TESTS] = RateLimit(settings.tests_per_minute)
     app.cleanup_ctx.append(_background)
     app.router.add_get("/health", health)
     app.router.add_get("/openapi.json", openapi)

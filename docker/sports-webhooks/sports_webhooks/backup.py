@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 import sqlite3
 
-from .db import SCHEMA_VERSION, connect, migrate
+from .db import SCHEMA_VERSION, connect, migrate, private_file
 
 
 class BackupError(RuntimeError):
@@ -53,6 +53,7 @@ def backup(db_path: Path, dest: Path) -> dict[str, int]:
     if dest.exists():
         raise BackupError(f"{dest} exists; choose a new file name")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    private_file(dest)  # a copy of every signing secret, on a volume two services share
     source = connect(db_path)
     try:
         target = sqlite3.connect(dest)
@@ -71,6 +72,7 @@ def restore(src: Path, db_path: Path) -> dict[str, int]:
     """Replace the database content with a verified backup (stop the service first)."""
     verify(src)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(db_path)
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     try:
         target = connect(db_path)

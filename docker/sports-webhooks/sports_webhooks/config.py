@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ._espn import espn
+from .egress import Network, parse_networks
 
 
 class ConfigError(ValueError):
@@ -20,6 +21,13 @@ class Settings:
 
     api_key: str
     db_path: Path
+    # GET /api/games and /api/deliveries only: the key the dashboard holds.
+    read_key: str = ""
+    # Receivers on these networks are allowed besides public addresses (see egress.py).
+    allow_networks: tuple[Network, ...] = ()
+    auth_failures_per_minute: int = 10
+    tests_per_minute: int = 6
+    retention_days: int = 30
     host: str = "127.0.0.1"
     port: int = 8080
     espn_base_url: str = espn.DEFAULT_BASE
@@ -70,6 +78,18 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _secret(env: Mapping[str, str], name: str) -> str:
+    """``NAME``, or the content of the file ``NAME_FILE`` names (Compose secrets)."""
+    value = env.get(name, "")
+    path = env.get(f"{name}_FILE", "")
+    if not value and path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as err:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {err.strerror}") from None
+    return value
+
+
 def db_path_from_env(env: Mapping[str, str] | None = None) -> Path:
     """The database file (``SPORTS_WEBHOOKS_DB``, default ``./data/webhooks.db``)."""
     env = os.environ if env is None else env
@@ -79,9 +99,18 @@ def db_path_from_env(env: Mapping[str, str] | None = None) -> Path:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; ConfigError explains what is wrong."""
     env = os.environ if env is None else env
-    api_key = env.get("SPORTS_WEBHOOKS_API_KEY", "")
+    api_key = _secret(env, "SPORTS_WEBHOOKS_API_KEY")
     if len(api_key) < 16:
         raise ConfigError("SPORTS_WEBHOOKS_API_KEY is required (at least 16 characters)")
+    read_key = _secret(env, "SPORTS_WEBHOOKS_READ_KEY")
+    if read_key and (len(read_key) < 16 or read_key == api_key):
+        raise ConfigError(
+            "SPORTS_WEBHOOKS_READ_KEY must be at least 16 characters and differ from the API key"
+        )
+    try:
+        allow_networks = parse_networks(env.get("SPORTS_WEBHOOKS_ALLOW_NETWORKS", ""))
+    except ValueError as err:
+        raise ConfigError(f"SPORTS_WEBHOOKS_ALLOW_NETWORKS: {err}") from None
     base = env.get("ESPN_BASE_URL") or espn.DEFAULT_BASE
     if not base.startswith(("http://", "https://")):
         raise ConfigError(f"ESPN_BASE_URL must be an http(s) URL, got {base!r}")
@@ -89,6 +118,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         api_key=api_key,
         db_path=db_path_from_env(env),
+        read_key=read_key,
+        allow_networks=allow_networks,
+        auth_failures_per_minute=_int(
+            env, "SPORTS_WEBHOOKS_AUTH_FAILURES_PER_MINUTE", 10, 1, 10**6
+        ),
+        tests_per_minute=_int(env, "SPORTS_WEBHOOKS_TESTS_PER_MINUTE", 6, 1, 10**6),
+        retention_days=_int(env, "SPORTS_WEBHOOKS_RETENTION_DAYS", 30, 1, 36500),
         host=env.get("SPORTS_WEBHOOKS_HOST") or "127.0.0.1",
         port=_int(env, "SPORTS_WEBHOOKS_PORT", 8080, 0, 65535),
         espn_base_url=base,

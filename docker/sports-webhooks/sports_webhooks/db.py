@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import functools
 import json
+import os
 from pathlib import Path
 import sqlite3
 import time
 from typing import Any, Final
 import uuid
+
+from yarl import URL
 
 from ._espn import espn
 from .validation import NewSubscription
@@ -152,6 +155,16 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` (and tighten an existing one) to 0600: the database holds every
+    subscription's signing secret. SQLite gives its -wal and -shm files the database's mode."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if each.stat().st_mode & 0o077:
+                each.chmod(0o600)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION; returns the version found before."""
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -170,6 +183,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return found
+
+
+def target(url: str) -> str:
+    """Where a subscription delivers, without path or query: an HA webhook id in the path is
+    as good as a password, and this is shown to whoever reads the delivery list."""
+    parsed = URL(url)
+    return str(parsed.origin()) if parsed.absolute else ""
 
 
 def _subscription(row: sqlite3.Row, teams: Sequence[sqlite3.Row]) -> dict[str, Any]:
@@ -192,6 +212,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)
         self.conn = connect(self.path)
         migrate(self.conn)
 
@@ -404,6 +425,21 @@ class Store:
                 out.append(data)
         return out
 
+    def prune(self, now: float, days: int) -> dict[str, int]:
+        """Forget finished deliveries (with their attempt log) and transitions older than
+        ``days``; pending deliveries and what they refer to stay. Keeps the file bounded."""
+        cutoff = iso_from_epoch(now - days * 86400)
+        with self.tx() as conn:
+            outbox = conn.execute(
+                "DELETE FROM outbox WHERE status != 'pending' AND updated_at < ?", (cutoff,)
+            ).rowcount
+            transitions = conn.execute(
+                "DELETE FROM transitions WHERE created_at < ? AND id NOT IN "
+                "(SELECT transition_id FROM outbox WHERE transition_id IS NOT NULL)",
+                (cutoff,),
+            ).rowcount
+        return {"outbox": outbox, "transitions": transitions}
+
     def count_transitions(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM transitions").fetchone()[0])
 
@@ -517,7 +553,8 @@ class Store:
             params.append(status)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
-            "SELECT o.*, t.league, t.game_id FROM outbox o "
+            "SELECT o.*, t.league, t.game_id, s.url, s.description FROM outbox o "
+            "JOIN subscriptions s ON s.id = o.subscription_id "
             f"LEFT JOIN transitions t ON t.id = o.transition_id {where} "
             "ORDER BY o.id DESC LIMIT ?",
             (*params, limit),
@@ -526,6 +563,8 @@ class Store:
             {
                 "delivery_id": r["delivery_id"],
                 "subscription_id": r["subscription_id"],
+                "target": target(r["url"]),
+                "description": r["description"],
                 "event": r["event"],
                 "status": r["status"],
                 "attempts": r["attempts"],

@@ -23,6 +23,7 @@ import aiohttp
 from . import __version__
 from .config import Settings
 from .db import AsyncStore, AttemptResult, Due, Store
+from .egress import RefusedAddress, check_url, connector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ TIMESTAMP_HEADER: Final = "X-Webhook-Timestamp"
 EVENT_HEADER: Final = "X-Webhook-Event"
 DELIVERY_HEADER: Final = "X-Webhook-Delivery"
 USER_AGENT: Final = f"ha-ingestor-sports-webhooks/{__version__}"
+# Only the status matters; a receiver's body is read this far at most, then the connection
+# is closed (a 300 MB answer must not reach memory).
+RESPONSE_READ_MAX: Final = 4096
+PRUNE_EVERY_S: Final = 3600.0
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -43,6 +48,23 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     """Delay before retry number ``attempt`` (1 = first retry): base * 2^(n-1), +-20 % jitter."""
     delay = min(cap, base * 2 ** min(attempt - 1, 30))
     return float(delay * random.uniform(0.8, 1.2))
+
+
+def describe(err: BaseException, timeout: float) -> str:
+    """What went wrong, without the OS error text: the delivery log is readable through the API
+    (and the dashboard), and "connection refused" against "timed out" per address and port is
+    how a port scanner works."""
+    # aiohttp wraps what the resolver raised (ClientConnectorDNSError, os_error / __cause__).
+    for cause in (err, getattr(err, "os_error", None), err.__cause__):
+        if isinstance(cause, RefusedAddress):
+            return f"refused: {cause}"[:500]
+    if isinstance(err, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return f"could not connect to {err.host}:{err.port}"
+    if isinstance(err, aiohttp.ClientError):
+        return f"bad answer from the receiver ({type(err).__name__})"
+    return type(err).__name__
 
 
 class Dispatcher:
@@ -60,15 +82,18 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.sent = 0
+        self._pruned_at: float | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout)
-        connector = aiohttp.TCPConnector(limit=self._settings.concurrency, limit_per_host=0)
+        checked = connector(
+            self._settings.allow_networks, limit=self._settings.concurrency, limit_per_host=0
+        )
         async with aiohttp.ClientSession(
-            timeout=timeout, connector=connector, headers={"User-Agent": USER_AGENT}
+            timeout=timeout, connector=checked, headers={"User-Agent": USER_AGENT}
         ) as session:
             self._session = session
             try:
@@ -84,6 +109,11 @@ class Dispatcher:
         while True:
             self._wake.clear()
             await self._flush()
+            if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+                self._pruned_at = time.monotonic()
+                pruned = await self._store.run(Store.prune, time.time(), settings.retention_days)
+                if any(pruned.values()):
+                    _LOGGER.info("pruned finished deliveries and transitions: %s", pruned)
             free = settings.concurrency - len(self._tasks)
             due: list[Due] = []
             if free > 0:
@@ -150,15 +180,22 @@ class Dispatcher:
         code: int | None = None
         error: str | None = None
         try:
-            async with self._session.post(row.url, data=body, headers=headers) as resp:
+            check_url(row.url, self._settings.allow_networks)
+            # No redirects: a 307 would re-send the signed body to wherever it points.
+            async with self._session.post(
+                row.url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
                 code = resp.status
-                await resp.read()
-            if not 200 <= code < 300:
+                await resp.content.read(RESPONSE_READ_MAX)
+                resp.close()
+            if 300 <= code < 400:
+                error = f"HTTP {code}: redirects are not followed"
+            elif not 200 <= code < 300:
                 error = f"HTTP {code}"
         except asyncio.CancelledError:
             raise  # shutdown: the row stays pending and is retried after a restart
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as err:
-            error = f"{type(err).__name__}: {err}"[:500] or type(err).__name__
+        except Exception as err:
+            error = describe(err, self._settings.timeout)
         finally:
             self._per_sub[row.subscription_id] -= 1
             if self._per_sub[row.subscription_id] <= 0:

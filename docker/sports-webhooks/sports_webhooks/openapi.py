@@ -136,6 +136,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": [
             "delivery_id",
             "subscription_id",
+            "target",
+            "description",
             "event",
             "status",
             "attempts",
@@ -150,6 +152,8 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "delivery_id": {"type": "string"},
             "subscription_id": {"type": "integer"},
+            "target": {"type": "string", "description": "scheme://host:port of the receiver"},
+            "description": {"type": "string", "description": "the subscription's description"},
             "event": {"type": "string", "enum": [*EVENTS, "test"]},
             "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
             "attempts": {"type": "integer", "minimum": 0},
@@ -252,8 +256,21 @@ def _subscription_action(summary: str, ok: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_FORBIDDEN = _error("The read key (SPORTS_WEBHOOKS_READ_KEY) may not do this")
+_TOO_MANY = _error("Too many wrong keys from this client, or test deliveries; see Retry-After")
+
+
 def document() -> dict[str, Any]:
     """Build the document (cheap; the app builds it once)."""
+    doc = _document()
+    for path in doc["paths"].values():
+        for operation in path.values():
+            if "401" in operation["responses"]:
+                operation["responses"].update({"403": _FORBIDDEN, "429": _TOO_MANY})
+    return doc
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {
@@ -261,7 +278,8 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Subscriptions to ESPN game events (game_started, score_changed, game_ended), "
-                "delivered as signed webhooks. Every /api route needs the X-API-Key header."
+                "delivered as signed webhooks. Every /api route needs the X-API-Key header: "
+                "the API key, or the read key for GET /api/games and /api/deliveries."
             ),
         },
         "components": {

@@ -1,0 +1,301 @@
+"""Attacks on the sports webhooks service, run against the real service process: webhook URLs
+aimed inside (SSRF), redirects, huge answers, leaky errors, key guessing, unlimited test
+deliveries, a database that grows forever or is readable by all. Beside each, the legitimate use:
+delivery to an allowed LAN receiver (played by a loopback receiver with 127.0.0.0/8 allowed).
+An address that must be refused is asserted refused; nothing is ever sent to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import ipaddress
+from pathlib import Path
+import socket
+import stat
+import time
+from typing import Any
+
+from aiohttp import web
+from sports_webhooks import db  # on sys.path via helpers (conftest)
+from sports_webhooks.validation import subscription
+
+from .helpers import API_KEY, SECRET, Receiver, Service, ThreadedApp, free_port, wait_for
+
+READ_KEY = "dashboard-read-key-0123456789"
+NO_ALLOWANCE = {"SPORTS_WEBHOOKS_ALLOW_NETWORKS": ""}
+
+
+def _body(url: str) -> dict[str, Any]:
+    return {"url": url, "events": ["game_started"], "teams": [{"league": "nfl", "team_id": "1"}],
+            "secret": SECRET}  # fmt: skip
+
+
+def _final(service: Service, sub_id: int) -> dict[str, Any]:
+    def done() -> list[dict[str, Any]]:
+        rows = service.deliveries(subscription_id=sub_id)
+        return [r for r in rows if r["status"] != "pending"]
+
+    return wait_for(done, f"delivery of subscription {sub_id} settled")[0]
+
+
+def test_inside_addresses_are_refused_when_subscribing(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    service = make_service(**NO_ALLOWANCE).start()
+    port = receiver.port
+    inside = [
+        f"http://127.0.0.1:{port}/ok/a", f"http://127.1:{port}/ok/a",
+        f"http://0x7f000001:{port}/ok/a", f"http://2130706433:{port}/ok/a",
+        f"http://0177.0.0.1:{port}/ok/a", f"http://[::ffff:127.0.0.1]:{port}/ok/a",
+        f"http://[::1]:{port}/ok/a", f"http://localhost:{port}/ok/a",
+        f"http://LOCALHOST.:{port}/ok/a", f"http://api.localhost:{port}/ok/a",
+        "http://0.0.0.0:8080/", "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/", "http://10.0.0.1/", "http://192.168.1.20:8123/api/webhook/x",
+        "http://100.64.0.1/", "http://influxdb:8086/query", "http://dashboard:8080/",
+        "http://sports-webhooks:8080/api/subscriptions",
+    ]  # fmt: skip
+    for url in inside:
+        status, body = service.request("POST", "/api/subscriptions", _body(url))
+        assert status == 400, url
+        assert body["error"].startswith("'url' refused: "), body
+        assert "not allowed" in body["error"] or "own or loopback" in body["error"], body
+    assert service.request("GET", "/api/subscriptions")[1] == {"subscriptions": []}
+    assert receiver.received == []
+
+
+def _inside_name() -> str:
+    """A host name (not an IP literal, not one of the denied names) that resolves to a
+    non-public address on this machine: the hostname, or ip6-localhost from /etc/hosts."""
+    for name in (socket.gethostname(), "ip6-localhost", "ip6-loopback"):
+        try:
+            infos = socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)
+        except OSError:
+            continue
+        if infos and not any(ipaddress.ip_address(i[4][0]).is_global for i in infos):
+            return name
+    raise AssertionError("no host name here resolves to a non-public address")
+
+
+def test_a_name_is_checked_at_connect_time(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    """A name passes when subscribing (it may resolve anywhere later: DNS rebinding); the
+    address it resolves to when the connection is made is what is checked, and refused."""
+    service = make_service(**NO_ALLOWANCE).start()
+    name = _inside_name()
+    sub = service.subscribe(f"http://{name}:{receiver.port}/ok/rebind", [("nfl", "1")])
+    service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+    row = _final(service, sub["id"])
+    assert row["status"] == "failed"
+    assert row["last_error"].startswith(f"refused: {name} resolves to a ")
+    assert "address, not allowed" in row["last_error"]
+    assert row["last_status_code"] is None
+    assert receiver.received == []
+
+
+def test_allowed_lan_receiver_gets_its_delivery(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    service = make_service(SPORTS_WEBHOOKS_ALLOW_NETWORKS="127.0.0.0/8").start()
+    for host in ("127.0.0.1", "127.1"):
+        sub = service.subscribe(f"http://{host}:{receiver.port}/ok/lan", [("nfl", "1")])
+        service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+        row = _final(service, sub["id"])
+        assert (row["status"], row["last_status_code"]) == ("delivered", 200), row
+        assert row["target"] == f"http://{host}:{receiver.port}"  # never the path
+    assert len(receiver.deliveries("/ok/lan")) == 2
+    assert all(r.signature_ok for r in receiver.received)
+
+
+class _Nasty(ThreadedApp):
+    """A receiver that redirects, or answers with an endless body, counting what it sent."""
+
+    def __init__(self, redirect_to: str) -> None:
+        self.sent = 0
+        self.hits: list[str] = []
+        self.finished = self.ended = False
+        self._to = redirect_to
+        app = web.Application()
+        app.router.add_post("/redirect/{code}", self._redirect)
+        app.router.add_post("/huge", self._huge)
+        super().__init__(app)
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        self.hits.append(request.path)
+        await request.read()
+        code = int(request.match_info["code"])
+        return web.Response(status=code, headers={"Location": self._to})
+
+    async def _huge(self, request: web.Request) -> web.StreamResponse:
+        self.hits.append(request.path)
+        await request.read()
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            for _ in range(300 * 16):  # 300 MB, as in the review
+                await resp.write(chunk)
+                self.sent += len(chunk)
+            self.finished = True
+        except ConnectionError:
+            pass
+        finally:
+            self.ended = True
+        return resp
+
+
+def test_redirects_are_not_followed(service: Service, receiver: Receiver) -> None:
+    nasty = _Nasty(receiver.url + "/ok/stolen")
+    try:
+        for code in (301, 302, 307, 308):
+            sub = service.subscribe(f"{nasty.url}/redirect/{code}", [("nfl", "1")])
+            service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+            row = _final(service, sub["id"])
+            assert row["last_status_code"] == code
+            assert row["last_error"] == f"HTTP {code}: redirects are not followed"
+        assert set(nasty.hits) == {f"/redirect/{code}" for code in (301, 302, 307, 308)}
+        assert receiver.received == []  # the signed body went nowhere else
+    finally:
+        nasty.close()
+
+
+def test_a_huge_answer_is_not_read(service: Service) -> None:
+    nasty = _Nasty("/")
+    try:
+        sub = service.subscribe(f"{nasty.url}/huge", [("nfl", "1")])
+        service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+        row = _final(service, sub["id"])
+        assert (row["status"], row["last_status_code"]) == ("delivered", 200)
+        # The service read a few KB and hung up: the receiver could not push its 300 MB.
+        wait_for(lambda: nasty.ended, "the receiver to notice the closed connection")
+        assert not nasty.finished
+        assert nasty.sent < 16 * 1024 * 1024, nasty.sent
+        rss_kb = int(
+            next(
+                line.split()[1]
+                for line in Path(f"/proc/{service.proc.pid}/status").read_text().splitlines()  # type: ignore[union-attr]
+                if line.startswith("VmRSS:")
+            )
+        )
+        print(
+            f"service RSS after a 300 MB answer: {rss_kb / 1024:.0f} MB, receiver sent {nasty.sent / 1e6:.1f} MB"
+        )
+    finally:
+        nasty.close()
+
+
+def test_errors_do_not_work_as_a_port_scanner(service: Service) -> None:
+    closed = free_port()
+    sub = service.subscribe(f"http://127.0.0.1:{closed}/x", [("nfl", "1")])
+    service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+    row = _final(service, sub["id"])
+    assert row["last_error"] == f"could not connect to 127.0.0.1:{closed}"
+    for leak in ("Errno", "Connect call failed", "refused", "111"):
+        assert leak not in row["last_error"]
+
+
+def test_read_key_opens_only_the_dashboards_reads(make_service: Callable[..., Service]) -> None:
+    service = make_service(SPORTS_WEBHOOKS_READ_KEY=READ_KEY).start()
+    assert service.request("GET", "/api/deliveries?limit=5", key=READ_KEY)[0] == 200
+    assert service.request("GET", "/api/games", key=READ_KEY)[0] == 200
+    for method, path, body in (
+        ("POST", "/api/subscriptions", _body("http://127.0.0.1:9/x")),
+        ("GET", "/api/subscriptions", None),  # URLs hold webhook ids
+        ("POST", "/api/poll", None),
+        ("DELETE", "/api/subscriptions/1", None),
+        ("POST", "/api/subscriptions/1/test", None),
+    ):
+        status, error = service.request(method, path, body, key=READ_KEY)
+        assert status == 403, (method, path)
+        assert "read key may only GET" in error["error"]
+    assert service.request("GET", "/api/subscriptions")[1] == {"subscriptions": []}
+    # The full key still does everything.
+    assert service.request("GET", "/api/subscriptions", key=API_KEY)[0] == 200
+
+
+def test_key_guessing_and_test_floods_are_limited(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    service = make_service(
+        SPORTS_WEBHOOKS_AUTH_FAILURES_PER_MINUTE="", SPORTS_WEBHOOKS_TESTS_PER_MINUTE=""
+    ).start()  # the defaults: 10 wrong keys and 6 test deliveries a minute
+    sub = service.subscribe(receiver.url + "/ok/flood", [("nfl", "1")])
+    answers = [service.request("POST", f"/api/subscriptions/{sub['id']}/test")[0] for _ in range(8)]
+    assert answers == [202] * 6 + [429] * 2
+    wait_for(lambda: len(receiver.deliveries("/ok/flood")) == 6, "the six allowed tests")
+    statuses = [service.request("GET", "/api/games", key=f"guess-{i:016d}")[0] for i in range(12)]
+    assert statuses == [401] * 10 + [429] * 2
+    # Locked out for the minute, the right key too: guessing on gains nothing.
+    status, error = service.request("GET", "/api/games")
+    assert status == 429
+    assert error["error"] == "too many wrong API keys; try again later"
+    assert service.request("GET", "/health", key=None)[0] == 200
+
+
+def test_old_deliveries_and_transitions_are_pruned(tmp_path: Path) -> None:
+    store = db.Store(tmp_path / "w.db")
+    new = subscription(_body("https://example.org/hook"))
+    sub_id = store.create_subscription(new)["id"]
+    old_done, recent_done, old_pending = (store.enqueue_test(sub_id) for _ in range(3))
+    long_ago = db.iso_from_epoch(time.time() - 40 * 86400)
+    with store.tx() as conn:
+        conn.execute(
+            "UPDATE outbox SET status = 'delivered', updated_at = ? WHERE delivery_id = ?",
+            (long_ago, old_done),
+        )
+        conn.execute("UPDATE outbox SET status = 'failed' WHERE delivery_id = ?", (recent_done,))
+        conn.execute(
+            "UPDATE outbox SET updated_at = ? WHERE delivery_id = ?", (long_ago, old_pending)
+        )
+        for delivery_id in (old_done, recent_done):
+            conn.execute(
+                "INSERT INTO delivery_log (outbox_id, attempt, duration_ms, at) "
+                "SELECT id, 1, 1.0, ? FROM outbox WHERE delivery_id = ?",
+                (long_ago, delivery_id),
+            )
+        conn.execute(
+            "INSERT INTO transitions (league, game_id, kind, data, created_at) "
+            "VALUES ('nfl', 'g1', 'game_ended', '{}', ?)",
+            (long_ago,),
+        )
+    assert store.prune(time.time(), 30) == {"outbox": 1, "transitions": 1}
+    left = {r["delivery_id"] for r in store.list_deliveries(100)}
+    assert left == {recent_done, old_pending}  # pending rows stay, whatever their age
+    assert store.conn.execute("SELECT count(*) FROM delivery_log").fetchone()[0] == 1
+    assert store.prune(time.time(), 30) == {"outbox": 0, "transitions": 0}
+    store.close()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_database_and_backups_are_private(service: Service, tmp_path: Path) -> None:
+    service.subscribe("https://example.org/hook", [("nfl", "1")])
+    for suffix in ("", "-wal", "-shm"):
+        path = service.db.with_name(service.db.name + suffix)
+        assert _mode(path) == 0o600, path
+    dest = tmp_path / "backups" / "webhooks.db"
+    assert service.cli("backup", str(dest)).returncode == 0
+    assert _mode(dest) == 0o600
+    # A database left world-readable by an older version is tightened at start.
+    old = tmp_path / "old" / "webhooks.db"
+    old.parent.mkdir()
+    db.Store(old).close()
+    old.chmod(0o644)
+    db.Store(old).close()
+    assert _mode(old) == 0o600
+
+
+def test_keys_from_files(make_service: Callable[..., Service], tmp_path: Path) -> None:
+    key_file = tmp_path / "api_key"
+    key_file.write_text("from-a-file-0123456789\n")
+    service = make_service(
+        SPORTS_WEBHOOKS_API_KEY="", SPORTS_WEBHOOKS_API_KEY_FILE=str(key_file)
+    ).start()
+    assert service.request("GET", "/api/games", key="from-a-file-0123456789")[0] == 200
+    missing = make_service(
+        SPORTS_WEBHOOKS_API_KEY="", SPORTS_WEBHOOKS_API_KEY_FILE=str(tmp_path / "nope")
+    )
+    result = missing.cli()
+    assert result.returncode == 2
+    assert "SPORTS_WEBHOOKS_API_KEY_FILE: cannot read" in result.stderr
