@@ -73,7 +73,15 @@ METADATA_TAG_KEYS: Final = (
 DEFAULT_BATCH_SIZE: Final = 1000
 DEFAULT_FLUSH_INTERVAL: Final = 1.0
 DEFAULT_SPOOL_SIZE_MB: Final = 100
-DEFAULT_IGNORE_ATTRIBUTES: Final = ("entity_picture", "icon", "supported_features", "attribution")
+# access_token: cameras and media players put a live token in their attributes (HA's recorder
+# leaves it out too); with it anyone reading InfluxDB could watch the camera.
+DEFAULT_IGNORE_ATTRIBUTES: Final = (
+    "entity_picture",
+    "icon",
+    "supported_features",
+    "attribution",
+    "access_token",
+)
 
 DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_EVENT_TYPES: [EVENT_STATE_CHANGED],

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+import re
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
@@ -15,6 +16,15 @@ from .coordinator import snapshot
 from .runtime import IngestorConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_OWM_API_KEY}
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _redact_urls(data: dict[str, Any]) -> dict[str, Any]:
+    """A URL such as http://user:pass@host:8086 keeps its host, never the credentials."""
+    return {
+        key: _USERINFO.sub(f"{REDACTED}@", value) if isinstance(value, str) else value
+        for key, value in data.items()
+    }
 
 
 async def async_get_config_entry_diagnostics(
@@ -27,8 +37,8 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": {
             "title": entry.title,
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": async_redact_data(dict(entry.options), TO_REDACT),
+            "data": _redact_urls(async_redact_data(dict(entry.data), TO_REDACT)),
+            "options": _redact_urls(async_redact_data(dict(entry.options), TO_REDACT)),
         },
         "counters": asdict(snapshot(pipeline)),
         "filtered_reasons": {

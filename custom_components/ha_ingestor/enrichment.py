@@ -6,6 +6,7 @@ Used by the coordinators (coordinator.py) and the options flow.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final
 
 import aiohttp
@@ -20,6 +21,8 @@ from .weather import OWM_BASE, WeatherError, WeatherReading, owm_url, parse_owm
 _LOGGER = logging.getLogger(__name__)
 
 HTTP_TIMEOUT: Final = aiohttp.ClientTimeout(total=15)
+# Stripped from error texts: a query string may hold an API key (OpenWeatherMap's appid).
+_QUERY: Final = re.compile(r"\?[^\s'\")>]*")
 
 
 def failed(key: str, **placeholders: str) -> UpdateFailed:
@@ -35,7 +38,10 @@ async def fetch_json(session: aiohttp.ClientSession, url: str) -> tuple[int, byt
         async with session.get(url, timeout=HTTP_TIMEOUT) as resp:
             return resp.status, await resp.read()
     except (aiohttp.ClientError, TimeoutError) as err:
-        raise failed("cannot_reach", url=url.split("?", maxsplit=1)[0], error=str(err)) from err
+        # aiohttp's texts (TooManyRedirects, ClientResponseError...) carry the full URL, and
+        # OpenWeatherMap's has the API key in its query: the message keeps no query string.
+        error = _QUERY.sub("?…", str(err))
+        raise failed("cannot_reach", url=url.split("?", maxsplit=1)[0], error=error) from err
 
 
 class OwmAuthError(Exception):

@@ -64,6 +64,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 import json
 import logging
+import os
 from pathlib import Path
 import sqlite3
 import threading
@@ -227,6 +228,14 @@ class Spool:
     # ----------------------------------------------------------------- opening and recovery
 
     def _open(self) -> sqlite3.Connection:
+        try:
+            # 0600: the spool holds everything HA recorded, attributes included. SQLite gives
+            # its -wal and -shm files the database file's mode.
+            os.close(os.open(self._path, os.O_CREAT | os.O_RDWR, 0o600))
+            if self._path.stat().st_mode & 0o077:
+                self._path.chmod(0o600)
+        except OSError as err:
+            raise SpoolError(f"cannot open spool {self._path}: {err}") from err
         try:
             conn = sqlite3.connect(
                 self._path, timeout=10.0, check_same_thread=False, autocommit=True
