@@ -206,7 +206,24 @@ def test_weather_games_and_deliveries(seen: dict[str, Any], sports: str) -> None
         assert t[f"{d}/delivery-event"] == row["event"] == "test"
         assert t[f"{d}/delivery-status"] == f"{row['status']} ({row['last_status_code']})"
         assert t[f"{d}/delivery-attempts"] == str(row["attempts"])
+        # Which receiver, never its path (an HA webhook id is a secret); why it failed.
+        assert t[f"{d}/delivery-target"] == row["target"]
+        assert "/hook" not in row["target"] and row["target"].startswith("http://127.0.0.1:")
+        if row["status"] == "failed":
+            assert t[f"{d}/delivery-error"] == row["last_error"] == "HTTP 500"
+        else:
+            assert f"{d}/delivery-error" not in t
     assert sorted(r["status"] for r in rows) == ["delivered", "failed"]
+
+
+@pytest.mark.parametrize("scenario", ["desktop", "phone"])
+def test_verdict_says_what_needs_a_look(seen: dict[str, Any], scenario: str) -> None:
+    """One line at the top: the written data has drops, dead letters and a failed delivery."""
+    t = _texts(seen, scenario)
+    assert t["verdict"] == (
+        "3 warnings: 10 events dropped; 2 points dead-lettered; 1 webhook delivery failed"
+    )
+    assert 'data-level="warn"' in seen[scenario]["html"]
 
 
 @pytest.mark.parametrize("scenario", ["desktop", "phone"])
@@ -270,3 +287,9 @@ def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) 
     )
     assert errors["dashboard/influxdb/influx-status"] == "Reachable"
     assert b["errors"]["overflow"] <= 0
+    assert errors["verdict"].startswith("Down: integration metrics: ")
+    assert "database not found: no_such_db" in errors["verdict"]
+    assert e["verdict"] == (
+        "2 warnings: no self-metrics from the integration in the last hour; "
+        "1 webhook delivery failed"
+    )

@@ -5,6 +5,7 @@ import type { Config } from "./config";
 import type { Section, Snapshot } from "./data";
 import { refresh } from "./data";
 import * as m from "./model";
+import { verdict } from "./verdict";
 
 function Card(props: { title: string; id: string; wide?: boolean; level?: m.Level; children: ComponentChildren }) {
   return (
@@ -85,7 +86,7 @@ function Ingestor({ snap, now }: { snap: Snapshot; now: number }) {
                 />
                 <Stat label="Received" id="events-received" value={m.fmtInt(e.eventsReceived)} />
                 <Stat label="Written" id="points-written" value={m.fmtInt(e.pointsWritten)} />
-                <Stat label="Dead-lettered" id="dead-lettered" value={m.fmtInt(e.deadLettered)} />
+                <Stat label="Dead-lettered" id="dead-lettered" value={m.fmtInt(e.deadLettered)} level={(e.deadLettered ?? 0) > 0 ? "error" : undefined} />
                 <Stat label="Write latency" id="write-latency" value={`${m.fmtNum(e.writeLatencyMs, 1)} ms`} />
               </dl>
               <p class="muted" data-testid="last-write-time">
@@ -214,6 +215,7 @@ function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
             <thead>
               <tr>
                 <th scope="col">Event</th>
+                <th scope="col">Target</th>
                 <th scope="col">Status</th>
                 <th scope="col" class="num">Tries</th>
                 <th scope="col">When</th>
@@ -223,11 +225,17 @@ function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
               {list.map((d) => (
                 <tr key={d.id} data-testid={`delivery-${d.id}`} title={d.error ?? undefined}>
                   <td data-testid="delivery-event">{d.event}</td>
+                  <td class="target" data-testid="delivery-target">{d.target ?? "–"}</td>
                   <td>
                     <span class={`badge ${d.ok === true ? "ok" : d.ok === false ? "error" : "warn"}`} data-testid="delivery-status">
                       {d.status}
                       {d.httpStatus !== null ? ` (${d.httpStatus})` : ""}
                     </span>
+                    {d.ok === false && d.error && (
+                      <span class="muted detail" data-testid="delivery-error">
+                        {d.error}
+                      </span>
+                    )}
                   </td>
                   <td class="num" data-testid="delivery-attempts">{m.fmtInt(d.attempts)}</td>
                   <td class="muted">{d.time === null ? "–" : `${m.age(now - d.time)} ago`}</td>
@@ -275,6 +283,11 @@ export function App({ cfg }: { cfg: Config }) {
           {busy ? "Refreshing…" : "Refresh"}
         </button>
       </header>
+      {snap && (
+        <p class={`verdict ${verdict(snap).level}`} data-testid="verdict" data-level={verdict(snap).level} role="status">
+          {verdict(snap).text}
+        </p>
+      )}
       {snap ? (
         <main data-testid="dashboard" data-refreshed-at={snap.at}>
           <Influx snap={snap} />

@@ -222,7 +222,7 @@ export function deliveries(body: unknown): Delivery[] {
       return {
         id: String(pick(d, "id", "delivery_id") ?? "?"),
         event: String(pick(d, "event", "event_type", "type", "kind") ?? "?"),
-        target: ((t) => (t === undefined ? null : String(t)))(pick(d, "url", "target", "subscription_id")),
+        target: ((t) => (t === undefined ? null : String(t)))(pick(d, "target", "url", "subscription_id")),
         status,
         ok,
         attempts: typeof pick(d, "attempts", "attempt") === "number" ? (pick(d, "attempts", "attempt") as number) : null,
