@@ -18,7 +18,9 @@ from aiohttp import web
 from sports_webhooks import db  # on sys.path via helpers (conftest)
 from sports_webhooks.validation import subscription
 
-from .helpers import API_KEY, SECRET, Receiver, Service, ThreadedApp, free_port, wait_for
+from tests.helpers import ThreadedApp, free_port, wait_until
+
+from .helpers import API_KEY, SECRET, Receiver, Service
 
 READ_KEY = "dashboard-read-key-0123456789"
 NO_ALLOWANCE = {"SPORTS_WEBHOOKS_ALLOW_NETWORKS": ""}
@@ -34,7 +36,7 @@ def _final(service: Service, sub_id: int) -> dict[str, Any]:
         rows = service.deliveries(subscription_id=sub_id)
         return [r for r in rows if r["status"] != "pending"]
 
-    return wait_for(done, f"delivery of subscription {sub_id} settled")[0]
+    return wait_until(done, f"delivery of subscription {sub_id} settled")[0]
 
 
 def test_inside_addresses_are_refused_when_subscribing(
@@ -166,7 +168,7 @@ def test_a_huge_answer_is_not_read(service: Service) -> None:
         row = _final(service, sub["id"])
         assert (row["status"], row["last_status_code"]) == ("delivered", 200)
         # The service read a few KB and hung up: the receiver could not push its 300 MB.
-        wait_for(lambda: nasty.ended, "the receiver to notice the closed connection")
+        wait_until(lambda: nasty.ended, "the receiver to notice the closed connection")
         assert not nasty.finished
         assert nasty.sent < 16 * 1024 * 1024, nasty.sent
         rss_kb = int(
@@ -221,7 +223,7 @@ def test_key_guessing_and_test_floods_are_limited(
     sub = service.subscribe(receiver.url + "/ok/flood", [("nfl", "1")])
     answers = [service.request("POST", f"/api/subscriptions/{sub['id']}/test")[0] for _ in range(8)]
     assert answers == [202] * 6 + [429] * 2
-    wait_for(lambda: len(receiver.deliveries("/ok/flood")) == 6, "the six allowed tests")
+    wait_until(lambda: len(receiver.deliveries("/ok/flood")) == 6, "the six allowed tests")
     statuses = [service.request("GET", "/api/games", key=f"guess-{i:016d}")[0] for i in range(12)]
     assert statuses == [401] * 10 + [429] * 2
     # Locked out for the minute, the right key too: guessing on gains nothing.

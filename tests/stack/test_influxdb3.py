@@ -87,7 +87,7 @@ def _nginx(served: Served, token: str) -> Nginx:
         "INFLUXDB_DATABASE": DATABASE,
         "INFLUXDB_CONTEXT_DATABASE": DATABASE,
         "SPORTS_WEBHOOKS_URL": f"http://127.0.0.1:{free_port()}",
-        "SPORTS_WEBHOOKS_API_KEY": "unused-key-0123456789",
+        "SPORTS_WEBHOOKS_READ_KEY": "unused-key-0123456789",
         "DASHBOARD_REFRESH_SECONDS": "30",
         "DASHBOARD_BASIC_AUTH": "off",
         "DASHBOARD_HTPASSWD_FILE": "/nonexistent",
