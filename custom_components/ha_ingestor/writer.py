@@ -232,9 +232,6 @@ class InfluxWriter:
             return partial_result(result, raw, len(lines))
         return result
 
-    async def write_body(self, body: bytes) -> WriteResult:
-        return (await self._post(body))[0]
-
     async def _post(self, body: bytes) -> tuple[WriteResult, str]:
         """The answer to one write request, and its raw body (for InfluxDB 3's line list)."""
         start = time.monotonic()

@@ -144,3 +144,14 @@ def test_the_check_itself_refuses_what_influxdb3_refuses() -> None:
     assert accept_all(["m value=1 1", 'm value="x" 2'])  # a column changing type
     assert accept_all(["m,t=x t=1 1"])  # both in one line
     assert accept_all(["m,t=x v=1 1", "m,u=y v=2 2"]) == []  # new tags are added
+
+
+def test_core_compatible_names_change_only_for_numbers_named_like_tags() -> None:
+    """A group's member list stays core's ``entity_id_str``; only a number that core would
+    write as a field named ``domain`` or ``entity_id`` gets core's own collision suffix."""
+    encoder = CoreCompatEncoder(SchemaOptions())
+    line = encoder.encode("group.g", "on", {"entity_id": ["light.a"], "domain": 3}, 1)
+    assert line == (
+        "group.g,domain=group,entity_id=g "
+        'state="on",value=1.0,entity_id_str="[\'light.a\']",domain_=3.0 1'
+    )
