@@ -78,6 +78,7 @@ from .const import (
     CONF_WEATHER_SOURCE,
     DEFAULT_OPTIONS,
     DOMAIN,
+    ENRICHMENT_MODES,
     EVENT_STATE_CHANGED,
     METADATA_TAG_KEYS,
     SCHEMA_CORE,
@@ -544,7 +545,7 @@ class IngestorOptionsFlow(OptionsFlowBase):
                 CONF_WEATHER_ENRICHMENT, default=self._current[CONF_WEATHER_ENRICHMENT]
             ): SelectSelector(
                 SelectSelectorConfig(
-                    options=["off", "tag", "tag_fields"],
+                    options=list(ENRICHMENT_MODES),
                     translation_key=CONF_WEATHER_ENRICHMENT,
                 )
             )

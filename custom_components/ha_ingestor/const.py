@@ -48,12 +48,18 @@ CONF_SPOOL_SIZE_MB: Final = "spool_size_mb"
 CONF_WEATHER_SOURCE: Final = "weather_source"  # "entity" | "openweathermap"
 CONF_WEATHER_ENTITY: Final = "weather_entity"
 CONF_OWM_API_KEY: Final = "owm_api_key"
-CONF_WEATHER_ENRICHMENT: Final = "weather_enrichment"  # "off" | "tag" | "tag_fields"
+CONF_WEATHER_ENRICHMENT: Final = "weather_enrichment"  # one of ENRICHMENT_MODES
 CONF_SPORTS_TEAMS: Final = "sports_teams"
 # Options: history
 CONF_STATISTICS: Final = "long_term_statistics"
 WEATHER_SOURCE_ENTITY: Final = "entity"
 WEATHER_SOURCE_OWM: Final = "openweathermap"
+# What weather adds to state points: nothing, a weather_condition tag, or the tag and the
+# outdoor_temperature field.
+ENRICHMENT_OFF: Final = "off"
+ENRICHMENT_TAG: Final = "tag"
+ENRICHMENT_TAG_FIELDS: Final = "tag_fields"
+ENRICHMENT_MODES: Final = (ENRICHMENT_OFF, ENRICHMENT_TAG, ENRICHMENT_TAG_FIELDS)
 EVENT_SPORTS: Final = "ha_ingestor_sports_event"
 
 SCHEMA_DEFAULT: Final = "default"
@@ -94,7 +100,7 @@ DEFAULT_OPTIONS: Final[dict[str, object]] = {
     CONF_SPOOL_SIZE_MB: DEFAULT_SPOOL_SIZE_MB,
     CONF_INCLUDE_OWN: False,
     CONF_WEATHER_SOURCE: WEATHER_SOURCE_ENTITY,
-    CONF_WEATHER_ENRICHMENT: "off",
+    CONF_WEATHER_ENRICHMENT: ENRICHMENT_OFF,
     CONF_SPORTS_TEAMS: [],
     CONF_STATISTICS: False,
 }

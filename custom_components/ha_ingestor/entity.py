@@ -7,7 +7,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import CONF_API, DOMAIN
+from .const import CONF_API, DOMAIN, ApiKind
 from .coordinator import StatsCoordinator
 from .runtime import IngestorConfigEntry
 
@@ -17,7 +17,7 @@ def device_info(entry: IngestorConfigEntry) -> DeviceInfo:
         identifiers={(DOMAIN, entry.entry_id)},
         name=entry.title,
         manufacturer="HA Ingestor",
-        model="InfluxDB 1.x" if entry.data[CONF_API] == "v1" else "InfluxDB 2.x/3.x",
+        model="InfluxDB 1.x" if entry.data[CONF_API] == ApiKind.V1 else "InfluxDB 2.x/3.x",
         entry_type=DeviceEntryType.SERVICE,
     )
 

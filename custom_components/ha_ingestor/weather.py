@@ -12,11 +12,11 @@ from dataclasses import dataclass, fields
 import math
 from typing import Any, Final, Literal
 
+from .const import ENRICHMENT_OFF, ENRICHMENT_TAG, WEATHER_SOURCE_OWM
 from .line_protocol import encode_point
 
 OWM_BASE: Final = "https://api.openweathermap.org"
 WEATHER_MEASUREMENT: Final = "weather"
-SOURCE_OWM: Final = "openweathermap"
 
 # OpenWeatherMap condition groups (weather[0].id // 100, plus exact ids) -> HA conditions.
 _OWM_GROUPS: Final = {2: "lightning-rainy", 3: "rainy", 5: "rainy", 6: "snowy", 7: "fog"}
@@ -124,7 +124,7 @@ def parse_owm(data: object, units: Literal["metric", "standard"] = "metric") -> 
     if temperature is None:
         raise WeatherError("no temperature")
     return WeatherReading(
-        source=SOURCE_OWM,
+        source=WEATHER_SOURCE_OWM,
         condition=condition,
         temperature=temperature,
         apparent_temperature=celsius(main.get("feels_like")),
@@ -171,9 +171,9 @@ def enrichment_context(
     reading: WeatherReading | None, mode: EnrichmentMode
 ) -> tuple[dict[str, str], dict[str, float | str]]:
     """Tags and fields added to every state point, by the enrichment mode."""
-    if reading is None or mode == "off":
+    if reading is None or mode == ENRICHMENT_OFF:
         return {}, {}
     tags = {"weather_condition": reading.condition or ""}
-    if mode == "tag" or reading.temperature is None:
+    if mode == ENRICHMENT_TAG or reading.temperature is None:
         return tags, {}
     return tags, {"outdoor_temperature": reading.temperature}

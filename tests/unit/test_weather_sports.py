@@ -12,6 +12,7 @@ from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.ha_ingestor import espn
+from custom_components.ha_ingestor.const import WEATHER_SOURCE_OWM
 from custom_components.ha_ingestor.sports import (
     FollowedTeam,
     changed,
@@ -22,7 +23,6 @@ from custom_components.ha_ingestor.sports import (
     team_state,
 )
 from custom_components.ha_ingestor.weather import (
-    SOURCE_OWM,
     WeatherError,
     WeatherReading,
     enrichment_context,
@@ -42,7 +42,7 @@ def load(path: str) -> Any:
 def test_owm_metric() -> None:
     reading = parse_owm(load("owm/weather_metric_belo_horizonte.json"))
     assert reading == WeatherReading(
-        source=SOURCE_OWM,
+        source=WEATHER_SOURCE_OWM,
         condition="sunny",
         temperature=28.42,
         apparent_temperature=27.63,
