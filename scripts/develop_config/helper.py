@@ -423,6 +423,8 @@ def browser_check(args: argparse.Namespace, ids: dict[str, str], deadline: float
     device = device_id(args.config, DEV_ENTRY_ID, deadline)
     if device is None:
         return ["the HA Ingestor device is not in the device registry"]
+    strings = json.loads((INTEGRATION / "strings.json").read_text())
+    add_menu = strings["config"]["step"]["user"]["menu_options"]
     options = {
         "haUrl": args.ha_url,
         "outDir": str(args.screenshots),
@@ -430,6 +432,7 @@ def browser_check(args: argparse.Namespace, ids: dict[str, str], deadline: float
         "card": card_config(ids),
         "title": DEV_TITLE,
         "rawKeys": raw_keys(),
+        "v2MenuLabel": add_menu["influxdb_v2"],
         "closedUrl": f"http://127.0.0.1:{free_port(0)}",
     }
     try:
@@ -445,16 +448,17 @@ def browser_check(args: argparse.Namespace, ids: dict[str, str], deadline: float
     if run.returncode != 0:
         return [f"the browser check failed:\n{run.stderr[-3000:]}"]
     report = json.loads(run.stdout.splitlines()[-1])
-    problems = [
+    problems = [f"section {failure}" for failure in report["failures"]]
+    problems += [
         f"{name}: {issue}" for name, page in report["pages"].items() for issue in page["problems"]
     ]
-    texts = report["pages"]["card"]["texts"]
+    texts = report["pages"].get("card", {}).get("texts", [])
     problems += [
         f"card: no row {label!r}"
         for _p, key, label in CARD_ROWS
         if key not in CONDITIONAL_ROWS and label not in texts
     ]
-    if report["pages"]["add-v2-error"].get("tokenKept") != "typed-token":
+    if report["pages"].get("add-v2-error", {}).get("tokenKept") != "typed-token":
         problems.append("add form: the typed token is gone after a form error")
     if "Filtered" in texts:  # nothing is filtered in the dev setup: the row must stay hidden
         problems.append("card: the Filtered row shows while Filtered is 0")

@@ -112,7 +112,7 @@ async function closeDialog() {
 if (want("add")) await section("add", async () => {
   await page.goto(opts.haUrl + "/config/integrations/dashboard/add?domain=ha_ingestor");
   await page.getByRole("button", { name: "OK" }).click(); // "Do you want to set up HA Ingestor?"
-  await page.getByText("InfluxDB 2.x or 3.x", { exact: true }).click();
+  await page.getByText(opts.v2MenuLabel, { exact: true }).click();
   await look("add-v2", "A token with write access");
   await page.getByLabel("URL").fill(opts.closedUrl);
   await page.getByLabel("Organization").fill("home");
