@@ -23,7 +23,7 @@ from custom_components.ha_ingestor.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
-from tests.helpers import FakeServer, closed_port_url, v1_entry, v2_input
+from tests.helpers import FakeServer, closed_port_url, setup_entry, v1_entry, v2_input
 from tests.servers import InfluxDB1
 
 pytestmark = pytest.mark.usefixtures("unload_patched_entries")
@@ -107,9 +107,7 @@ async def test_reconfigure_keeps_title_device_and_entity_ids(
     hass: HomeAssistant, influxdb1: InfluxDB1, database: str
 ) -> None:
     entry = v1_entry(influxdb1.url, database)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_entry(hass, entry)
     ent_reg = er.async_get(hass)
     before = sorted(e.entity_id for e in er.async_entries_for_config_entry(ent_reg, entry.entry_id))
     slug = database.replace("-", "_")
