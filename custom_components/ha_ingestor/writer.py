@@ -13,7 +13,7 @@ is written, so bad points are set aside from one answer instead of by bisecting 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -106,15 +106,13 @@ class Target:
 
 
 def basic_authorization(username: str, password: str) -> str:
-    """An HTTP Basic ``Authorization`` value, UTF-8 encoded as InfluxDB decodes it.
+    """An HTTP Basic ``Authorization`` value (RFC 7617), UTF-8 as InfluxDB decodes it.
 
-    The aiohttp of Home Assistant 2026 deprecates ``BasicAuth`` for ``encode_basic_auth`` (aiohttp 4
-    drops the class); the aiohttp of Home Assistant 2025.4 only has the class, not deprecated there.
+    Built by hand: aiohttp's ``BasicAuth`` is deprecated in the aiohttp Home Assistant 2026 ships,
+    and its replacement does not exist in the one Home Assistant 2025.4 ships.
     """
-    encode: Callable[[str, str, str], str] | None = getattr(aiohttp, "encode_basic_auth", None)
-    if encode is not None:
-        return encode(username, password, "utf-8")
-    return aiohttp.BasicAuth(username, password, "utf-8").encode()
+    credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {credentials}"
 
 
 @dataclass(frozen=True, slots=True)
