@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DASHBOARD = DOCKER / "dashboard"
 TEMPLATE = DASHBOARD / "nginx" / "default.conf.template"
+ENVSH = DASHBOARD / "nginx" / "05-ha-dashboard-env.envsh"
 DIST = DASHBOARD / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "stack"
 
@@ -44,6 +45,18 @@ def render_template(text: str, env: Mapping[str, str]) -> str:
 
 def template_variables() -> set[str]:
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", TEMPLATE.read_text()))
+
+
+def entrypoint_env(env: Mapping[str, str], cwd: Path | None = None) -> tuple[dict[str, str], str]:
+    """Source the image's .envsh the way the nginx entrypoint does, with only ``env`` (and a
+    PATH) set; return the environment it leaves and what it logged."""
+    result = subprocess.run(
+        ["sh", "-c", f'. "{ENVSH}" && env -0'],
+        env={"PATH": "/usr/bin:/bin", **env}, cwd=cwd,
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    pairs = (item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
+    return dict(pairs), result.stderr
 
 
 def _tail(path: Path, limit: int = 3000) -> str:
@@ -92,7 +105,10 @@ class Nginx:
         shutil.copytree(DIST, html)
         for path in [html, *html.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        env = {"DASHBOARD_PORT": f"127.0.0.1:{self.port}", "DASHBOARD_ROOT": str(html), **self.env}
+        # What the image does at start: its .envsh, then the template.
+        env, _ = entrypoint_env(
+            {"DASHBOARD_PORT": f"127.0.0.1:{self.port}", "DASHBOARD_ROOT": str(html), **self.env}
+        )
         missing = template_variables() - env.keys()
         assert not missing, f"template variables without a value: {missing}"
         (w / "default.conf").write_text(render_template(TEMPLATE.read_text(), env))

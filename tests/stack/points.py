@@ -3,11 +3,15 @@ the dashboard must show it. Shared by the InfluxDB 1.6 run and the InfluxDB 2.7 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+import itertools
 import json
 import re
 import shutil
 import subprocess
+import threading
 from typing import Any
 
 from custom_components.ha_ingestor.coordinator import StatsSnapshot, self_metrics_line
@@ -20,18 +24,29 @@ ENTRY_ID = "01JE2E0ENTRY"
 DOMAIN_COUNTS = {"sensor": 7, "light": 4, "switch": 3, "binary_sensor": 2, "climate": 1}
 
 
+def state_changes(now: float) -> list[tuple[str, int, float]]:
+    """(domain, index in its domain, time): one state change every 5 minutes back from now."""
+    out: list[tuple[str, int, float]] = []
+    for domain, count in DOMAIN_COUNTS.items():
+        out.extend((domain, i, now - (len(out) + 1) * 300) for i in range(count))
+    return out
+
+
+def hourly_counts(now: float) -> dict[int, Counter[str]]:
+    """State changes per domain in each hour bucket (its start in ms), as GROUP BY time(1h)."""
+    buckets: dict[int, Counter[str]] = {}
+    for domain, _, t in state_changes(now):
+        buckets.setdefault(int(t // 3600) * 3_600_000, Counter())[domain] += 1
+    return buckets
+
+
 def lines(now: float) -> list[str]:
     encoder = StateEncoder(SchemaOptions())
     lines: list[str] = []
-    n = 0
-    for domain, count in DOMAIN_COUNTS.items():
-        for i in range(count):
-            n += 1
-            attrs = {"friendly_name": f"{domain} {i}", "unit_of_measurement": "W"}
-            state = "on" if domain in ("light", "switch", "binary_sensor") else str(10.5 + i)
-            lines.append(
-                encoder.encode(f"{domain}.e2e_{i}", state, attrs, timestamp_us(now - n * 300))
-            )
+    for domain, i, t in state_changes(now):
+        attrs = {"friendly_name": f"{domain} {i}", "unit_of_measurement": "W"}
+        state = "on" if domain in ("light", "switch", "binary_sensor") else str(10.5 + i)
+        lines.append(encoder.encode(f"{domain}.e2e_{i}", state, attrs, timestamp_us(t)))
     # Other event types go to ha_events and must not count as state changes.
     lines.append(
         encode_point(
@@ -91,19 +106,75 @@ def last_write(now: float) -> int:
 
 
 def browse(
-    url: str, scenarios: list[dict[str, Any]], server: Nginx | None = None
+    url: str,
+    scenarios: list[dict[str, Any]],
+    server: Nginx | None = None,
+    on_signal: Callable[[str], None] | None = None,
+    timeout: float = 180,
 ) -> dict[str, Any]:
-    """Run e2e/browse.mjs; a failure message carries its error and, given, nginx's logs."""
+    """Run e2e/browse.mjs; a failure message carries its log and, given, nginx's logs.
+
+    A scenario's ``{"signal": name}`` step pauses the browser until ``on_signal(name)`` has
+    returned (say, after stopping a server), so a test can change the world mid-visit."""
     node = shutil.which("node")
     assert node, "node is not installed"
     assert (DIST / "index.html").exists(), "run `npm run build` in docker/dashboard first"
     job = json.dumps({"url": url, "outDir": str(ARTIFACTS), "scenarios": scenarios})
-    result = subprocess.run(
-        [node, "e2e/browse.mjs", job],
-        cwd=DASHBOARD, capture_output=True, text=True, timeout=180, check=False,
+    proc = subprocess.Popen(
+        [node, "e2e/browse.mjs", job], cwd=DASHBOARD, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:] + ("\n" + server.log() if server else "")
-    return json.loads(result.stdout)
+    assert proc.stdin and proc.stdout and proc.stderr
+    stdout: list[str] = []
+    reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = threading.Timer(timeout, proc.kill)  # bounds a hung browser; a pass ends sooner
+    deadline.start()
+    log: list[str] = []
+    try:
+        for line in proc.stderr:
+            log.append(line)
+            if line.startswith("[browse] signal "):
+                name = line.removeprefix("[browse] signal ").strip()
+                assert on_signal is not None, f"browse.mjs signalled {name!r}, nobody listens"
+                on_signal(name)
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+    finally:
+        deadline.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    why = "".join(log)[-4000:] + ("\n" + server.log() if server else "")
+    assert proc.returncode == 0, f"browse.mjs exited with {proc.returncode}:\n{why}"
+    return json.loads(stdout[0])
+
+
+def check_rows_tile(grid: dict[str, Any]) -> list[list[str]]:
+    """The cards tile their rows: each row runs from the left edge to the right one with one
+    gap between cards, its cards are equally tall (no hole under a short one), and rows follow
+    each other at one gap. Returns the card ids row by row."""
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for card in grid["cards"]:
+        rows.setdefault(round(card["y"]), []).append(card)
+    previous_bottom: float | None = None
+    for y, row in sorted(rows.items()):
+        row.sort(key=lambda c: c["x"])
+        ids = [c["id"] for c in row]
+        assert abs(row[0]["x"] - grid["left"]) < 1.5, (ids, grid)
+        right = row[-1]["x"] + row[-1]["width"]
+        assert abs(right - grid["right"]) < 1.5, f"a hole right of {ids}: {right} < {grid['right']}"
+        for a, b in itertools.pairwise(row):
+            assert abs(b["x"] - a["x"] - a["width"] - grid["gap"]) < 1.5, (a, b, grid["gap"])
+        heights = [c["height"] for c in row]
+        assert max(heights) - min(heights) < 1.5, f"a hole under the shorter of {ids}: {heights}"
+        if previous_bottom is not None:
+            assert abs(y - previous_bottom - grid["rowGap"]) < 1.5, (ids, y, previous_bottom)
+        previous_bottom = row[0]["y"] + row[0]["height"]
+    return [[c["id"] for c in rows[y]] for y in sorted(rows)]
 
 
 def check_integration(t: dict[str, str], written_at: float) -> None:
@@ -115,6 +186,7 @@ def check_integration(t: dict[str, str], written_at: float) -> None:
     assert t[f"{entry}/points-written"] == f"{1234 - 17 - 10 - 7:,}"
     assert t[f"{entry}/dead-lettered"] == "2"
     assert t[f"{entry}/write-latency"] == "8.5 ms"
+    assert re.fullmatch(r"\d+ ms", t["dashboard/influxdb/influx-latency"])
     shown = datetime.fromtimestamp(last_write(written_at), UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert t[f"{entry}/last-write-time"].startswith(f"Last write {shown} ·")
     # Relative ages depend on how long the run took: only their form is checked.
@@ -135,12 +207,13 @@ def check_domains(t: dict[str, str]) -> None:
 
 def check_weather_and_games(t: dict[str, str]) -> None:
     w = "dashboard/weather/weather-weather.home"
-    assert t[f"{w}/temperature"] == "12.5°"
+    # Units on every value: a Home Assistant weather entity's metric defaults.
+    assert t[f"{w}/temperature"] == "12.5 °C"
     assert t[f"{w}/condition"] == "rainy"
     assert t[f"{w}/humidity"] == "81 %"
-    assert t[f"{w}/apparent"] == "10.9°"
-    assert t[f"{w}/pressure"] == "1,012"
-    assert t[f"{w}/wind"] == "14.4 SW"
+    assert t[f"{w}/apparent"] == "10.9 °C"
+    assert t[f"{w}/pressure"] == "1,012 hPa"
+    assert t[f"{w}/wind"] == "14.4 km/h SW"
 
     live = "dashboard/games/game-401437654"
     assert (t[f"{live}/away"], t[f"{live}/away-score"]) == ("NO", "10")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 import json
 import os
 from pathlib import Path
+import re
 import secrets
 import shutil
 import subprocess
@@ -18,21 +20,26 @@ import sys
 import tempfile
 import time
 from typing import Any
+import urllib.error
 import urllib.request
 
 import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from tests.servers import InfluxDB1
 
 from .helpers import ARTIFACTS, DOCKER, Nginx, Recorder
 from .points import (
+    DOMAIN_COUNTS,
+    ENTRY_ID,
     browse,
     check_domains,
     check_integration,
+    check_rows_tile,
     check_weather_and_games,
+    hourly_counts,
     last_write,
     lines,
 )
@@ -108,16 +115,25 @@ def sports() -> Iterator[str]:
         [sys.executable, "-m", "sports_webhooks"], cwd=service_dir, env=env, stdout=log, stderr=log
     )
     url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        """Answers /health; fails at once, with its log, if the service died or answered an
+        HTTP error (HTTPError is an OSError: check it first)."""
+        try:
+            _http(url + "/health")
+            return True
+        except urllib.error.HTTPError as err:
+            raise AssertionError(
+                f"/health -> HTTP {err.code}\n{(tmp / 'service.log').read_text()}"
+            ) from err
+        except OSError:
+            assert proc.poll() is None, (
+                f"sports service exited with {proc.returncode}\n{(tmp / 'service.log').read_text()}"
+            )
+            return False
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _http(url + "/health")
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp / "service.log").read_text()
-                assert time.monotonic() < deadline, "sports service did not come up"
-                time.sleep(0.1)
+        wait_until(up, "the sports service's /health", timeout=20, interval=0.1)
         with Recorder({"ok": True}) as ok_hook, Recorder({"error": "down"}, status=500) as bad_hook:
             for hook in (ok_hook, bad_hook):
                 sub = _http(url + "/api/subscriptions", "POST", {
@@ -125,13 +141,16 @@ def sports() -> Iterator[str]:
                     "teams": [{"league": "nfl", "team_id": "1"}], "secret": "s" * 24,
                 })  # fmt: skip
                 _http(url + f"/api/subscriptions/{sub['id']}/test", "POST", {})
-            deadline = time.monotonic() + 30
-            while True:
-                rows = _http(url + "/api/deliveries?limit=10")["deliveries"]
-                if len(rows) == 2 and all(r["status"] != "pending" for r in rows):
-                    break
-                assert time.monotonic() < deadline, rows
-                time.sleep(0.1)
+
+            def settled() -> list[dict[str, Any]] | None:
+                rows: list[dict[str, Any]] = _http(url + "/api/deliveries?limit=10")["deliveries"]
+                return (
+                    rows if len(rows) == 2 and all(r["status"] != "pending" for r in rows) else None
+                )
+
+            wait_until(
+                settled, "both test deliveries delivered or failed", timeout=30, interval=0.1
+            )
         yield url
     finally:
         proc.terminate()
@@ -145,6 +164,7 @@ def sports() -> Iterator[str]:
 
 
 def _nginx_env(influx_url: str, sports_url: str, database: str) -> dict[str, str]:
+    """The dashboard container's environment; ``sports_url`` "off" means no sports service."""
     return {
         "INFLUXDB_URL": influx_url,
         "INFLUXDB_READ_TOKEN": INFLUX_TOKEN,
@@ -166,11 +186,20 @@ def seen(influx: tuple[InfluxDB1, Written], sports: str) -> Iterator[dict[str, A
     server.start()
     try:
         yield browse(server.url, [
-            {"name": "desktop", "width": 1280, "height": 900, "waitForRefresh": True},
+            {"name": "desktop", "width": 1280, "height": 900, "waitForRefresh": True, "steps": [
+                {"hover": ".chart g.col:last-of-type", "as": "current"},
+                {"hover": f'.chart g.col[data-start="{_oldest_bucket(influx[1].now)}"]', "as": "full"},
+            ]},
             {"name": "phone", "width": 390, "height": 844, "mobile": True},
         ], server)  # fmt: skip
     finally:
         server.stop()
+
+
+def _oldest_bucket(now: float) -> int:
+    """The hour bucket (start, ms) of the oldest state change written: a whole hour, never the
+    current one (the changes go back 85 minutes)."""
+    return min(hourly_counts(now))
 
 
 def _texts(seen: dict[str, Any], scenario: str = "desktop") -> dict[str, str]:
@@ -194,7 +223,62 @@ def test_influxdb_health(seen: dict[str, Any], influx: tuple[InfluxDB1, Written]
 
 def test_events_by_domain(seen: dict[str, Any]) -> None:
     check_domains(_texts(seen))
-    assert "<canvas" in seen["desktop"]["html"]
+    assert "<svg" in seen["desktop"]["html"]
+
+
+def _readout(hover: dict[str, str]) -> tuple[str, dict[str, int]]:
+    counts = {
+        key.removeprefix("readout-"): int(value.rsplit(" ", 1)[1])
+        for key, value in hover.items()
+        if key.removeprefix("readout-") in DOMAIN_COUNTS
+    }
+    return hover["readout-time"], counts
+
+
+def test_events_by_domain_hover_readout(
+    seen: dict[str, Any], influx: tuple[InfluxDB1, Written]
+) -> None:
+    """Stacked bars per hour; hovering one reads out its hour and counts per domain. The hour
+    still filling is marked partial, the whole hours are not."""
+    written = hourly_counts(influx[1].now)
+    hovers = seen["desktop"]["hovers"]
+    hhmm = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M")  # noqa: E731
+
+    full = _oldest_bucket(influx[1].now)
+    when, counts = _readout(hovers["full"])
+    assert when == f"{hhmm(full)}\N{EN DASH}{hhmm(full + 3_600_000)}"
+    assert counts == dict(written[full])
+    total = sum(written[full].values())
+    assert hovers["full"]["readout-total"] == f"{total} {'event' if total == 1 else 'events'}"
+    assert "readout-partial" not in hovers["full"]
+
+    # The last bar is the current hour (the page's clock is UTC, as the test's).
+    when, counts = _readout(hovers["current"])
+    assert hovers["current"]["readout-partial"] == "in progress, so far"
+    current = next((b for b in written if hhmm(b) == when[:5]), None)
+    assert counts == (dict(written[current]) if current is not None else {}), (when, written)
+    # The hour ticks read as times, midnight too; days are spelled out apart from them.
+    ticks = re.findall(r">(\d\d:\d\d)</text>", seen["desktop"]["html"])
+    assert ticks and all(re.fullmatch(r"([01]\d|2[0-3]):00", t) for t in ticks), ticks
+    assert not re.search(r">\d\d-\d\d</text>", seen["desktop"]["html"])
+    days = [v for k, v in _texts(seen).items() if k.endswith("/day-label")]
+    assert days and all(
+        re.fullmatch(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}", d) for d in days
+    ), days
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rows"),
+    [
+        ("desktop", [["influxdb", "ingestor", "weather"], ["domains"], ["games", "deliveries"]]),
+        (
+            "phone",
+            [["influxdb"], ["ingestor"], ["weather"], ["domains"], ["games"], ["deliveries"]],
+        ),
+    ],
+)
+def test_grid_has_no_holes(seen: dict[str, Any], scenario: str, rows: list[list[str]]) -> None:
+    assert check_rows_tile(seen[scenario]["grid"]) == rows
 
 
 def test_weather_games_and_deliveries(seen: dict[str, Any], sports: str) -> None:
@@ -259,37 +343,108 @@ def test_auto_refresh(seen: dict[str, Any]) -> None:
     assert len(queries) >= 8  # two rounds of the four queries
 
 
+PROXY_DOWN = "InfluxDB unreachable through the proxy (HTTP 502)"
+NOT_LOADED = "Not loaded: see the status line at the top."
+
+
+def test_stale_values_while_influxdb_is_down(sports: str, tmp_path: Path) -> None:
+    """Data loads; then InfluxDB stops. The page keeps the last good values, marks each card
+    that shows them stale with its age, names the failure once, and shows no ping time."""
+    server = InfluxDB1(tmp_path)
+    server.start()
+    nginx = Nginx(_nginx_env(server.url, sports, DB))
+    try:
+        server.create_database(DB)
+        now = time.time()
+        asyncio.run(_write(server.url, lines(now)))
+        nginx.start()
+        seen = browse(nginx.url, [
+            {"name": "errors", "width": 1280, "height": 900, "steps": [
+                {"collect": "before"},
+                {"signal": "stop-influxdb"},
+                {"waitFor": "[data-testid=verdict][data-level=error]"},
+                {"waitForRefresh": True},  # the age moves on: still stale, still the same values
+            ]},
+        ], nginx, on_signal=lambda _: server.stop())["errors"]  # fmt: skip
+    finally:
+        nginx.stop()
+        server.stop()
+    before, t = seen["snapshots"]["before"]["texts"], seen["texts"]
+    entry = f"dashboard/ingestor/entry-{ENTRY_ID}"
+    check_integration(before, now)
+    assert before["dashboard/influxdb/influx-status"] == "Reachable"
+    assert not any(key.endswith("/stale") for key in before)
+
+    # The last good values stay, each card marked stale with the age of what it shows.
+    for key in (f"{entry}/pending", f"{entry}/events-received", f"{entry}/write-latency"):
+        assert t[key] == before[key], key
+    assert t["dashboard/weather/weather-weather.home/temperature"] == "12.5 °C"
+    assert t["dashboard/domains/domains-total"] == before["dashboard/domains/domains-total"]
+    for card in ("influxdb", "ingestor", "domains", "weather", "games"):
+        assert re.fullmatch(r"stale · \d+ s old", t[f"dashboard/{card}/stale"]), card
+    # The sports service is fine: its card is fresh.
+    assert "dashboard/deliveries/stale" not in t
+    # InfluxDB's own card: down, no round-trip time, the version it last gave.
+    assert t["dashboard/influxdb/influx-status"] == "Unreachable"
+    assert t["dashboard/influxdb/influx-latency"] == "\N{EN DASH}"  # no value
+    assert t["dashboard/influxdb/influx-version"] == before["dashboard/influxdb/influx-version"]
+    # The failing part, named once: in the verdict, not on each card.
+    assert t["verdict"] == f"Down: {PROXY_DOWN} · 1 warning: 1 webhook delivery failed"
+    assert seen["bodyText"].count("unreachable through the proxy") == 1
+    assert "HTTP 502" not in seen["bodyText"].replace(t["verdict"], "")
+    assert seen["overflow"] <= 0
+    assert (ARTIFACTS / "errors.png").stat().st_size > 10_000
+
+
 def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the sports proxy answers 502
-    empty = Nginx(_nginx_env(influx[0].url, sports, EMPTY_DB))
+    empty = Nginx(_nginx_env(influx[0].url, "off", EMPTY_DB))
+    no_sports = Nginx(_nginx_env(influx[0].url, "off", DB))
     broken = Nginx(_nginx_env(influx[0].url, dead, "no_such_db"))
-    empty.start()
-    broken.start()
+    seen: dict[str, Any] = {}
     try:
-        e = browse(empty.url, [{"name": "empty", "width": 1280, "height": 900}], empty)["empty"][
-            "texts"
-        ]
-        b = browse(
-            broken.url, [{"name": "errors", "width": 390, "height": 844, "mobile": True}], broken
-        )
+        for name, server in (("empty", empty), ("no-sports", no_sports), ("misconfigured", broken)):
+            server.start()
+            seen |= browse(
+                server.url, [{"name": name, "width": 390, "height": 844, "mobile": True}], server
+            )
     finally:
-        empty.stop()
-        broken.stop()
+        for server in (empty, no_sports, broken):
+            server.stop()
+
+    # Without the sports service: no sports cards, no request to it, nothing red.
+    e = seen["empty"]["texts"]
     assert e["dashboard/ingestor/empty"].startswith("No self-metrics")
     assert e["dashboard/domains/empty"].startswith("No state changes")
     assert e["dashboard/weather/empty"].startswith("No weather")
-    assert e["dashboard/games/empty"].startswith("No games")
-    errors = b["errors"]["texts"]
-    for card in ("ingestor", "domains", "weather", "games"):
-        assert "database not found: no_such_db" in errors[f"dashboard/{card}/error"], card
-    assert errors["dashboard/deliveries/error"] == (
-        "Could not load: sports service answered HTTP 502"
+    assert "dashboard/games" not in e and "dashboard/deliveries" not in e
+    assert e["verdict"] == "1 warning: no self-metrics from the integration in the last hour"
+    for name in ("empty", "no-sports"):
+        assert not [r for r in seen[name]["requests"] if "/sports/" in r["url"]], name
+        assert seen[name]["consoleErrors"] == [], name
+    # Games the integration writes still show; the deliveries card does not.
+    n = seen["no-sports"]["texts"]
+    check_weather_and_games(n)
+    assert "dashboard/deliveries" not in n
+    assert n["verdict"] == "2 warnings: 10 events dropped; 2 points dead-lettered"
+    assert check_rows_tile(seen["no-sports"]["grid"]) == [
+        ["influxdb"],
+        ["ingestor"],
+        ["weather"],
+        ["domains"],
+        ["games"],
+    ]
+
+    # A wrong database and a sports service that does not answer: each named once, at the top.
+    b = seen["misconfigured"]
+    errors = b["texts"]
+    assert errors["verdict"] == (
+        "Down: InfluxDB refused the query: database not found: no_such_db"
+        " · 1 warning: sports service not answering (HTTP 502)"
     )
+    assert b["bodyText"].count("database not found") == 1
+    assert b["bodyText"].count("sports service not answering") == 1
+    for card in ("ingestor", "domains", "weather", "games", "deliveries"):
+        assert errors[f"dashboard/{card}/unavailable"] == NOT_LOADED, card
     assert errors["dashboard/influxdb/influx-status"] == "Reachable"
-    assert b["errors"]["overflow"] <= 0
-    assert errors["verdict"].startswith("Down: integration metrics: ")
-    assert "database not found: no_such_db" in errors["verdict"]
-    assert e["verdict"] == (
-        "2 warnings: no self-metrics from the integration in the last hour; "
-        "1 webhook delivery failed"
-    )
+    assert b["overflow"] <= 0

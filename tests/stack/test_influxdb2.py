@@ -178,4 +178,6 @@ def test_without_the_injected_token_influxdb_refuses(influx2: Setup) -> None:
     finally:
         server.stop()
     t = seen["influxdb2-bad-token"]["texts"]
-    assert "HTTP 401" in t["dashboard/ingestor/error"]
+    # Named once, at the top; the cards only point there.
+    assert "InfluxDB refused the dashboard's read token (HTTP 401" in t["verdict"]
+    assert t["dashboard/ingestor/unavailable"] == "Not loaded: see the status line at the top."

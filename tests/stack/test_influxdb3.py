@@ -147,4 +147,7 @@ def test_without_the_injected_token_influxdb3_refuses(influx3: Served) -> None:
         seen = browse(server.url, [{"name": "influxdb3-bad-token", "width": 390, "height": 844}])
     finally:
         server.stop()
-    assert "HTTP 401" in seen["influxdb3-bad-token"]["texts"]["dashboard/ingestor/error"]
+    t = seen["influxdb3-bad-token"]["texts"]
+    # Named once, at the top; the cards only point there.
+    assert "InfluxDB refused the dashboard's read token (HTTP 401" in t["verdict"]
+    assert t["dashboard/ingestor/unavailable"] == "Not loaded: see the status line at the top."

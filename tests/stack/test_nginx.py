@@ -14,7 +14,15 @@ import urllib.request
 
 import pytest
 
-from .helpers import DIST, TEMPLATE, Nginx, Recorder, render_template, template_variables
+from .helpers import (
+    DIST,
+    TEMPLATE,
+    Nginx,
+    Recorder,
+    entrypoint_env,
+    render_template,
+    template_variables,
+)
 
 INFLUX_TOKEN = "read-token-6f1d2c"
 SPORTS_KEY = "sports-key-91ab07"
@@ -78,6 +86,7 @@ def test_template_uses_only_documented_variables() -> None:
         "DASHBOARD_PORT", "DASHBOARD_ROOT", "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_BASIC_AUTH",
         "DASHBOARD_HTPASSWD_FILE", "INFLUXDB_URL", "INFLUXDB_READ_TOKEN", "INFLUXDB_DATABASE",
         "INFLUXDB_CONTEXT_DATABASE", "SPORTS_WEBHOOKS_URL", "SPORTS_WEBHOOKS_READ_KEY",
+        "DASHBOARD_SPORTS",
     }  # fmt: skip
     # envsubst semantics: nginx's own variables survive, unknown ${X} stay as they are.
     assert render_template("$uri ${A} $A ${B}", {"A": "1"}) == "$uri 1 1 ${B}"
@@ -89,15 +98,7 @@ def test_template_uses_only_documented_variables() -> None:
 
 
 def _entrypoint_env(tmp: Path, **env: str) -> tuple[dict[str, str], str]:
-    """Source the image's .envsh the way the nginx entrypoint does; return the environment."""
-    snippet = TEMPLATE.parent / "05-ha-dashboard-env.envsh"
-    result = subprocess.run(
-        ["sh", "-c", f'. "{snippet}" && env -0'],
-        env={"PATH": "/usr/bin:/bin", **env}, cwd=tmp,
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    pairs = (item.split("=", 1) for item in result.stdout.split("\0") if "=" in item)
-    return dict(pairs), result.stderr
+    return entrypoint_env(env, cwd=tmp)
 
 
 def test_image_reads_the_token_file(tmp_path: Path) -> None:
@@ -120,6 +121,19 @@ def test_image_reads_the_token_file(tmp_path: Path) -> None:
     env, log = _entrypoint_env(tmp_path, INFLUXDB_READ_TOKEN_FILE=str(tmp_path / "missing"))
     assert env["INFLUXDB_READ_TOKEN"] == ""
     assert "no InfluxDB read token" in log
+
+
+def test_image_without_the_sports_service(tmp_path: Path) -> None:
+    """SPORTS_WEBHOOKS_URL empty or off: the page is told to show no sports cards, and nginx
+    gets an upstream it can resolve at start (a missing Compose service would stop it)."""
+    for off in ("off", ""):
+        env, _ = _entrypoint_env(tmp_path, SPORTS_WEBHOOKS_URL=off)
+        assert env["DASHBOARD_SPORTS"] == "off"
+        assert env["SPORTS_WEBHOOKS_URL"] == "http://127.0.0.1:9"
+    env, _ = _entrypoint_env(tmp_path, SPORTS_WEBHOOKS_URL="http://sports-webhooks:8080")
+    assert (env["DASHBOARD_SPORTS"], env["SPORTS_WEBHOOKS_URL"]) == (
+        "on", "http://sports-webhooks:8080"
+    )  # fmt: skip
 
 
 def _entrypoint(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -282,6 +296,7 @@ def test_runtime_config(nginx: Nginx) -> None:
         "database": "home_assistant",
         "contextDatabase": "home_assistant_context",
         "refreshSeconds": "15",
+        "sports": "on",
     }
 
 

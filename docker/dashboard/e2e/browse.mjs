@@ -2,8 +2,17 @@
 // report what a user sees: every [data-testid] text, all network traffic, console errors, CSP
 // violations and layout overflow, plus a full-page screenshot per scenario.
 // Usage: node e2e/browse.mjs '<json>'  with {url, outDir, scenarios: [{name, width, height,
-// mobile?, waitForRefresh?}]}. Prints one JSON object on stdout; the pytest side asserts.
+// mobile?, waitForRefresh?, steps?}]}. Prints one JSON object on stdout; the pytest side asserts.
+// Steps run after the first load, in order:
+//   {hover: css, as: name}    hover a chart bucket, keep the readout's texts as hovers[name]
+//   {signal: name}            print "[browse] signal <name>" on stderr, wait for a line on stdin
+//                             (the test does something to the servers meanwhile)
+//   {waitFor: css}            wait until an element matches (no JS strings: the CSP forbids eval)
+//   {waitForRefresh: true}    wait for the next refresh
+//   {collect: name}           keep what the page shows now as snapshots[name]
+//   {screenshot: name}        a full-page screenshot <outDir>/<name>.png
 import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const opts = JSON.parse(process.argv[2]);
@@ -99,46 +108,110 @@ async function scenario(s) {
     }),
     brokenPage,
   ]);
-  // uPlot draws after layout: wait for the canvas whenever the chart is on the page.
+  // The chart draws once its box has a width: wait for it whenever the chart is on the page.
   await page.waitForFunction(
-    () => !document.querySelector(".chart") || document.querySelector(".chart canvas"),
+    () => !document.querySelector(".chart") || document.querySelector(".chart svg"),
     null,
     { timeout: TIMEOUT },
   );
-  let refreshed = null;
-  if (s.waitForRefresh) {
+  const waitForRefresh = async () => {
     const first = await page.getAttribute("[data-testid=dashboard]", "data-refreshed-at");
     await page.waitForFunction(
       (prev) => document.querySelector("[data-testid=dashboard]")?.getAttribute("data-refreshed-at") !== prev,
       first,
       { timeout: TIMEOUT },
     );
-    refreshed = { first, second: await page.getAttribute("[data-testid=dashboard]", "data-refreshed-at") };
+    return { first, second: await page.getAttribute("[data-testid=dashboard]", "data-refreshed-at") };
+  };
+  let refreshed = null;
+  if (s.waitForRefresh) refreshed = await waitForRefresh();
+
+  // What the page shows: every [data-testid] text by its path of test ids, the visible text,
+  // and where each card sits (to check that the rows tile).
+  const collect = () =>
+    page.evaluate(() => {
+      const texts = {};
+      for (const el of document.querySelectorAll("[data-testid]")) {
+        const path = [];
+        for (let n = el; n; n = n.parentElement) if (n.dataset?.testid) path.unshift(n.dataset.testid);
+        texts[path.join("/")] = el.textContent.trim();
+      }
+      const main = document.querySelector("main");
+      const box = main.getBoundingClientRect();
+      const style = getComputedStyle(main);
+      const rect = (r) => ({ x: r.x, y: r.y + window.scrollY, width: r.width, height: r.height });
+      return {
+        texts,
+        bodyText: document.body.innerText,
+        html: document.documentElement.outerHTML,
+        storage: JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+        csp: window.__csp,
+        grid: {
+          left: box.x + parseFloat(style.paddingLeft),
+          right: box.right - parseFloat(style.paddingRight),
+          gap: parseFloat(style.columnGap),
+          rowGap: parseFloat(style.rowGap),
+          cards: [...main.querySelectorAll(":scope > .card")].map((c) => ({
+            id: c.dataset.testid,
+            ...rect(c.getBoundingClientRect()),
+          })),
+        },
+      };
+    });
+
+  const hovers = {};
+  const snapshots = {};
+  let stdin = null;
+  for (const st of s.steps ?? []) {
+    if (st.hover) {
+      step(`${s.name}: hover ${st.hover}`);
+      await page.hover(st.hover, { timeout: TIMEOUT });
+      const index = await page.getAttribute(st.hover, "data-index");
+      await page.waitForFunction(
+        (i) => document.querySelector("[data-testid=readout]")?.dataset.bucket === i,
+        index,
+        { timeout: TIMEOUT },
+      );
+      hovers[st.as] = await page.evaluate(() => {
+        const out = {};
+        const readout = document.querySelector("[data-testid=readout]");
+        out.readout = readout.textContent.trim();
+        for (const el of readout.querySelectorAll("[data-testid]")) out[el.dataset.testid] = el.textContent.trim();
+        return out;
+      });
+    } else if (st.signal) {
+      stdin ??= createInterface({ input: process.stdin });
+      const go = new Promise((resolve) => stdin.once("line", resolve));
+      step(`signal ${st.signal}`);
+      await go;
+    } else if (st.waitFor) {
+      step(`${s.name}: wait for ${st.waitFor}`);
+      await page.waitForSelector(st.waitFor, { timeout: TIMEOUT }).catch(async (e) => {
+        const seen = await page.evaluate(() => document.body.innerText).catch(() => "");
+        throw new Error(`${e.message}: ${st.waitFor}; page shows: ${seen.slice(0, 1500)}; ${why()}`);
+      });
+    } else if (st.waitForRefresh) {
+      await waitForRefresh();
+    } else if (st.collect) {
+      snapshots[st.collect] = await collect();
+    } else if (st.screenshot) {
+      await page.screenshot({ path: `${opts.outDir}/${st.screenshot}.png`, fullPage: true });
+    } else {
+      throw new Error(`unknown step ${JSON.stringify(st)}`);
+    }
   }
+  stdin?.close();
   step(`${s.name}: screenshot`);
   await page.screenshot({ path: `${opts.outDir}/${s.name}.png`, fullPage: true });
 
-  const page_ = await page.evaluate(() => {
-    const texts = {};
-    for (const el of document.querySelectorAll("[data-testid]")) {
-      const path = [];
-      for (let n = el; n; n = n.parentElement) if (n.dataset?.testid) path.unshift(n.dataset.testid);
-      texts[path.join("/")] = el.textContent.trim();
-    }
-    return {
-      texts,
-      html: document.documentElement.outerHTML,
-      storage: JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
-      overflow: document.documentElement.scrollWidth - window.innerWidth,
-      csp: window.__csp,
-    };
-  });
+  const page_ = await collect();
   step(`${s.name}: collect`);
   await Promise.all(pending);
   step(`${s.name}: done`);
   const cookies = await context.cookies();
   await context.close();
-  return { ...page_, requests, responses, consoleErrors, cookies, refreshed };
+  return { ...page_, requests, responses, consoleErrors, cookies, refreshed, hovers, snapshots };
 }
 
 const out = {};

@@ -2,38 +2,64 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { DomainChart, PALETTE } from "./Chart";
 import type { Config } from "./config";
-import type { Section, Snapshot } from "./data";
-import { refresh } from "./data";
+import type { Shown, View } from "./data";
+import { refresh, update } from "./data";
 import * as m from "./model";
 import { verdict } from "./verdict";
 
-function Card(props: { title: string; id: string; wide?: boolean; level?: m.Level; children: ComponentChildren }) {
+/** "stale · 45 s old" beside a card's title while its source is down and it shows the last
+ * good data; the failure itself is named once, in the verdict line. */
+function StaleMark({ s, now }: { s: Shown<unknown>; now: number }) {
+  if (!s.fault || s.data === null || s.at === null) return null;
   return (
-    <section class={`card${props.wide ? " wide" : ""}`} data-testid={props.id} aria-labelledby={`${props.id}-h`}>
+    <span class="stale" data-testid="stale" title={`Last loaded ${m.fmtTime(s.at)}`}>
+      stale · {m.age(now - s.at)} old
+    </span>
+  );
+}
+
+function Card(props: {
+  title: string;
+  id: string;
+  wide?: boolean;
+  level?: m.Level;
+  s: Shown<unknown>;
+  now: number;
+  children: ComponentChildren;
+}) {
+  const stale = props.s.fault !== null && props.s.data !== null;
+  return (
+    <section
+      class={`card${props.wide ? " wide" : ""}${stale ? " is-stale" : ""}`}
+      data-testid={props.id}
+      aria-labelledby={`${props.id}-h`}
+    >
       <h2 id={`${props.id}-h`}>
         {props.level && <span class={`dot ${props.level}`} aria-hidden="true" />}
         {props.title}
+        <StaleMark s={props.s} now={props.now} />
       </h2>
       {props.children}
     </section>
   );
 }
 
-/** Error and empty states shared by every card. */
-function Body<T>(props: { s: Section<T>; empty: (d: T) => boolean; emptyText: string; children: (d: T) => ComponentChildren }) {
-  if (!props.s.ok)
+/** Never-loaded and empty states shared by every card. */
+function Body<T>(props: { s: Shown<T>; empty: (d: T) => boolean; emptyText: string; children: (d: T) => ComponentChildren }) {
+  const d = props.s.data;
+  if (d === null)
     return (
-      <p class="state error" data-testid="error">
-        Could not load: {props.s.error}
+      <p class="state unavailable" data-testid="unavailable">
+        Not loaded: see the status line at the top.
       </p>
     );
-  if (props.empty(props.s.data))
+  if (props.empty(d))
     return (
       <p class="state empty" data-testid="empty">
         {props.emptyText}
       </p>
     );
-  return <>{props.children(props.s.data)}</>;
+  return <>{props.children(d)}</>;
 }
 
 function Stat(props: { label: string; value: string; id: string; level?: m.Level }) {
@@ -45,28 +71,35 @@ function Stat(props: { label: string; value: string; id: string; level?: m.Level
   );
 }
 
-function Influx({ snap }: { snap: Snapshot }) {
-  const p = snap.influx;
+function Influx({ v }: { v: View }) {
+  const s = v.influx;
+  const up = s.fault === null;
+  const status = up ? "Reachable" : s.fault!.part === "dashboard" ? "No answer" : "Unreachable";
   return (
-    <Card title="InfluxDB" id="influxdb" level={p.ok ? "ok" : "error"}>
+    <Card title="InfluxDB" id="influxdb" level={up ? "ok" : "error"} s={s} now={v.at}>
       <dl class="stats">
-        <Stat label="Status" id="influx-status" value={p.ok ? "Reachable" : "Unreachable"} level={p.ok ? "ok" : "error"} />
-        <Stat label="Version" id="influx-version" value={p.version ?? "–"} />
-        <Stat label="Ping" id="influx-latency" value={`${m.fmtNum(p.latencyMs, 0)} ms`} />
+        <Stat label="Status" id="influx-status" value={status} level={up ? "ok" : "error"} />
+        <Stat label="Version" id="influx-version" value={s.data?.version ?? "–"} />
+        {/* A round trip only means something when there was one. */}
+        <Stat label="Ping" id="influx-latency" value={up ? m.withUnit(s.data?.latencyMs, 0, "ms") : "–"} />
       </dl>
-      {!p.ok && <p class="state error">Ping failed: {p.error}</p>}
     </Card>
   );
 }
 
-function Ingestor({ snap, now }: { snap: Snapshot; now: number }) {
-  const level = snap.ingestor.ok
-    ? snap.ingestor.data.reduce<m.Level>((acc, e) => (e.level === "error" || acc === "error" ? "error" : e.level === "warn" ? "warn" : acc), "ok")
-    : "error";
+function Ingestor({ v }: { v: View }) {
+  const s = v.ingestor;
+  const now = v.at;
+  const level: m.Level =
+    s.fault || !s.data
+      ? "error"
+      : !s.data.length
+        ? "warn"
+        : s.data.reduce<m.Level>((acc, e) => (e.level === "error" || acc === "error" ? "error" : e.level === "warn" ? "warn" : acc), "ok");
   return (
-    <Card title="Integration" id="ingestor" level={snap.ingestor.ok && !snap.ingestor.data.length ? "warn" : level}>
+    <Card title="Integration" id="ingestor" level={level} s={s} now={now}>
       <Body
-        s={snap.ingestor}
+        s={s}
         empty={(d) => d.length === 0}
         emptyText="No self-metrics (ha_ingestor) in the last hour: is the integration set up and writing to this database?"
       >
@@ -87,7 +120,7 @@ function Ingestor({ snap, now }: { snap: Snapshot; now: number }) {
                 <Stat label="Received" id="events-received" value={m.fmtInt(e.eventsReceived)} />
                 <Stat label="Written" id="points-written" value={m.fmtInt(e.pointsWritten)} />
                 <Stat label="Dead-lettered" id="dead-lettered" value={m.fmtInt(e.deadLettered)} level={(e.deadLettered ?? 0) > 0 ? "error" : undefined} />
-                <Stat label="Write latency" id="write-latency" value={`${m.fmtNum(e.writeLatencyMs, 1)} ms`} />
+                <Stat label="Write latency" id="write-latency" value={m.withUnit(e.writeLatencyMs, 1, "ms")} />
               </dl>
               <p class="muted" data-testid="last-write-time">
                 Last write {m.fmtTime(e.lastWrite)} · reported {m.age(now - e.time)} ago ·{" "}
@@ -108,10 +141,10 @@ function Ingestor({ snap, now }: { snap: Snapshot; now: number }) {
   );
 }
 
-function Domains({ snap, cfg }: { snap: Snapshot; cfg: Config }) {
+function Domains({ v, cfg }: { v: View; cfg: Config }) {
   return (
-    <Card title={`Events by domain (last ${cfg.window}, per ${cfg.bucket})`} id="domains" wide>
-      <Body s={snap.domains} empty={(d) => d.total === 0} emptyText={`No state changes in the last ${cfg.window}.`}>
+    <Card title={`Events by domain (last ${cfg.window}, per ${cfg.bucket})`} id="domains" wide s={v.domains} now={v.at}>
+      <Body s={v.domains} empty={(d) => d.total === 0} emptyText={`No state changes in the last ${cfg.window}.`}>
         {(d) => (
           <div class="domains">
             <DomainChart data={d} />
@@ -151,38 +184,41 @@ function Domains({ snap, cfg }: { snap: Snapshot; cfg: Config }) {
   );
 }
 
-function WeatherCard({ snap, now }: { snap: Snapshot; now: number }) {
+function WeatherCard({ v }: { v: View }) {
   return (
-    <Card title="Weather" id="weather">
-      <Body s={snap.weather} empty={(d) => d.length === 0} emptyText="No weather in the last 7 days (enable weather enrichment in the integration).">
+    <Card title="Weather" id="weather" s={v.weather} now={v.at}>
+      <Body s={v.weather} empty={(d) => d.length === 0} emptyText="No weather in the last 7 days (enable weather enrichment in the integration).">
         {(list) =>
-          list.map((w) => (
-            <div class="weather" key={w.source} data-testid={`weather-${w.source}`}>
-              <div class="big">
-                <span data-testid="temperature">{m.fmtNum(w.temperature, 1)}°</span>
-                <span class="cond" data-testid="condition">{w.condition ?? ""}</span>
+          list.map((w) => {
+            const u = m.weatherUnits(w.source);
+            return (
+              <div class="weather" key={w.source} data-testid={`weather-${w.source}`}>
+                <div class="big">
+                  <span data-testid="temperature">{m.withUnit(w.temperature, 1, u.temperature)}</span>
+                  <span class="cond" data-testid="condition">{w.condition ?? ""}</span>
+                </div>
+                <dl class="stats">
+                  <Stat label="Feels like" id="apparent" value={m.withUnit(w.apparentTemperature, 1, u.temperature)} />
+                  <Stat label="Humidity" id="humidity" value={m.withUnit(w.humidity, 0, "%")} />
+                  <Stat label="Pressure" id="pressure" value={m.withUnit(w.pressure, 0, u.pressure)} />
+                  <Stat label="Wind" id="wind" value={`${m.withUnit(w.windSpeed, 1, u.windSpeed)} ${m.compass(w.windBearing)}`.trim()} />
+                </dl>
+                <p class="muted">
+                  {w.source} · {m.age(v.at - w.time)} ago
+                </p>
               </div>
-              <dl class="stats">
-                <Stat label="Feels like" id="apparent" value={`${m.fmtNum(w.apparentTemperature, 1)}°`} />
-                <Stat label="Humidity" id="humidity" value={`${m.fmtNum(w.humidity, 0)} %`} />
-                <Stat label="Pressure" id="pressure" value={m.fmtNum(w.pressure, 0)} />
-                <Stat label="Wind" id="wind" value={`${m.fmtNum(w.windSpeed, 1)} ${m.compass(w.windBearing)}`.trim()} />
-              </dl>
-              <p class="muted">
-                {w.source} · {m.age(now - w.time)} ago
-              </p>
-            </div>
-          ))
+            );
+          })
         }
       </Body>
     </Card>
   );
 }
 
-function Games({ snap }: { snap: Snapshot }) {
+function Games({ v }: { v: View }) {
   return (
-    <Card title="Sports games" id="games">
-      <Body s={snap.games} empty={(d) => d.length === 0} emptyText="No games in the last 7 days (follow a team in the integration options).">
+    <Card title="Sports games" id="games" s={v.games} now={v.at}>
+      <Body s={v.games} empty={(d) => d.length === 0} emptyText="No games in the last 7 days (follow a team in the integration options).">
         {(list) => (
           <ul class="games">
             {list.map((g) => (
@@ -206,10 +242,10 @@ function Games({ snap }: { snap: Snapshot }) {
   );
 }
 
-function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
+function Deliveries({ v, s }: { v: View; s: Shown<m.Delivery[]> }) {
   return (
-    <Card title="Webhook deliveries" id="deliveries">
-      <Body s={snap.deliveries} empty={(d) => d.length === 0} emptyText="No webhook deliveries yet.">
+    <Card title="Webhook deliveries" id="deliveries" s={s} now={v.at}>
+      <Body s={s} empty={(d) => d.length === 0} emptyText="No webhook deliveries yet.">
         {(list) => (
           <table class="deliveries">
             <thead>
@@ -238,7 +274,7 @@ function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
                     )}
                   </td>
                   <td class="num" data-testid="delivery-attempts">{m.fmtInt(d.attempts)}</td>
-                  <td class="muted">{d.time === null ? "–" : `${m.age(now - d.time)} ago`}</td>
+                  <td class="muted">{d.time === null ? "–" : `${m.age(v.at - d.time)} ago`}</td>
                 </tr>
               ))}
             </tbody>
@@ -250,7 +286,7 @@ function Deliveries({ snap, now }: { snap: Snapshot; now: number }) {
 }
 
 export function App({ cfg }: { cfg: Config }) {
-  const [snap, setSnap] = useState<Snapshot | null>(null);
+  const [view, setView] = useState<View | null>(null);
   const [busy, setBusy] = useState(false);
   const timer = useRef<number>();
 
@@ -258,7 +294,8 @@ export function App({ cfg }: { cfg: Config }) {
     window.clearTimeout(timer.current);
     setBusy(true);
     try {
-      setSnap(await refresh(window.fetch.bind(window), cfg));
+      const snap = await refresh(window.fetch.bind(window), cfg);
+      setView((prev) => update(prev, snap));
     } finally {
       setBusy(false);
       // Schedule after completion, so slow answers never pile up overlapping requests.
@@ -271,31 +308,33 @@ export function App({ cfg }: { cfg: Config }) {
     return () => window.clearTimeout(timer.current);
   }, [run]);
 
-  const now = snap?.at ?? Date.now();
+  const said = view && verdict(view);
+  // Without the sports service, its cards go: games only while the integration writes some.
+  const showGames = cfg.sports || !!view?.games.fault || !!view?.games.data?.length;
   return (
     <>
       <header>
         <h1>HA Ingestor</h1>
         <p class="muted" aria-live="polite" data-testid="updated">
-          {snap ? `Updated ${m.fmtTime(snap.at).slice(11)}` : "Loading…"} · every {cfg.refreshSeconds} s
+          {view ? `Updated ${m.fmtTime(view.at).slice(11)}` : "Loading…"} · every {cfg.refreshSeconds} s
         </p>
         <button type="button" onClick={() => void run()} disabled={busy}>
           {busy ? "Refreshing…" : "Refresh"}
         </button>
       </header>
-      {snap && (
-        <p class={`verdict ${verdict(snap).level}`} data-testid="verdict" data-level={verdict(snap).level} role="status">
-          {verdict(snap).text}
+      {said && (
+        <p class={`verdict ${said.level}`} data-testid="verdict" data-level={said.level} role="status">
+          {said.text}
         </p>
       )}
-      {snap ? (
-        <main data-testid="dashboard" data-refreshed-at={snap.at}>
-          <Influx snap={snap} />
-          <Ingestor snap={snap} now={now} />
-          <Domains snap={snap} cfg={cfg} />
-          <WeatherCard snap={snap} now={now} />
-          <Games snap={snap} />
-          <Deliveries snap={snap} now={now} />
+      {view ? (
+        <main data-testid="dashboard" data-refreshed-at={view.at}>
+          <Influx v={view} />
+          <Ingestor v={view} />
+          <WeatherCard v={view} />
+          <Domains v={view} cfg={cfg} />
+          {showGames && <Games v={view} />}
+          {view.deliveries && <Deliveries v={view} s={view.deliveries} />}
         </main>
       ) : (
         <main>

@@ -6,6 +6,8 @@ export interface Config {
   refreshSeconds: number;
   window: string;
   bucket: string;
+  /** Whether the sports webhooks service is set up: without it its cards are not shown. */
+  sports: boolean;
 }
 
 export const defaults: Config = {
@@ -14,6 +16,7 @@ export const defaults: Config = {
   refreshSeconds: 30,
   window: "24h",
   bucket: "1h",
+  sports: true,
 };
 
 export function mergeConfig(raw: unknown): Config {
@@ -25,6 +28,8 @@ export function mergeConfig(raw: unknown): Config {
   c.contextDatabase = s("contextDatabase") ?? c.contextDatabase;
   c.window = s("window") ?? c.window;
   c.bucket = s("bucket") ?? c.bucket;
+  if (r.sports === false || (typeof r.sports === "string" && /^(off|false|no|0)$/i.test(r.sports.trim())))
+    c.sports = false;
   const refresh = Number(r.refreshSeconds);
   if (Number.isFinite(refresh) && refresh >= 2) c.refreshSeconds = refresh;
   // Weather and sports may live in their own bucket (the compose stack) or with the events.

@@ -16,16 +16,54 @@ interface QueryResponse {
   error?: string;
 }
 
-export class QueryError extends Error {}
+/** The part of the stack a failure belongs to: the page names it once, at the top. */
+export type Part = "influxdb" | "sports" | "dashboard";
+
+/** A failure that says which part failed and how, in words a user can act on. */
+export class SourceError extends Error {
+  constructor(
+    readonly part: Part,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** InfluxDB answered, but refused the query (say, "database not found: x"). */
+export class QueryError extends SourceError {
+  constructor(message: string) {
+    super("influxdb", message);
+  }
+}
+
+export const DASHBOARD_DOWN = "the dashboard server is not answering";
+
+/** What an HTTP status from one of nginx's proxied paths means for the part behind it. */
+export function describeStatus(part: "influxdb" | "sports", status: number, detail?: string): SourceError {
+  const name = part === "influxdb" ? "InfluxDB" : "sports service";
+  const tail = detail ? `: ${detail}` : "";
+  if (status === 502 || status === 503 || status === 504)
+    return new SourceError(
+      part,
+      part === "influxdb"
+        ? `InfluxDB unreachable through the proxy (HTTP ${status})`
+        : `sports service not answering (HTTP ${status})`,
+    );
+  if (status === 401 || status === 403) {
+    const secret = part === "influxdb" ? "read token" : "read key";
+    return new SourceError(part, `${name} refused the dashboard's ${secret} (HTTP ${status}${tail})`);
+  }
+  return new SourceError(part, `${name} answered HTTP ${status}${tail}`);
+}
 
 /** Series of the first statement; throws on a query or server error. */
 export function parseQueryResponse(body: unknown): Series[] {
   const resp = body as QueryResponse;
   if (!resp || typeof resp !== "object") throw new QueryError("unexpected response from InfluxDB");
-  if (resp.error) throw new QueryError(resp.error);
+  if (resp.error) throw new QueryError(`InfluxDB refused the query: ${resp.error}`);
   const first = resp.results?.[0];
   if (!first) return [];
-  if (first.error) throw new QueryError(first.error);
+  if (first.error) throw new QueryError(`InfluxDB refused the query: ${first.error}`);
   return (first.series ?? []).map((s) => ({ ...s, tags: s.tags ?? {}, values: s.values ?? [] }));
 }
 
@@ -72,7 +110,7 @@ export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 export async function query(fetchFn: Fetch, db: string, q: string): Promise<Series[]> {
   const params = new URLSearchParams({ db, q, epoch: "ms" });
-  const resp = await fetchFn(`/influxdb/query?${params}`, { headers: { Accept: "application/json" } });
+  const resp = await reach(fetchFn, `/influxdb/query?${params}`);
   let body: unknown = null;
   try {
     body = await resp.json();
@@ -81,27 +119,30 @@ export async function query(fetchFn: Fetch, db: string, q: string): Promise<Seri
   }
   if (!resp.ok) {
     const msg = (body as QueryResponse | null)?.error;
-    throw new QueryError(`InfluxDB answered HTTP ${resp.status}${msg ? `: ${msg}` : ""}`);
+    throw describeStatus("influxdb", resp.status, typeof msg === "string" ? msg : undefined);
   }
   return parseQueryResponse(body);
 }
 
-export interface Ping {
-  ok: boolean;
-  version: string | null;
-  latencyMs: number;
-  error?: string;
+/** fetch() that turns "no answer at all" into the one part that can cause it: nginx itself. */
+export async function reach(fetchFn: Fetch, url: string): Promise<Response> {
+  try {
+    return await fetchFn(url, { headers: { Accept: "application/json" } });
+  } catch {
+    throw new SourceError("dashboard", DASHBOARD_DOWN);
+  }
 }
 
+export interface Ping {
+  version: string | null;
+  latencyMs: number;
+}
+
+/** InfluxDB's /ping through the proxy; throws a SourceError when it does not answer. */
 export async function ping(fetchFn: Fetch, now: () => number = () => performance.now()): Promise<Ping> {
   const start = now();
-  try {
-    const resp = await fetchFn("/influxdb/ping");
-    const latencyMs = now() - start;
-    const version = resp.headers.get("X-Influxdb-Version");
-    if (resp.status === 204 || resp.ok) return { ok: true, version, latencyMs };
-    return { ok: false, version, latencyMs, error: `HTTP ${resp.status}` };
-  } catch (err) {
-    return { ok: false, version: null, latencyMs: now() - start, error: String(err) };
-  }
+  const resp = await reach(fetchFn, "/influxdb/ping");
+  const latencyMs = now() - start;
+  if (!(resp.status === 204 || resp.ok)) throw describeStatus("influxdb", resp.status);
+  return { version: resp.headers.get("X-Influxdb-Version"), latencyMs };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { mergeConfig } from "./config";
-import { refresh } from "./data";
-import { duration, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
+import { clock, day, yTicks } from "./Chart";
+import { faults, refresh, update } from "./data";
+import { DASHBOARD_DOWN, duration, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
 import * as m from "./model";
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -60,23 +61,35 @@ describe("InfluxQL responses", () => {
     expect(JSON.stringify(seen[0].init?.headers ?? {})).not.toMatch(/authorization/i);
   });
 
-  it("reports HTTP errors with InfluxDB's message", async () => {
-    const fake = async () => new Response(JSON.stringify({ error: "authorization failed" }), { status: 401 });
-    await expect(query(fake, "db", "SELECT 1")).rejects.toThrow("HTTP 401: authorization failed");
+  it("names the failing part: InfluxDB behind the proxy, its token, or the dashboard server", async () => {
+    const answer = (status: number, body = "") => async () => new Response(body, { status });
+    await expect(query(answer(401, JSON.stringify({ error: "authorization failed" })), "db", "SELECT 1")).rejects.toThrow(
+      "InfluxDB refused the dashboard's read token (HTTP 401: authorization failed)",
+    );
+    // nginx answers 502 when InfluxDB is down, 504 when it hangs: not "InfluxDB answered 502".
+    await expect(query(answer(502, "<html>Bad Gateway</html>"), "db", "SELECT 1")).rejects.toThrow(
+      "InfluxDB unreachable through the proxy (HTTP 502)",
+    );
+    await expect(query(answer(504), "db", "SELECT 1")).rejects.toMatchObject({ part: "influxdb" });
+    const nothing = async () => {
+      throw new TypeError("Failed to fetch");
+    };
+    await expect(query(nothing, "db", "SELECT 1")).rejects.toMatchObject({ part: "dashboard", message: DASHBOARD_DOWN });
   });
 
-  it("pings and reads the version header", async () => {
+  it("pings and reads the version header; a failed ping has no latency", async () => {
     let t = 0;
-    const clock = () => (t += 5);
-    const ok = await ping(async () => new Response(null, { status: 204, headers: { "X-Influxdb-Version": "1.6.7" } }), clock);
-    expect(ok).toEqual({ ok: true, version: "1.6.7", latencyMs: 5 });
-    const down = await ping(async () => {
-      throw new TypeError("Failed to fetch");
-    }, clock);
-    expect(down.ok).toBe(false);
-    expect(down.error).toContain("Failed to fetch");
-    const bad = await ping(async () => new Response("bad gateway", { status: 502 }), clock);
-    expect(bad).toMatchObject({ ok: false, error: "HTTP 502" });
+    const tick = () => (t += 5);
+    const ok = await ping(async () => new Response(null, { status: 204, headers: { "X-Influxdb-Version": "1.6.7" } }), tick);
+    expect(ok).toEqual({ version: "1.6.7", latencyMs: 5 });
+    await expect(ping(async () => new Response("bad gateway", { status: 502 }), tick)).rejects.toThrow(
+      "InfluxDB unreachable through the proxy (HTTP 502)",
+    );
+    await expect(
+      ping(async () => {
+        throw new TypeError("Failed to fetch");
+      }, tick),
+    ).rejects.toThrow(DASHBOARD_DOWN);
   });
 });
 
@@ -126,21 +139,53 @@ describe("events by domain", () => {
     values: counts.map((c, i) => [t0 + i * 3_600_000, c]),
   });
 
+  const span = { now: NOW - 20 * 60_000, bucketMs: 3_600_000, windowMs: 3 * 3_600_000 };
+
   it("aligns counts on one time axis and sorts domains by total", () => {
-    const d = m.eventsByDomain([s("light", [1, 0, 2]), s("sensor", [5, 6, 7]), s("switch", [0, 0, 0])]);
-    expect(d.times).toEqual([t0 / 1000, t0 / 1000 + 3600, t0 / 1000 + 7200]);
+    const d = m.eventsByDomain([s("light", [1, 0, 2]), s("sensor", [5, 6, 7]), s("switch", [0, 0, 0])], span);
+    expect(d.times).toEqual([t0, t0 + 3_600_000, t0 + 7_200_000]);
     expect(d.domains.map((x) => [x.domain, x.total])).toEqual([["sensor", 18], ["light", 3]]);
     expect(d.total).toBe(21);
   });
 
   it("folds the smallest domains into 'other'", () => {
-    const d = m.eventsByDomain([s("a", [9]), s("b", [8]), s("c", [1]), s("d", [2])], 3);
+    const d = m.eventsByDomain([s("a", [9]), s("b", [8]), s("c", [1]), s("d", [2])], span, 3);
     expect(d.domains.map((x) => [x.domain, x.total])).toEqual([["a", 9], ["b", 8], ["other", 3]]);
     expect(d.total).toBe(20);
   });
 
   it("is empty without series", () => {
-    expect(m.eventsByDomain([])).toEqual({ times: [], domains: [], total: 0 });
+    expect(m.eventsByDomain([], span)).toEqual({ times: [], bucketMs: 3_600_000, partial: [], domains: [], total: 0 });
+  });
+
+  it("marks the hour still filling and the one the window cuts as partial, not the whole ones", () => {
+    // Buckets 09:00, 10:00, 11:00; now 11:40. A 3 h window starts at 08:40, a 2 h one at 09:40.
+    const d = m.eventsByDomain([s("sensor", [5, 6, 7])], span);
+    expect(d.partial).toEqual([false, false, true]);
+    const cut = m.eventsByDomain([s("sensor", [5, 6, 7])], { ...span, windowMs: 2 * 3_600_000 });
+    expect(cut.partial).toEqual([true, false, true]);
+  });
+
+  it("reads the window and bucket durations", () => {
+    expect(m.durationMs("1h")).toBe(3_600_000);
+    expect(m.durationMs("24h")).toBe(86_400_000);
+    expect(m.durationMs("10m")).toBe(600_000);
+    expect(() => m.durationMs("1 hour")).toThrow();
+  });
+});
+
+describe("chart axes", () => {
+  it("labels midnight as a time, with the day in words apart from it", () => {
+    const midnight = new Date(2026, 11, 2).getTime(); // local, as the page shows it
+    expect(clock(midnight)).toBe("00:00");
+    expect(clock(midnight + 13 * 3_600_000)).toBe("13:00");
+    expect(day(midnight)).toBe("Wed 2 Dec");
+  });
+
+  it("steps the count axis in round numbers up to the tallest bar", () => {
+    expect(yTicks(0)).toEqual([0, 1]);
+    expect(yTicks(7)).toEqual([0, 2, 4, 6, 8]);
+    expect(yTicks(130)).toEqual([0, 50, 100, 150]);
   });
 });
 
@@ -216,6 +261,15 @@ describe("formatting", () => {
     expect(m.age(5 * 3_600_000)).toBe("5 h");
     expect(m.age(3 * 86_400_000)).toBe("3 d");
   });
+
+  it("puts a unit on every measured value, and none on a missing one", () => {
+    expect(m.withUnit(12.5, 1, "°C")).toBe("12.5 °C");
+    expect(m.withUnit(1012, 0, "hPa")).toBe("1,012 hPa");
+    expect(m.withUnit(81, 0, "%")).toBe("81 %");
+    expect(m.withUnit(null, 1, "ms")).toBe("–");
+    expect(m.weatherUnits("weather.home")).toEqual({ temperature: "°C", pressure: "hPa", windSpeed: "km/h" });
+    expect(m.weatherUnits("openweathermap").windSpeed).toBe("m/s");
+  });
 });
 
 describe("config", () => {
@@ -224,6 +278,12 @@ describe("config", () => {
     expect(mergeConfig({ database: "ha", contextDatabase: "ctx", refreshSeconds: "10" })).toMatchObject({ contextDatabase: "ctx", refreshSeconds: 10 });
     expect(mergeConfig({ refreshSeconds: 0 }).refreshSeconds).toBe(30);
     expect(mergeConfig(null).database).toBe("home_assistant");
+  });
+
+  it("knows when the sports service is not set up", () => {
+    expect(mergeConfig({}).sports).toBe(true);
+    expect(mergeConfig({ sports: "on" }).sports).toBe(true);
+    expect(mergeConfig({ sports: "off" }).sports).toBe(false);
   });
 });
 
@@ -264,6 +324,49 @@ describe("refresh", () => {
     expect(snap.ingestor.ok && snap.ingestor.data[0].pending).toBe(7);
     expect(snap.domains.ok && snap.domains.data.total).toBe(0);
     expect(snap.games).toEqual({ ok: true, data: [] });
-    expect(snap.deliveries).toEqual({ ok: false, error: "sports service answered HTTP 502" });
+    expect(snap.deliveries).toEqual({ ok: false, fault: { part: "sports", text: "sports service not answering (HTTP 502)" } });
+  });
+
+  it("asks nothing of the sports service when it is not set up", async () => {
+    const asked: string[] = [];
+    const fake = async (url: string) => {
+      asked.push(url);
+      if (url === "/influxdb/ping") return new Response(null, { status: 204 });
+      return new Response(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    };
+    const snap = await refresh(fake, mergeConfig({ sports: "off" }), () => NOW);
+    expect(asked.filter((u) => u.startsWith("/sports/"))).toEqual([]);
+    expect(snap.deliveries).toBeNull();
+    expect(snap.games).toEqual({ ok: true, data: [] });
+  });
+
+  it("keeps the last good data while a source is down, and names each failure once", async () => {
+    let influxUp = true;
+    const fake = async (url: string) => {
+      if (url.startsWith("/sports/")) return new Response(JSON.stringify({ deliveries: [] }));
+      if (!influxUp) return new Response("<html>502 Bad Gateway</html>", { status: 502 });
+      if (url === "/influxdb/ping") return new Response(null, { status: 204, headers: { "X-Influxdb-Version": "1.6.7" } });
+      const q = new URL(url, "http://x").searchParams.get("q") ?? "";
+      if (q.includes("ha_ingestor")) return new Response(JSON.stringify(ingestorBody));
+      return new Response(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    };
+    const cfg = mergeConfig({});
+    const first = update(null, await refresh(fake, cfg, () => NOW));
+    expect(first.ingestor).toMatchObject({ at: NOW, fault: null });
+    influxUp = false;
+    const later = update(first, await refresh(fake, cfg, () => NOW + 30_000));
+    expect(later.at).toBe(NOW + 30_000);
+    // Stale: the values from the last good read, when that was, and why they are not newer.
+    expect(later.ingestor.data?.[0].pending).toBe(7);
+    expect(later.ingestor.at).toBe(NOW);
+    expect(later.ingestor.fault).toEqual({ part: "influxdb", text: "InfluxDB unreachable through the proxy (HTTP 502)" });
+    expect(later.influx.data?.version).toBe("1.6.7");
+    expect(later.deliveries).toMatchObject({ at: NOW + 30_000, fault: null });
+    // Five sections failed the same way: one fault.
+    expect(faults(later)).toEqual([{ part: "influxdb", text: "InfluxDB unreachable through the proxy (HTTP 502)" }]);
+    // Back up: fresh again.
+    influxUp = true;
+    const back = update(later, await refresh(fake, cfg, () => NOW + 60_000));
+    expect(back.ingestor).toMatchObject({ at: NOW + 60_000, fault: null });
   });
 });

@@ -73,13 +73,23 @@ function assess(e: IngestorEntry, nowMs: number): void {
 }
 
 export interface DomainSeries {
-  times: number[]; // unix seconds, the bucket starts
+  times: number[]; // ms, the bucket starts
+  bucketMs: number;
+  /** A bucket only partly inside the window: the current one (still filling) or the first
+   * (cut by the window's start). Its count is not comparable with a whole bucket's. */
+  partial: boolean[];
   domains: { domain: string; counts: number[]; total: number }[];
   total: number;
 }
 
+export interface Span {
+  now: number; // ms
+  bucketMs: number;
+  windowMs: number;
+}
+
 /** `count(state) ... GROUP BY time(...), domain` series -> one aligned count array per domain. */
-export function eventsByDomain(series: Series[], maxDomains = 8): DomainSeries {
+export function eventsByDomain(series: Series[], span: Span, maxDomains = 8): DomainSeries {
   const timeSet = new Set<number>();
   for (const s of series) for (const v of s.values) if (typeof v[0] === "number") timeSet.add(v[0]);
   const times = [...timeSet].sort((a, b) => a - b);
@@ -104,11 +114,23 @@ export function eventsByDomain(series: Series[], maxDomains = 8): DomainSeries {
     };
     domains = [...domains.slice(0, maxDomains - 1), other];
   }
+  const start = span.now - span.windowMs;
   return {
-    times: times.map((t) => t / 1000),
+    times,
+    bucketMs: span.bucketMs,
+    partial: times.map((t) => t < start || t + span.bucketMs > span.now),
     domains,
     total: domains.reduce((a, d) => a + d.total, 0),
   };
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** An InfluxQL duration literal such as 1h or 30m, in ms (the dashboard's window and bucket). */
+export function durationMs(value: string): number {
+  const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(value);
+  if (!match) throw new Error(`unsupported duration: ${value}`);
+  return Number(match[1]) * UNIT_MS[match[2]];
 }
 
 export interface Weather {
@@ -121,6 +143,12 @@ export interface Weather {
   pressure: number | null;
   windSpeed: number | null;
   windBearing: number | null;
+}
+
+/** Units of a weather point. OpenWeatherMap is read with units=metric (m/s wind); a Home
+ * Assistant weather entity's values are in its own units, metric ones by default (km/h). */
+export function weatherUnits(source: string): { temperature: string; pressure: string; windSpeed: string } {
+  return { temperature: "°C", pressure: "hPa", windSpeed: source === "openweathermap" ? "m/s" : "km/h" };
 }
 
 export function weather(rows: Row[]): Weather[] {
@@ -277,6 +305,12 @@ export function fmtInt(v: number | null | undefined): string {
 export function fmtNum(v: number | null | undefined, digits = 1): string {
   if (v === null || v === undefined) return "–";
   return new Intl.NumberFormat("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+}
+
+/** A number with its unit ("12.5 °C", "8.5 ms"), or a dash alone when there is no value. */
+export function withUnit(v: number | null | undefined, digits: number, unit: string): string {
+  if (v === null || v === undefined) return "–";
+  return `${fmtNum(v, digits)} ${unit}`; // SI style: a space before every unit, °C and % too
 }
 
 /** Compact age: 45 s, 12 min, 3 h, 2 d. */

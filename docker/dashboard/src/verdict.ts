@@ -1,7 +1,8 @@
-// The one line at the top: healthy, N warnings, or down, and why. Down means the data path is
-// broken (InfluxDB unreachable, or the integration's own metrics unreadable or erroring);
-// anything else that needs a look is a warning. Pure, so model.test.ts-style tests stay fast.
-import type { Snapshot } from "./data";
+// The one line at the top: healthy, N warnings, or down, and why. It is also the one place a
+// failure is spelled out: each failing part is named once here, never again on every card.
+// Down means the data path is broken (InfluxDB or the dashboard server unreachable, or the
+// integration's own metrics unreadable or erroring); anything else that needs a look is a warning.
+import type { Fault, View } from "./data";
 import type { Level } from "./model";
 
 export interface Verdict {
@@ -10,31 +11,37 @@ export interface Verdict {
   reasons: string[];
 }
 
-export function verdict(snap: Snapshot): Verdict {
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+export function verdict(v: View): Verdict {
   const down: string[] = [];
   const warn: string[] = [];
-  if (!snap.influx.ok) down.push(`InfluxDB unreachable (${snap.influx.error ?? "no answer"})`);
-  if (!snap.ingestor.ok) down.push(`integration metrics: ${snap.ingestor.error}`);
-  else if (!snap.ingestor.data.length) warn.push("no self-metrics from the integration in the last hour");
-  else
-    for (const e of snap.ingestor.data) {
-      const who = snap.ingestor.data.length > 1 ? `${e.title}: ` : "";
-      for (const p of e.problems) (e.level === "error" ? down : warn).push(who + p);
-    }
-  if (!snap.domains.ok) warn.push(`events by domain: ${snap.domains.error}`);
-  if (!snap.weather.ok) warn.push(`weather: ${snap.weather.error}`);
-  if (!snap.games.ok) warn.push(`games: ${snap.games.error}`);
-  if (!snap.deliveries.ok) warn.push(`webhook deliveries: ${snap.deliveries.error}`);
-  else {
-    const failed = snap.deliveries.data.filter((d) => d.ok === false).length;
-    if (failed) warn.push(`${failed} webhook ${failed === 1 ? "delivery" : "deliveries"} failed`);
+  const add = (list: string[], text: string) => {
+    if (!down.includes(text) && !warn.includes(text)) list.push(text);
+  };
+  const fault = (f: Fault | null | undefined, core: boolean) => {
+    if (f) add(core || f.part === "dashboard" ? down : warn, f.text);
+  };
+  // The data path first, so a fault shared with a later card counts as "down" once.
+  fault(v.influx.fault, true);
+  fault(v.ingestor.fault, true);
+  for (const s of [v.domains, v.weather, v.games, v.deliveries]) fault(s?.fault, false);
+
+  // Problems are judged on fresh data only: a stale copy says nothing about now.
+  const entries = v.ingestor.fault ? null : v.ingestor.data;
+  if (entries && !entries.length) add(warn, "no self-metrics from the integration in the last hour");
+  for (const e of entries ?? []) {
+    const who = entries!.length > 1 ? `${e.title}: ` : "";
+    for (const p of e.problems) add(e.level === "error" ? down : warn, who + p);
   }
-  if (down.length) return { level: "error", text: `Down: ${down.join("; ")}`, reasons: [...down, ...warn] };
-  if (warn.length)
-    return {
-      level: "warn",
-      text: `${warn.length} ${warn.length === 1 ? "warning" : "warnings"}: ${warn.join("; ")}`,
-      reasons: warn,
-    };
+  if (v.deliveries && !v.deliveries.fault && v.deliveries.data) {
+    const failed = v.deliveries.data.filter((d) => d.ok === false).length;
+    if (failed) add(warn, `${plural(failed, "webhook delivery", "webhook deliveries")} failed`);
+  }
+
+  const warnings = warn.length ? `${plural(warn.length, "warning", "warnings")}: ${warn.join("; ")}` : "";
+  if (down.length)
+    return { level: "error", text: `Down: ${down.join("; ")}${warnings ? ` · ${warnings}` : ""}`, reasons: [...down, ...warn] };
+  if (warn.length) return { level: "warn", text: warnings, reasons: warn };
   return { level: "ok", text: "Healthy: InfluxDB reachable, the integration writing, nothing dropped", reasons: [] };
 }
