@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
 import inspect
+from pathlib import Path
 import socket
+import sqlite3
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from pytest_homeassistant_custom_component.common import MockConfigEntry
 
     from custom_components.ha_ingestor.pipeline import Pipeline
+    from custom_components.ha_ingestor.spool import Spool, SpoolBatch
     from tests.servers import InfluxDB1
 
 DEADLINE_S = 60.0  # generous: a deadline only bounds a failure, a pass returns at once
@@ -182,6 +185,28 @@ def accounted(p: Pipeline) -> int:
     """Every point a pipeline was given is written, pending, filtered, dead-lettered or dropped."""
     s = p.stats
     return s.written + p.pending + s.filtered + s.dead_lettered + s.dropped_total
+
+
+def spooled(path: Path) -> list[SpoolBatch]:
+    """The batches a spool file holds, oldest first, read through a connection of our own:
+    what the next start would replay, seen without asking the Spool that may have it open."""
+    from custom_components.ha_ingestor.spool import SpoolBatch, _decode
+
+    assert path.is_file(), f"no spool at {path}"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT id, points, fmt, data FROM batches ORDER BY id").fetchall()
+    return [SpoolBatch(row_id, _decode(fmt, data, points)) for row_id, points, fmt, data in rows]
+
+
+def spool_closed(spool: Spool) -> bool:
+    """Whether the spool refuses calls because it was closed (its file is released)."""
+    from custom_components.ha_ingestor.spool import SpoolError
+
+    try:
+        spool.oldest()
+    except SpoolError as err:
+        return "closed" in str(err)
+    return False
 
 
 # Config entries as the integration stores them (Home Assistant imported on use).

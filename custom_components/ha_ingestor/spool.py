@@ -7,7 +7,7 @@ safe to share between executor threads, one call at a time.
 
 API
 ---
-``Spool(path, max_bytes, *, synchronous="FULL", max_dead_letters=10_000)``
+``Spool(path, max_bytes, *, synchronous="FULL")``
     Open or create the file. A file that is not a database, fails ``PRAGMA quick_check`` or was
     written by a newer schema is moved aside as ``<name>.corrupt-<UTC time>`` and a fresh spool
     is started (logged; ``recovered_from`` tells the caller, e.g. for a repair issue). The same
@@ -23,16 +23,13 @@ API
 ``remove(batch_id) -> bool`` / ``replace(batch_id, lines) -> bool``
     After a full / partial write. ``replace`` keeps the batch's place in the order. Both return
     False (and do nothing) when the batch is gone, e.g. dropped while it was being written.
-``batches(limit=None)``; ``trim() -> int``; ``max_bytes`` (settable)
-    Oldest-first listing (diagnostics, tests). A lowered ``max_bytes`` applies on the next
-    append, or at once with ``trim()``, which returns the points dropped. Opening never drops.
 ``add_dead_letters([(line, reason), ...])``, ``dead_letters(limit) -> list[DeadLetter]``
-    (newest first), ``clear_dead_letters() -> int``. Only the newest ``max_dead_letters`` rows
-    are kept; evicted ones are counted in ``dead_letters_evicted``.
+    (newest first), ``clear_dead_letters() -> int``. Only the newest ``MAX_DEAD_LETTERS`` rows
+    are kept.
 Counters (cheap, kept in memory): ``pending_points``, ``pending_batches``, ``size_bytes``,
 ``dead_letter_count``; lifetime counters persisted in the file: ``dropped_points``,
-``unreadable_points``, ``dead_letters_evicted``.
-``close()`` (also a context manager); ``Spool.delete_files(path)`` when the entry is removed.
+``unreadable_points``.
+``close()``; ``Spool.delete_files(path)`` when the entry is removed.
 Database errors (disk full, I/O) are raised as ``SpoolError``; nothing is half-applied.
 
 Durability
@@ -50,9 +47,11 @@ a power cut.
 Size bound
 ----------
 ``size_bytes`` is the sum of the stored (zlib-compressed) payloads and is what ``max_bytes``
-bounds. The file itself is a little larger (page slack, indexes, dead letters, the WAL, whose
-size after checkpoints is capped by ``journal_size_limit``); freed pages are reused, and when the
-spool drains empty the file is shrunk (incremental vacuum) and the WAL truncated.
+bounds. Opening never drops: a spool reopened with a lower ``max_bytes`` (the user lowered the
+spool size) keeps what it holds, and the bound applies on the next append. The file itself is a
+little larger (page slack, indexes, dead letters, the WAL, whose size after checkpoints is capped
+by ``journal_size_limit``); freed pages are reused, and when the spool drains empty the file is
+shrunk (incremental vacuum) and the WAL truncated.
 
 Schema changes go in ``_MIGRATIONS``; ``PRAGMA user_version`` records how many were applied.
 """
@@ -69,8 +68,7 @@ from pathlib import Path
 import sqlite3
 import threading
 import time
-from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Final, Literal
 import zlib
 
 _LOGGER = logging.getLogger(__name__)
@@ -107,7 +105,7 @@ _COMPRESS_LEVEL: Final = 1  # level 1: most of the size win for a fraction of th
 
 _META_DROPPED: Final = "dropped_points"
 _META_UNREADABLE: Final = "unreadable_points"
-_META_EVICTED: Final = "dead_letters_evicted"
+MAX_DEAD_LETTERS: Final = 10_000  # newest rejected points kept for diagnostics
 
 # SQLite result codes that mean "this file is damaged", as opposed to busy, locked or I/O.
 _CORRUPT_CODES: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -130,7 +128,6 @@ class SpoolBatch:
 
     batch_id: int
     lines: list[str]
-    created: float  # Unix time the batch was first stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +195,6 @@ class Spool:
         max_bytes: int,
         *,
         synchronous: Synchronous = "FULL",
-        max_dead_letters: int = 10_000,
     ) -> None:
         """Open or create the spool at ``path``; a damaged file is moved aside."""
         if max_bytes <= 0:
@@ -208,7 +204,6 @@ class Spool:
         self._path = Path(path)
         self._max_bytes = max_bytes
         self._synchronous: Synchronous = synchronous
-        self._max_dead_letters = max(0, max_dead_letters)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._recovered_from: Path | None = None
@@ -480,17 +475,17 @@ class Spool:
         with self._locked() as conn:
             while True:
                 row = conn.execute(
-                    "SELECT id, created, points, nbytes, fmt, data FROM batches ORDER BY id LIMIT 1"
+                    "SELECT id, points, nbytes, fmt, data FROM batches ORDER BY id LIMIT 1"
                 ).fetchone()
                 if row is None:
                     return None
-                batch_id, created, points, nbytes, fmt, data = row
+                batch_id, points, nbytes, fmt, data = row
                 try:
                     lines = _decode(fmt, data, points)
                 except (zlib.error, UnicodeDecodeError, ValueError) as err:
                     self._discard_unreadable(conn, batch_id, points, nbytes, err)
                     continue
-                return SpoolBatch(batch_id, lines, created)
+                return SpoolBatch(batch_id, lines)
 
     def _discard_unreadable(
         self, conn: sqlite3.Connection, batch_id: int, points: int, nbytes: int, err: Exception
@@ -509,24 +504,6 @@ class Spool:
             points,
             err,
         )
-
-    def batches(self, limit: int | None = None) -> list[SpoolBatch]:
-        """Return up to ``limit`` batches, oldest first, without removing them.
-
-        For diagnostics and tests; unreadable rows are skipped here (``oldest`` discards them).
-        """
-        with self._locked() as conn:
-            rows = conn.execute(
-                "SELECT id, created, points, fmt, data FROM batches ORDER BY id LIMIT ?",
-                (-1 if limit is None else limit,),
-            ).fetchall()
-        result = []
-        for batch_id, created, points, fmt, data in rows:
-            try:
-                result.append(SpoolBatch(batch_id, _decode(fmt, data, points), created))
-            except (zlib.error, UnicodeDecodeError, ValueError):
-                continue
-        return result
 
     def remove(self, batch_id: int) -> bool:
         """Delete a batch after it was written; False if it was no longer there."""
@@ -568,24 +545,10 @@ class Spool:
             self._size += len(data) - old[1]
             return True
 
-    def trim(self) -> int:
-        """Apply the bound now (e.g. after ``max_bytes`` was lowered); return points dropped."""
-        with self._locked() as conn:
-            excess = self._size - self._max_bytes
-            if excess <= 0:
-                return 0
-            with self._transaction(conn):
-                batches, points, freed = self._drop_oldest(conn, excess)
-            self._batches -= batches
-            self._points -= points
-            self._size -= freed
-            self._meta[_META_DROPPED] = self._meta.get(_META_DROPPED, 0) + points
-            return points
-
     # ----------------------------------------------------------------- dead letters
 
     def add_dead_letters(self, items: Sequence[tuple[str, str]]) -> None:
-        """Keep rejected points as (line, reason); only the newest ``max_dead_letters`` stay."""
+        """Keep rejected points as (line, reason); only the newest ``MAX_DEAD_LETTERS`` stay."""
         if not items:
             return
         now = time.time()
@@ -596,17 +559,14 @@ class Spool:
                     "INSERT INTO dead_letters(created, reason, line) VALUES(?, ?, ?)",
                     [(now, reason, line) for line, reason in items],
                 )
-                excess = self._dead + len(items) - self._max_dead_letters
+                excess = self._dead + len(items) - MAX_DEAD_LETTERS
                 if excess > 0:
                     evicted = conn.execute(
                         "DELETE FROM dead_letters WHERE id IN "
                         "(SELECT id FROM dead_letters ORDER BY id LIMIT ?)",
                         (excess,),
                     ).rowcount
-                    self._bump(conn, _META_EVICTED, evicted)
             self._dead += len(items) - evicted
-            if evicted:
-                self._meta[_META_EVICTED] = self._meta.get(_META_EVICTED, 0) + evicted
 
     def dead_letters(self, limit: int = 20) -> list[DeadLetter]:
         """Return up to ``limit`` dead letters, newest first."""
@@ -637,13 +597,6 @@ class Spool:
         """Bound on ``size_bytes``."""
         return self._max_bytes
 
-    @max_bytes.setter
-    def max_bytes(self, value: int) -> None:
-        # Takes effect on the next append; call trim() to apply it at once.
-        if value <= 0:
-            raise ValueError("max_bytes must be positive")
-        self._max_bytes = value
-
     @property
     def pending_points(self) -> int:
         """Points stored in batches waiting for replay."""
@@ -665,11 +618,6 @@ class Spool:
         return self._dead
 
     @property
-    def dead_letters_evicted(self) -> int:
-        """Dead letters deleted by the bound, over the life of this file."""
-        return self._meta.get(_META_EVICTED, 0)
-
-    @property
     def dropped_points(self) -> int:
         """Points dropped because the spool was full, over the life of this file."""
         return self._meta.get(_META_DROPPED, 0)
@@ -684,11 +632,6 @@ class Spool:
         """Where a damaged file was moved when this spool was opened, if that happened."""
         return self._recovered_from
 
-    @property
-    def closed(self) -> bool:
-        """True once ``close()`` was called."""
-        return self._conn is None
-
     # ----------------------------------------------------------------- lifecycle
 
     def close(self) -> None:
@@ -699,19 +642,6 @@ class Spool:
                     self._conn.close()
                 finally:
                     self._conn = None
-
-    def __enter__(self) -> Self:
-        """Use as a context manager that closes the spool."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the spool."""
-        self.close()
 
     @staticmethod
     def delete_files(path: Path) -> None:

@@ -40,6 +40,7 @@ from tests.helpers import (
     count_in,
     flush,
     setup_entry,
+    spool_closed,
     v1_entry,
     v2_entry,
 )
@@ -121,7 +122,7 @@ async def test_a_failed_setup_step_releases_everything(
     assert dict(hass.bus.async_listeners()) == baseline
     assert our_tasks() == []
     assert len(spools) == 1
-    assert spools[0].closed
+    assert spool_closed(spools[0])
     hass.states.async_set("sensor.after", "1")  # reaches nothing of ours
     await hass.async_block_till_done()
 

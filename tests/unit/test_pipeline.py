@@ -18,7 +18,15 @@ from custom_components.ha_ingestor.spool import EncodedBatch, Spool
 from custom_components.ha_ingestor.stats import Stats
 from custom_components.ha_ingestor.writer import InfluxWriter, Target
 from tests.fake_influxdb2 import FakeInfluxDB2
-from tests.helpers import Hooks, accounted, async_wait_until, lines, serve
+from tests.helpers import (
+    Hooks,
+    accounted,
+    async_wait_until,
+    lines,
+    serve,
+    spool_closed,
+    spooled,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -182,7 +190,7 @@ async def test_spills_to_spool_while_down_and_memory_stays_bounded(harness: Harn
     assert peak <= 1_100
     assert accounted(p) == 30_000
     await p.async_stop()
-    assert p.spool.closed
+    assert spool_closed(p.spool)
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 30_000
     reopened.close()
@@ -203,7 +211,7 @@ async def test_spool_full_drops_oldest_and_says_so(harness: Harness) -> None:
     assert sum(harness.hooks.spool_drops) == dropped
     assert accounted(p) == len(data)
     # Whole batches went, oldest first: the spool holds exactly the newest points.
-    kept = [line for batch in p.spool.batches() for line in batch.lines]
+    kept = [line for batch in spooled(harness.tmp / "spool.db") for line in batch.lines]
     assert kept == data[dropped:]
     await p.async_stop()
 
@@ -245,7 +253,7 @@ async def test_stop_spools_what_is_queued_and_restart_replays(harness: Harness) 
     data = lines(700)
     harness.submit(p, data)
     await p.async_stop()  # nothing was due yet: all 700 go to the spool
-    assert p.spool.closed
+    assert spool_closed(p.spool)
     p2 = harness.pipeline()
     await async_wait_until(lambda: p2.stats.written == 700, "700 replayed")
     assert sorted(set(harness.fake.written)) == sorted(data)
