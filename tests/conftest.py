@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hypothesis import HealthCheck, settings
 import pytest
 import pytest_socket
 
 from tests.servers import InfluxDB1, VictoriaMetrics, running
+
+# Hypothesis' per-example deadline and its too_slow health check are timed asserts: on a loaded
+# 2-core machine they fail correct code. Examples are judged on what they return, never on speed.
+settings.register_profile(
+    "ha_ingestor", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ha_ingestor")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.ha_ingestor import espn
@@ -570,7 +570,7 @@ def _only_espn_errors(data: object) -> None:
                     next_poll_interval([item], datetime(2022, 1, 1, tzinfo=UTC))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.one_of(JSON, SHAPED))
 def test_fuzz_random_documents(data: object) -> None:
     _only_espn_errors(data)
@@ -607,7 +607,7 @@ def _small_docs() -> tuple[tuple[Any, list[tuple[Any, ...]]], ...]:
     return tuple(docs)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.data())
 def test_fuzz_mutated_fixtures(data: st.DataObject) -> None:
     doc, paths = data.draw(st.sampled_from(_small_docs()))
@@ -631,7 +631,7 @@ def test_fuzz_mutated_fixtures(data: st.DataObject) -> None:
     _only_espn_errors(doc)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.sampled_from([NFL, MLS, SCHEDULE, TEAM]), st.floats(0, 1))
 def test_fuzz_truncated_bodies(name: str, fraction: float) -> None:
     raw = _raw(name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from custom_components.ha_ingestor.const import METADATA_TAG_KEYS
 from custom_components.ha_ingestor.schema import (
@@ -100,7 +100,7 @@ def tag_keys(line: str) -> set[str]:
     return set(row.tags)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100)
 @given(CHANGES, METADATA, EVENTS, st.booleans())
 def test_default_schema_never_trips_influxdb3(
     changes: list[tuple[str, str, dict[str, Any]]],
@@ -119,7 +119,7 @@ def test_default_schema_never_trips_influxdb3(
         assert tag_keys(line) <= TAG_KEYS
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100)
 @given(CHANGES)
 def test_core_compatible_schema_never_trips_influxdb3(
     changes: list[tuple[str, str, dict[str, Any]]],

@@ -122,7 +122,6 @@ def _write(server: InfluxDB1, db: str, line: str) -> None:
 
 @settings(
     max_examples=int(os.environ.get("ROUNDTRIP_EXAMPLES", "300")),
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
