@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from tests.servers import InfluxDB1
 
 DEADLINE_S = 60.0  # generous: a deadline only bounds a failure, a pass returns at once
+# A server process starting beside a busy process per core: the sports service's imports alone
+# took 2.5 s at load 8, and its start exceeded 30 s at load 13.
+START_DEADLINE_S = 180.0
 
 
 def free_port() -> int:

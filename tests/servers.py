@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import START_DEADLINE_S, free_port, wait_until
 
 
 def _require(binary: str) -> str:
@@ -84,7 +84,7 @@ class Server:
             return _answers(url)
 
         try:
-            wait_until(ready, f"{self.name} to answer {url}", timeout=30)
+            wait_until(ready, f"{self.name} to answer {url}", timeout=START_DEADLINE_S)
         except AssertionError as err:
             self.stop()
             raise RuntimeError(f"{err}; its log ends:\n{self.log.read_text()[-2000:]}") from err

@@ -32,7 +32,7 @@ import urllib.request
 
 from aiohttp import web
 
-from tests.helpers import ThreadedApp, free_port, wait_until
+from tests.helpers import START_DEADLINE_S, ThreadedApp, free_port, wait_until
 from tests.servers import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +243,11 @@ class Service:
             except OSError:
                 return False
 
-        wait_until(up, "service /health", timeout=30)
+        try:
+            wait_until(up, "service /health", timeout=START_DEADLINE_S)
+        except AssertionError as err:
+            self.stop()
+            raise AssertionError(f"{err}; its log ends:\n{self.log.read_text()[-3000:]}") from err
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

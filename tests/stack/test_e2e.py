@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
-from tests.helpers import free_port, wait_until
+from tests.helpers import START_DEADLINE_S, free_port, wait_until
 from tests.servers import InfluxDB1
 
 from .helpers import ARTIFACTS, DOCKER, Nginx, Recorder
@@ -133,7 +133,7 @@ def sports() -> Iterator[str]:
             return False
 
     try:
-        wait_until(up, "the sports service's /health", timeout=20, interval=0.1)
+        wait_until(up, "the sports service's /health", timeout=START_DEADLINE_S, interval=0.1)
         with Recorder({"ok": True}) as ok_hook, Recorder({"error": "down"}, status=500) as bad_hook:
             for hook in (ok_hook, bad_hook):
                 sub = _http(url + "/api/subscriptions", "POST", {
