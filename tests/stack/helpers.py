@@ -15,11 +15,10 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -140,18 +139,25 @@ class Nginx:
 
     def _wait_ready(self, deadline_s: float = 10.0) -> None:
         """Up means /healthz answers and / serves the page; fail fast with status and logs."""
-        deadline = time.monotonic() + deadline_s
-        while True:
+
+        def healthz() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"nginx exited with {self.proc.returncode}\n{self.log()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    break
-            except OSError as err:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"nginx not answering: {err}\n{self.log()}") from err
-                time.sleep(0.05)
+                    return True
+            except urllib.error.HTTPError as err:
+                raise AssertionError(f"GET /healthz -> HTTP {err.code}\n{self.log()}") from err
+            except OSError:
+                return False
+
+        try:
+            wait_until(healthz, "nginx answering /healthz", timeout=deadline_s)
+        except AssertionError as err:
+            if "timed out" not in str(err):
+                raise  # nginx exited or answered an error: the message has its log already
+            raise AssertionError(f"{err}\n{self.log()}") from None
         status, body = 0, b""
         try:
             with urllib.request.urlopen(f"{self.url}/", timeout=5) as resp:

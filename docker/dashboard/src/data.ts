@@ -58,16 +58,14 @@ async function contextQuery(fetchFn: Fetch, cfg: Config, q: string) {
 }
 
 export async function refresh(fetchFn: Fetch, cfg: Config, now: () => number = Date.now): Promise<Snapshot> {
-  const bucketMs = m.durationMs(cfg.bucket);
-  const windowMs = m.durationMs(cfg.window);
   const [influx, ingestor, domains, weather, games, deliveries] = await Promise.all([
     section("influxdb", () => ping(fetchFn)),
     section("influxdb", async () => m.ingestorEntries(rows(await query(fetchFn, cfg.database, queries.ingestor())), now())),
     section("influxdb", async () =>
       m.eventsByDomain(await query(fetchFn, cfg.database, queries.eventsByDomain(cfg.window, cfg.bucket)), {
         now: now(),
-        bucketMs,
-        windowMs,
+        bucketMs: m.durationMs(cfg.bucket),
+        windowMs: m.durationMs(cfg.window),
       }),
     ),
     section("influxdb", async () => m.weather(await contextQuery(fetchFn, cfg, queries.weather()))),
