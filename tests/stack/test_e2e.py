@@ -187,8 +187,8 @@ def seen(influx: tuple[InfluxDB1, Written], sports: str) -> Iterator[dict[str, A
     try:
         yield browse(server.url, [
             {"name": "desktop", "width": 1280, "height": 900, "waitForRefresh": True, "steps": [
-                {"hover": ".chart g.col:last-of-type", "as": "current"},
-                {"hover": f'.chart g.col[data-start="{_oldest_bucket(influx[1].now)}"]', "as": "full"},
+                {"hover": ".chart g.col:last-of-type .hit", "as": "current"},
+                {"hover": f'.chart g.col[data-start="{_oldest_bucket(influx[1].now)}"] .hit', "as": "full"},
             ]},
             {"name": "phone", "width": 390, "height": 844, "mobile": True},
         ], server)  # fmt: skip

@@ -4,7 +4,7 @@
 // Usage: node e2e/browse.mjs '<json>'  with {url, outDir, scenarios: [{name, width, height,
 // mobile?, waitForRefresh?, steps?}]}. Prints one JSON object on stdout; the pytest side asserts.
 // Steps run after the first load, in order:
-//   {hover: css, as: name}    hover a chart bucket, keep the readout's texts as hovers[name]
+//   {hover: css, as: name}    hover (part of) a chart bucket, keep the readout's texts as hovers[name]
 //   {signal: name}            print "[browse] signal <name>" on stderr, wait for a line on stdin
 //                             (the test does something to the servers meanwhile)
 //   {waitFor: css}            wait until an element matches (no JS strings: the CSP forbids eval)
@@ -167,7 +167,7 @@ async function scenario(s) {
     if (st.hover) {
       step(`${s.name}: hover ${st.hover}`);
       await page.hover(st.hover, { timeout: TIMEOUT });
-      const index = await page.getAttribute(st.hover, "data-index");
+      const index = await page.$eval(st.hover, (el) => el.closest("[data-index]").dataset.index);
       await page.waitForFunction(
         (i) => document.querySelector("[data-testid=readout]")?.dataset.bucket === i,
         index,
