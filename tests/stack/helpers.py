@@ -18,7 +18,7 @@ import threading
 import urllib.error
 import urllib.request
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import START_DEADLINE_S, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -137,7 +137,7 @@ class Nginx:
             )
         self._wait_ready()
 
-    def _wait_ready(self, deadline_s: float = 10.0) -> None:
+    def _wait_ready(self, deadline_s: float = START_DEADLINE_S) -> None:
         """Up means /healthz answers and / serves the page; fail fast with status and logs."""
 
         def healthz() -> bool:

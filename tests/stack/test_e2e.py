@@ -148,9 +148,7 @@ def sports() -> Iterator[str]:
                     rows if len(rows) == 2 and all(r["status"] != "pending" for r in rows) else None
                 )
 
-            wait_until(
-                settled, "both test deliveries delivered or failed", timeout=30, interval=0.1
-            )
+            wait_until(settled, "both test deliveries delivered or failed", interval=0.1)
         yield url
     finally:
         proc.terminate()
