@@ -29,7 +29,7 @@ from .const import (
     SERVICE_CANCEL_BACKFILL,
 )
 from .history import async_unrecorded, oldest_kept, recorder_loaded
-from .services import _entries
+from .services import loaded_entries
 
 if TYPE_CHECKING:
     from .runtime import IngestorConfigEntry
@@ -126,13 +126,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 translation_domain=DOMAIN, translation_key="recorder_not_loaded"
             )
         start, end = _window(call, hass)
-        entries = _entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+        entries = loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
         jobs = [(entry, await _job_for(hass, entry, call, start, end)) for entry in entries]
         for entry, job in jobs:
             await entry.runtime_data.history.backfiller.async_start(job)
 
     async def cancel_backfill(call: ServiceCall) -> None:
-        for entry in _entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        for entry in loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
             await entry.runtime_data.history.backfiller.async_cancel()
 
     hass.services.async_register(DOMAIN, SERVICE_BACKFILL, backfill, schema=BACKFILL_SCHEMA)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 FLUSH_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 
 
-def _entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorConfigEntry]:
+def loaded_entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorConfigEntry]:
+    """The entry an action names (or every loaded one); a translated error if it cannot act."""
     if entry_id is None:
         return [
             entry
@@ -44,7 +45,7 @@ def _entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorConfigEn
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     async def flush(call: ServiceCall) -> None:
-        for entry in _entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
+        for entry in loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
             if not await entry.runtime_data.pipeline.flush():
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
