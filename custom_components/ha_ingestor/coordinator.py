@@ -81,6 +81,7 @@ class StatsSnapshot:
     last_write: datetime | None
     connected: bool | None
     last_error: str | None
+    recovered: int = 0  # of the dropped, written again by a gap repair
 
 
 def snapshot(pipeline: Pipeline) -> StatsSnapshot:
@@ -97,6 +98,7 @@ def snapshot(pipeline: Pipeline) -> StatsSnapshot:
         dead_lettered=stats.dead_lettered,
         dropped=stats.dropped_total,
         dropped_reasons=dict(stats.dropped),
+        recovered=stats.recovered,
         events_per_minute=round(stats.events_per_minute(), 1),
         write_latency_ms=(
             round(stats.last_latency * 1000, 1) if stats.last_latency is not None else None

@@ -202,6 +202,7 @@ class IngestorRuntime:
         self.stats = stats
         self._store = store
         self._handover = handover
+        self._continuous = handover is not None  # capture handed over: nothing was missed
         self._releases: list[Release] = []
         self._stopped = False
         self.skips = SkipCounter()
@@ -239,6 +240,7 @@ class IngestorRuntime:
             writer=self.writer,
             pipeline=self.pipeline,
             batch_size=int(options[CONF_BATCH_SIZE]),
+            flush_interval=float(options[CONF_FLUSH_INTERVAL]),
             encoder_factory=lambda: make_state_encoder(schema, self.registry, self.skips),
             wanted=lambda entity_id: self.entity_filter(entity_id) is Verdict.INGEST,
             statistics=bool(options[CONF_STATISTICS]),
@@ -306,7 +308,7 @@ class IngestorRuntime:
         self._start_capture()
         await self._async_start_enrichment()
         self._releases.append(self.history.async_stop)
-        await self.history.async_start()
+        await self.history.async_start(continuous=self._continuous)
         self._releases.append(
             async_track_time_interval(
                 hass,

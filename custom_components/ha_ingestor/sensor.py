@@ -60,7 +60,7 @@ SENSORS: tuple[IngestorSensorDescription, ...] = (
     _counter(
         "dropped",
         lambda s: s.dropped,
-        attributes_fn=lambda s: {"reasons": s.dropped_reasons},
+        attributes_fn=lambda s: {"reasons": s.dropped_reasons, "recovered": s.recovered},
     ),
     _counter(
         "filtered",

@@ -69,8 +69,9 @@ class TranslationCheck:
     def flow_result(
         self, manager: FlowManager, flow: FlowHandler, result: Mapping[str, Any]
     ) -> None:
-        if result["type"] is FlowResultType.CREATE_ENTRY:
-            return  # nothing left to show (and a finished repair flow's issue is gone)
+        if result["type"] in (FlowResultType.CREATE_ENTRY, FlowResultType.SHOW_PROGRESS_DONE):
+            # Nothing to show (and a finished repair flow's issue may be gone already).
+            return
         found = self._flow_prefix(manager, flow)
         if found is None:
             return
@@ -88,6 +89,8 @@ class TranslationCheck:
                 self.need(f"{step}.description", placeholders)
             if (schema := result.get("data_schema")) is not None:
                 self._fields(step, schema)
+        elif kind is FlowResultType.SHOW_PROGRESS:
+            self.need(f"{prefix}.progress.{result['progress_action']}", placeholders)
         elif kind is FlowResultType.MENU:
             self.need(f"{prefix}.step.{result['step_id']}.title", placeholders)
             options = result["menu_options"]
