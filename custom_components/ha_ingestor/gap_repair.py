@@ -164,11 +164,15 @@ class GapRepair:
 
     async def _async_check(self, _now: Any = None) -> None:
         now = time.time()
-        since = self.tracker.spool_since
         grew = self._observe(now)
         if grew:
             self._update_issue()
-        if grew or since != self.tracker.spool_since or now - self._alive_saved >= ALIVE_EVERY:
+        # spool_since moves on while the spool is empty; it matters (is saved) once it is not.
+        since_changed = (
+            self._pipeline.spool.pending_points > 0
+            and self._state.data["gaps"].get("spool_since") != self.tracker.spool_since
+        )
+        if grew or since_changed or now - self._alive_saved >= ALIVE_EVERY:
             self._state.data["gaps"]["session"]["alive"] = now
             self._alive_saved = now
             await self._async_save()
