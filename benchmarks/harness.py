@@ -262,6 +262,29 @@ async def fire_changes(hass: HomeAssistant, changes: Iterator[Change]) -> float:
     return time.perf_counter() - start
 
 
+async def fire_steadily(hass: HomeAssistant, seq: Sequence, rate: float) -> None:
+    """async_set the sequence at `rate` changes per second, a chunk per tick."""
+    loop = asyncio.get_running_loop()
+    tick = YIELD_EVERY / rate
+    start = loop.time()
+    async_set = hass.states.async_set
+    attributes = seq.attributes
+    for k, chunk in enumerate(seq.chunks):
+        delay = start + k * tick - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for entity_id, state, index in chunk:
+            async_set(entity_id, state, attributes[index])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (nan for no values)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
+
+
 async def reset_states(hass: HomeAssistant, seq: Sequence) -> None:
     """Remove the sequence's entities, so replaying it fires every change again."""
     seen = {entity_id for chunk in seq.chunks for entity_id, _, _ in chunk}
@@ -352,6 +375,8 @@ class AckRecorder:
         self.points = 0
         self.last_ack = 0.0
         self.latencies: list[float] | None = [] if latencies else None
+        # Which acknowledged lines have their latency taken (a backfill's old states do not).
+        self.live: Callable[[str], bool] = lambda line: line.startswith("ha_states")
         writer.write_lines = self.write_lines
 
     async def write_lines(self, lines: list[str]) -> Any:
@@ -362,8 +387,9 @@ class AckRecorder:
             self.points += len(lines)
             if self.latencies is not None:
                 add = self.latencies.append
+                live = self.live
                 for line in lines:
-                    if line.startswith("ha_states"):
+                    if live(line):
                         add(now - int(line.rpartition(" ")[2]) / 1e6)
         return result
 

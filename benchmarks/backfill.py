@@ -1,0 +1,199 @@
+"""Backfill benchmark: rate and split, and live latency with and without a backfill running.
+
+One Home Assistant (harness.start_hass) with the real recorder on SQLite, holding days of
+simulated states (tests/integration/recorded_home.py), and one ha_ingestor entry writing to a
+real InfluxDB 1.6. In one run, side by side:
+
+1. live p99 event -> acknowledged write at a steady rate, no backfill;
+2. the same stream while `ha_ingestor.backfill` writes the recorded days;
+3. the same backfill alone (idempotent: the same points again): states/s and the split
+   between recorder read, encoding and writing, from the job's own timers.
+
+    .venv/bin/python benchmarks/backfill.py              # ~100k states, 15 s of live events
+    .venv/bin/python benchmarks/backfill.py --smoke      # tiny sizes
+
+Prints figures and the ratio against the target (live p99 with a backfill <= 2x without);
+the exit code is 0 whatever the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+import sys
+import tempfile
+import time
+from typing import Any
+
+import harness as h
+
+from custom_components.ha_ingestor.const import DOMAIN
+from tests.integration.recorded_home import async_record, simulate
+from tests.servers import InfluxDB1, running
+
+FULL = {"days": 4, "per_entity": 2600, "live_seconds": 15.0, "rate": 1000}  # 101,400 states
+SMOKE = {"days": 1, "per_entity": 200, "live_seconds": 2.0, "rate": 500}
+TARGET_RATIO = 2.0
+
+
+async def _recorder(hass: Any, directory: Path) -> None:
+    from homeassistant.helpers.recorder import async_initialize_recorder, get_instance
+    from homeassistant.setup import async_setup_component
+
+    async_initialize_recorder(hass)  # what bootstrap does before setting up the recorder
+    url = f"sqlite:///{directory / 'home-assistant_v2.db'}"
+    assert await async_setup_component(hass, "recorder", {"recorder": {"db_url": url}})
+    assert await get_instance(hass).async_db_ready
+
+
+async def _live(hass: Any, ours: h.Ingestor, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A steady stream of live changes; p50/p99 event -> ack of its points."""
+    latencies = ours.acks.latencies
+    assert latencies is not None
+    latencies.clear()
+    seq = h.make_sequence(int(cfg["rate"] * cfg["live_seconds"]), seed=seed)
+    expected = ours.stats.written + ours.stats.dropped_total + len(seq)
+    await h.fire_steadily(hass, seq, cfg["rate"])
+    await ours.wait_written(expected, 120)
+    return {
+        "n": len(latencies),
+        "p50": h.percentile(latencies, 50),
+        "p99": h.percentile(latencies, 99),
+    }
+
+
+async def _backfill(
+    hass: Any, ours: h.Ingestor, entity_ids: list[str], start: float, end: float
+) -> None:
+    from homeassistant.util import dt as dt_util
+
+    await hass.services.async_call(
+        DOMAIN,
+        "backfill",
+        {
+            "start": dt_util.utc_from_timestamp(start),
+            "end": dt_util.utc_from_timestamp(end),
+            "config_entry_id": ours.entry.entry_id,
+            "entity_id": entity_ids,
+        },
+        blocking=True,
+    )
+
+
+async def _until_done(ours: h.Ingestor) -> Any:
+    backfiller = ours.entry.runtime_data.history.backfiller
+    while backfiller.running:  # noqa: ASYNC110 - the backfiller has no done event
+        await asyncio.sleep(0.05)
+    return backfiller.job
+
+
+def _job_figures(job: Any, wall: float) -> dict[str, Any]:
+    busy = job.read_seconds + job.encode_seconds + job.write_seconds
+    return {
+        "states": job.states_read,
+        "written": job.points_written,
+        "wall": wall,
+        "rate": job.states_read / wall if wall else float("nan"),
+        "read": job.read_seconds,
+        "encode": job.encode_seconds,
+        "write": job.write_seconds,
+        "busy": busy,
+    }
+
+
+async def run(cfg: dict[str, Any], influx: InfluxDB1) -> dict[str, Any]:
+    influx.create_database("bench_backfill")
+    target = {"api": "v1", "url": influx.url, "database": "bench_backfill"}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ha_ingestor_bench_") as tmp:
+        hass = await h.start_hass(Path(tmp))
+        try:
+            await _recorder(hass, Path(tmp))
+            start = time.time() - cfg["days"] * 86_400 - 600
+            rows = simulate(start, cfg["days"], cfg["per_entity"])
+            began = time.perf_counter()
+            await async_record(hass, rows)
+            out["recorded"] = len(rows)
+            out["record_seconds"] = time.perf_counter() - began
+            end = start + cfg["days"] * 86_400 + 1
+            recorded = sorted({row.entity_id for row in rows})  # only in the recorder
+            ours = await h.add_ingestor(hass, target, latencies=True)
+            ours.acks.live = lambda line: line.startswith("ha_states") and "hist_" not in line
+            await _live(hass, ours, {**cfg, "live_seconds": 1.0}, seed=1)  # warm-up
+
+            out["live_alone"] = await _live(hass, ours, cfg, seed=2)
+
+            began = time.perf_counter()
+            await _backfill(hass, ours, recorded, start, end)
+            out["live_with_backfill"] = await _live(hass, ours, cfg, seed=3)
+            out["backfill_was_running"] = ours.entry.runtime_data.history.backfiller.running
+            job = await _until_done(ours)
+            out["concurrent"] = _job_figures(job, time.perf_counter() - began)
+
+            began = time.perf_counter()
+            await _backfill(hass, ours, recorded, start, end)
+            job = await _until_done(ours)
+            out["alone"] = _job_figures(job, time.perf_counter() - began)
+            await hass.config_entries.async_unload(ours.entry.entry_id)
+        finally:
+            await h.stop_hass(hass)
+    return out
+
+
+def report(cfg: dict[str, Any], r: dict[str, Any]) -> None:
+    print(
+        f"recorder: {r['recorded']:,} states over {cfg['days']} days "
+        f"(inserted in {r['record_seconds']:.1f} s)"
+    )
+    alone = r["alone"]
+    print(
+        f"\nbackfill alone: {alone['states']:,} states, {alone['written']:,} points written "
+        f"in {alone['wall']:.2f} s = {alone['rate']:,.0f} states/s"
+    )
+    busy = alone["busy"] or float("nan")
+    print("  split (the job's own timers):")
+    for key, label in (
+        ("read", "recorder read (its executor)"),
+        ("encode", "encode (event loop, chunks)"),
+        ("write", "write (InfluxDB requests)"),
+    ):
+        print(f"    {label:<30} {alone[key]:7.2f} s  {100 * alone[key] / busy:5.1f} %")
+    concurrent = r["concurrent"]
+    print(
+        f"backfill beside the live stream: {concurrent['states']:,} states in "
+        f"{concurrent['wall']:.2f} s = {concurrent['rate']:,.0f} states/s "
+        f"(it waits while a live batch is queued)"
+    )
+    without, with_ = r["live_alone"], r["live_with_backfill"]
+    print(
+        f"\nlive event -> ack at {cfg['rate']:,} events/s for {cfg['live_seconds']:.0f} s "
+        "(flush interval 1 s):"
+    )
+    for label, r_ in (("without backfill", without), ("with backfill", with_)):
+        print(
+            f"  {label:<18} p50 {r_['p50'] * 1000:6.0f} ms  p99 {r_['p99'] * 1000:6.0f} ms"
+            f"  ({r_['n']:,} points)"
+        )
+    if not r["backfill_was_running"]:
+        print("  (the backfill finished before the live stream did)")
+    ratio = with_["p99"] / without["p99"]
+    verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
+    print(f"  p99 ratio with/without: {ratio:.2f}x (target <= {TARGET_RATIO:.0f}x): {verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes")
+    args = parser.parse_args()
+    cfg = SMOKE if args.smoke else FULL
+    h.silence_logs()
+    with running(InfluxDB1) as influx:
+        assert isinstance(influx, InfluxDB1)
+        results = asyncio.run(run(cfg, influx))
+    report(cfg, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
