@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from .gap_repair import GapRepair
 
 
-class ClearDeadLettersFlow(RepairsFlow):
+class _EntryRepairFlow(RepairsFlow):
+    """A fix flow for an issue of one entry, starting at its confirm step."""
+
     def __init__(self, entry_id: str) -> None:
         self._entry_id = entry_id
 
@@ -26,6 +28,13 @@ class ClearDeadLettersFlow(RepairsFlow):
     ) -> data_entry_flow.FlowResult:
         return await self.async_step_confirm()
 
+    async def async_step_confirm(
+        self, user_input: dict[str, str] | None = None
+    ) -> data_entry_flow.FlowResult:
+        raise NotImplementedError
+
+
+class ClearDeadLettersFlow(_EntryRepairFlow):
     async def async_step_confirm(
         self, user_input: dict[str, str] | None = None
     ) -> data_entry_flow.FlowResult:
@@ -38,12 +47,12 @@ class ClearDeadLettersFlow(RepairsFlow):
         return self.async_show_form(step_id="confirm")
 
 
-class BackfillGapFlow(RepairsFlow):
+class BackfillGapFlow(_EntryRepairFlow):
     """Confirm, then show progress while the backfill runs; the issue closes when it is done
     (also if the dialog was closed meanwhile: the gap repair deletes it)."""
 
     def __init__(self, entry_id: str) -> None:
-        self._entry_id = entry_id
+        super().__init__(entry_id)
         self._task: asyncio.Task[bool] | None = None
 
     def _gaps(self) -> GapRepair | None:
@@ -52,11 +61,6 @@ class BackfillGapFlow(RepairsFlow):
             return None
         gaps: GapRepair = entry.runtime_data.history.gaps
         return gaps
-
-    async def async_step_init(
-        self, user_input: dict[str, str] | None = None
-    ) -> data_entry_flow.FlowResult:
-        return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, str] | None = None
