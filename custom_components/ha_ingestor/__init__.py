@@ -6,7 +6,7 @@ import contextlib
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from . import history_services, services
@@ -14,6 +14,7 @@ from .backfill import history_store
 from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN
 from .coordinator import sports_store
+from .gap_repair import gap_issue_id
 from .migration import async_migrate_entry
 from .runtime import (
     IngestorConfigEntry,
@@ -71,3 +72,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
     await sports_store(hass, entry.entry_id).async_remove()
     await counters_store(hass, entry.entry_id).async_remove()
     await history_store(hass, entry.entry_id).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, gap_issue_id(entry.entry_id))  # nothing left to fill
