@@ -44,8 +44,18 @@ def own_victoria() -> Iterator[VictoriaMetrics]:
         yield server
 
 
+_START: dict[str, float] = {}
+
+
+@pytest.fixture(autouse=True)
+def _window_start() -> None:
+    """One start per test: the simulated days and the window asked for must agree, and
+    recording 100,000 states under load can take longer than the window's 60 s margin."""
+    _START["start"] = round(time.time() - DAYS * 86_400 - 600, 6)
+
+
 def _start() -> float:
-    return round(time.time() - DAYS * 86_400 - 600, 6)
+    return _START["start"]
 
 
 async def _history(hass: HomeAssistant, per_entity: int = PER_ENTITY) -> list[Recorded]:
