@@ -7,15 +7,20 @@ An address that must be refused is asserted refused; nothing is ever sent to it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 import ipaddress
 from pathlib import Path
 import socket
+import sqlite3
 import stat
 import time
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+import pytest
 from sports_webhooks import db  # on sys.path via helpers (conftest)
+from sports_webhooks.delivery import describe
 from sports_webhooks.validation import subscription
 
 from tests.helpers import ThreadedApp, free_port, wait_until
@@ -94,18 +99,73 @@ def test_a_name_is_checked_at_connect_time(
     assert receiver.received == []
 
 
+# Spellings of 127.0.0.1 the OS accepts; aiohttp 3.14 refuses all but the first.
+LOOPBACK_SPELLINGS = ("127.0.0.1", "127.1", "0x7f000001", "2130706433", "0177.0.0.1",
+                      "127.000.000.001", "127.1.")  # fmt: skip
+
+
 def test_allowed_lan_receiver_gets_its_delivery(
     make_service: Callable[..., Service], receiver: Receiver
 ) -> None:
+    """Every spelling of an allowed address is stored as its dotted quad, and delivered."""
     service = make_service(SPORTS_WEBHOOKS_ALLOW_NETWORKS="127.0.0.0/8").start()
-    for host in ("127.0.0.1", "127.1"):
-        sub = service.subscribe(f"http://{host}:{receiver.port}/ok/lan", [("nfl", "1")])
+    canonical = f"http://127.0.0.1:{receiver.port}"
+    for host in LOOPBACK_SPELLINGS:
+        sub = service.subscribe(f"http://{host}:{receiver.port}/ok/lan?h={host}", [("nfl", "1")])
+        assert sub["url"] == f"{canonical}/ok/lan?h={host}"
         service.request("POST", f"/api/subscriptions/{sub['id']}/test")
         row = _final(service, sub["id"])
         assert (row["status"], row["last_status_code"]) == ("delivered", 200), row
-        assert row["target"] == f"http://{host}:{receiver.port}"  # never the path
-    assert len(receiver.deliveries("/ok/lan")) == 2
+        assert row["target"] == canonical  # never the path
+    assert len(receiver.deliveries("/ok/lan")) == len(LOOPBACK_SPELLINGS)
     assert all(r.signature_ok for r in receiver.received)
+
+
+def test_a_url_stored_by_an_earlier_version_is_made_canonical_when_delivering(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    service = make_service(SPORTS_WEBHOOKS_ALLOW_NETWORKS="127.0.0.0/8").start()
+    sub = service.subscribe(f"{receiver.url}/ok/old", [("nfl", "1")])
+    with closing(sqlite3.connect(service.db)) as conn, conn:  # as an earlier version stored it
+        conn.execute(
+            "UPDATE subscriptions SET url = ? WHERE id = ?",
+            (f"http://127.1:{receiver.port}/ok/old", sub["id"]),
+        )
+    service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+    row = _final(service, sub["id"])
+    assert (row["status"], row["last_status_code"]) == ("delivered", 200), row
+    assert len(receiver.deliveries("/ok/old")) == 1
+
+
+def test_a_url_the_client_cannot_use_is_a_clear_error(
+    make_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    """Not "bad answer from the receiver": nothing was sent. Refused when subscribing (the
+    pattern admits only ports and hosts the client can parse), and at delivery time a stored
+    URL that is unusable says so."""
+    service = make_service(SPORTS_WEBHOOKS_ALLOW_NETWORKS="127.0.0.0/8").start()
+    bad = "http://127.0.0.1:99999/api/webhook/secret-id"  # the client cannot parse it
+    status, body = service.request("POST", "/api/subscriptions", _body(bad))
+    assert status == 400
+    assert body["error"].startswith("'url' must be an http:// or https:// URL"), body
+    sub = service.subscribe(f"{receiver.url}/ok/x", [("nfl", "1")])
+    with closing(sqlite3.connect(service.db)) as conn, conn:
+        conn.execute("UPDATE subscriptions SET url = ? WHERE id = ?", (bad, sub["id"]))
+    service.request("POST", f"/api/subscriptions/{sub['id']}/test")
+    row = _final(service, sub["id"])
+    assert row["last_error"].startswith("the URL cannot be used: it cannot be parsed"), row
+    assert "secret-id" not in row["last_error"]
+    assert row["target"] == ""  # and the delivery list still answers
+    assert receiver.received == []
+
+
+async def test_a_url_aiohttp_refuses_is_described_without_its_path() -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.InvalidURL) as refused:
+            await session.post("http://[::1/api/webhook/secret-id")
+    text = describe(refused.value, 10)
+    assert text.startswith("the URL cannot be used: the HTTP client refuses it"), text
+    assert "secret-id" not in text
 
 
 class _Nasty(ThreadedApp):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -17,7 +18,7 @@ from . import __version__
 from .config import Settings
 from .db import AsyncStore, Store
 from .delivery import Dispatcher
-from .egress import RefusedAddress, check_url
+from .egress import RefusedAddress, UnusableURL, canonical_url, check_url
 from .openapi import document
 from .poller import Poller
 from .validation import ValidationError, subscription
@@ -162,9 +163,12 @@ async def create_subscription(request: web.Request) -> web.Response:
         return _error(400, "body must be valid JSON")
     try:
         new = subscription(data)
+        new = dataclasses.replace(new, url=canonical_url(new.url))
         check_url(new.url, request.app[SETTINGS].allow_networks)
     except ValidationError as err:
         return _error(400, str(err))
+    except UnusableURL as err:
+        return _error(400, f"'url' cannot be used: {err}")
     except RefusedAddress as err:
         return _error(400, f"'url' refused: {err}")
     created = await request.app[STORE].run(Store.create_subscription, new)

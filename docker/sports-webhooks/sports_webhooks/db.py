@@ -188,8 +188,11 @@ def migrate(conn: sqlite3.Connection) -> int:
 def target(url: str) -> str:
     """Where a subscription delivers, without path or query: an HA webhook id in the path is
     as good as a password, and this is shown to whoever reads the delivery list."""
-    parsed = URL(url)
-    return str(parsed.origin()) if parsed.absolute else ""
+    try:
+        parsed = URL(url)
+        return str(parsed.origin()) if parsed.absolute else ""
+    except ValueError:  # unusable (its deliveries say so): the list still answers
+        return ""
 
 
 def _subscription(row: sqlite3.Row, teams: Sequence[sqlite3.Row]) -> dict[str, Any]:

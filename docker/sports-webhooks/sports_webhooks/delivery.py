@@ -23,7 +23,7 @@ import aiohttp
 from . import __version__
 from .config import Settings
 from .db import AsyncStore, AttemptResult, Due, Store
-from .egress import RefusedAddress, check_url, connector
+from .egress import RefusedAddress, UnusableURL, canonical_url, check_url, connector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ def describe(err: BaseException, timeout: float) -> str:
     for cause in (err, getattr(err, "os_error", None), err.__cause__):
         if isinstance(cause, RefusedAddress):
             return f"refused: {cause}"[:500]
+    if isinstance(err, UnusableURL):
+        return f"the URL cannot be used: {err}"
+    if isinstance(err, aiohttp.InvalidURL):  # its text is the whole URL, path included
+        detail = f" ({err.description})" if err.description else ""
+        return f"the URL cannot be used: the HTTP client refuses it{detail}"
     if isinstance(err, TimeoutError):
         return f"no answer within {timeout:g} s"
     if isinstance(err, aiohttp.ClientConnectorError):
@@ -180,10 +185,12 @@ class Dispatcher:
         code: int | None = None
         error: str | None = None
         try:
-            check_url(row.url, self._settings.allow_networks)
+            # Here too: a subscription stored by an earlier version may still say 127.1.
+            url = canonical_url(row.url)
+            check_url(url, self._settings.allow_networks)
             # No redirects: a 307 would re-send the signed body to wherever it points.
             async with self._session.post(
-                row.url, data=body, headers=headers, allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False
             ) as resp:
                 code = resp.status
                 await resp.content.read(RESPONSE_READ_MAX)

@@ -9,6 +9,10 @@ The check runs at connect time: the resolver below is the one aiohttp connects w
 addresses checked are the addresses used, and a name that resolves to a public address when the
 subscription is made and to 127.0.0.1 later (DNS rebinding) is refused then. IP literals skip
 aiohttp's resolver, so ``check_url`` covers them before each request.
+
+An IPv4 literal has many spellings the OS accepts (``127.1``, ``0x7f000001``, ``2130706433``,
+``0177.0.0.1``); aiohttp 3.14 refuses all but the dotted quad. ``canonical_url`` rewrites them to
+it when a subscription is made, so the URL stored is the one checked, shown and connected to.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ DENIED_HOSTS: Final = frozenset(
 
 class RefusedAddress(OSError):
     """The receiver's address is not one deliveries may go to; the text says why."""
+
+
+class UnusableURL(ValueError):
+    """The HTTP client cannot send to this URL; the text says why (never the path)."""
 
 
 def parse_networks(raw: str) -> tuple[Network, ...]:
@@ -94,6 +102,22 @@ def literal(host: str) -> Address | None:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:
         return None
+
+
+def canonical_url(url: str) -> str:
+    """``url`` with an IPv4 literal host in dotted-quad form (``127.1`` -> ``127.0.0.1``), the
+    address the OS reads it as; any other URL unchanged. UnusableURL if it has no host."""
+    try:
+        parsed = URL(url)
+        host = parsed.raw_host
+    except ValueError as err:  # yarl's text names the part (port, host), not the path
+        raise UnusableURL(f"it cannot be parsed as a URL ({err})") from None
+    if not parsed.absolute or not host:
+        raise UnusableURL("it has no host")
+    addr = literal(host.rstrip("."))
+    if addr is None or addr.version == 6 or str(addr) == host:
+        return url
+    return str(parsed.with_host(str(addr)))
 
 
 def check_url(url: str, allowed: Sequence[Network]) -> None:

@@ -9,7 +9,26 @@ from typing import Any, Final, cast
 from ._espn import espn
 
 EVENTS: Final = tuple(espn.EVENT_KINDS)
-URL_PATTERN: Final = r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][!-~]*)?$"
+# Hosts and ports as RFC 3986 spells them (IPv6 in brackets, port 0-65535), so that every URL
+# the pattern admits is one the HTTP client can parse: the API refuses nothing its schema allows.
+_DEC_OCTET: Final = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_H16: Final = r"[0-9A-Fa-f]{1,4}"
+_LS32: Final = rf"({_H16}:{_H16}|{_DEC_OCTET}(\.{_DEC_OCTET}){{3}})"
+_IPV6: Final = "|".join(
+    (
+        rf"({_H16}:){{6}}{_LS32}",
+        rf"::({_H16}:){{5}}{_LS32}",
+        rf"({_H16})?::({_H16}:){{4}}{_LS32}",
+        rf"(({_H16}:){{0,1}}{_H16})?::({_H16}:){{3}}{_LS32}",
+        rf"(({_H16}:){{0,2}}{_H16})?::({_H16}:){{2}}{_LS32}",
+        rf"(({_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+        rf"(({_H16}:){{0,4}}{_H16})?::{_LS32}",
+        rf"(({_H16}:){{0,5}}{_H16})?::{_H16}",
+        rf"(({_H16}:){{0,6}}{_H16})?::",
+    )
+)
+_PORT: Final = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+URL_PATTERN: Final = rf"^https?://([A-Za-z0-9.-]+|\[({_IPV6})\])(:{_PORT})?([/?#][!-~]*)?$"
 TEAM_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,32}$"
 URL_MAX: Final = 2048
 SECRET_MIN: Final = 16
