@@ -373,6 +373,8 @@ class AckRecorder:
     def __init__(self, writer: Any, latencies: bool = False) -> None:
         self._orig = writer.write_lines
         self.points = 0
+        self.requests = 0
+        self.round_trips: list[float] = []  # seconds from sending a request to its answer
         self.last_ack = 0.0
         self.latencies: list[float] | None = [] if latencies else None
         # Which acknowledged lines have their latency taken (a backfill's old states do not).
@@ -381,6 +383,8 @@ class AckRecorder:
 
     async def write_lines(self, lines: list[str]) -> Any:
         result = await self._orig(lines)
+        self.requests += 1
+        self.round_trips.append(result.latency)
         if result.outcome is Outcome.OK:
             now = time.time()
             self.last_ack = time.perf_counter()
@@ -482,6 +486,7 @@ class CoreInflux:
     drops: _DropCounter
     synchronous: bool  # v1 writes return after the server answered; v2 writes are queued
     points: int = 0
+    requests: int = 0
     converted: int = 0
     failed: int = 0
     last_ack: float = 0.0
@@ -544,6 +549,7 @@ async def setup_core_influx(
             core.failed += len(points)
             raise
         core.points += len(points)
+        core.requests += 1
         core.last_ack = time.perf_counter()
         if core.latencies is not None:
             now = time.time()

@@ -1,10 +1,11 @@
 """Batching and delivery: the task that writes the queue and replays the spool.
 
-A batch is due when the queue reaches the batch size, its oldest line is a flush interval old,
-or a flush or the stop asks for it (`batch_due`, the one place that decides). After a batch the
-task writes at most one spooled batch, so a backlog drains while live data keeps flowing
+One request is in flight at a time. When it is due and how many lines it carries is the
+adaptive policy of batching.py: as soon as the previous request answered (and a short spacing
+passed), whatever is queued goes out, up to the batch size (more while behind). After a batch
+the task writes at most one spooled batch, so a backlog drains while live data keeps flowing
 (points are keyed by series and timestamp: order across batches does not matter to InfluxDB and
-a replayed point overwrites itself). How many lines go into a request is `request_size`.
+a replayed point overwrites itself).
 
 Failures:
 * timeout, connection error, 5xx, 429: the batch goes to the spool, writing pauses with
@@ -25,12 +26,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 import contextlib
-from dataclasses import dataclass
 import logging
 import time
 from typing import Protocol
 
 from .backoff import Backoff
+from .batching import BatchPolicy
 from .spill import Outbox
 from .spool import SpoolError
 from .spool_access import SpoolAccess, SpoolHooks
@@ -40,7 +41,6 @@ from .writer import InfluxWriter, Outcome, WriteResult
 _LOGGER = logging.getLogger(__name__)
 
 DEAD_LETTER_EXAMPLES = 5
-BACKLOG_FACTOR = 5  # batch sizes per request while twice a batch or more is queued
 
 
 class DeliveryHooks(SpoolHooks, Protocol):
@@ -50,12 +50,6 @@ class DeliveryHooks(SpoolHooks, Protocol):
     def auth_failed(self, message: str) -> None: ...
     def target_missing(self, message: str) -> None: ...
     def dead_lettered(self, examples: list[tuple[str, str]]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryConfig:
-    batch_size: int
-    flush_interval: float
 
 
 class Delivery:
@@ -70,7 +64,7 @@ class Delivery:
         stats: Stats,
         hooks: DeliveryHooks,
         backoff: Backoff,
-        config: DeliveryConfig,
+        policy: BatchPolicy,
     ) -> None:
         self._queue = queue
         self._outbox = outbox
@@ -79,10 +73,10 @@ class Delivery:
         self.stats = stats
         self._hooks = hooks
         self._backoff = backoff
-        self.batch_size = config.batch_size
-        self.flush_interval = config.flush_interval
+        self.policy = policy
         self.wake = asyncio.Event()
         self.first_queued = 0.0  # monotonic time the oldest queued line arrived
+        self._last_request = -float("inf")  # monotonic time the previous live request started
         self.inflight = 0  # live lines being written
         self.replay_counted = 0  # lines of the spooled batch being written, already counted
         self._retry_at = 0.0
@@ -99,19 +93,13 @@ class Delivery:
     # ------------------------------------------------------------------ policy
 
     def batch_due(self, now: float) -> bool:
-        queue = self._queue
-        return bool(queue) and (
-            len(queue) >= self.batch_size
-            or self._flush_requested
-            or self._stopping
-            or now - self.first_queued >= self.flush_interval
-        )
-
-    def request_size(self, queued: int) -> int:
-        """Lines in the next request. Behind (a burst, or catching up): larger requests, so
-        each of InfluxDB's per-request costs (parse, WAL fsync) is paid for more points."""
-        return min(
-            queued, self.batch_size * (BACKLOG_FACTOR if queued >= 2 * self.batch_size else 1)
+        """The queue needs the task now: a request (or, while blocked, a spill to disk)."""
+        queued = len(self._queue)
+        forced = self._flush_requested or self._stopping
+        if self._blocked(now):
+            return self.policy.spill_due(queued, now - self.first_queued, forced)
+        return self.policy.write_due(
+            queued, now - self.first_queued, now - self._last_request, forced
         )
 
     def _blocked(self, now: float) -> bool:
@@ -124,7 +112,11 @@ class Delivery:
         """Seconds until something is due (None: nothing until woken)."""
         waits = []
         if self._queue:
-            waits.append(self.first_queued + self.flush_interval - now)
+            age = now - self.first_queued
+            if self._blocked(now):
+                waits.append(self.policy.flush_interval - age)
+            else:
+                waits.append(self.policy.wait(age, now - self._last_request))
         if not self._auth_paused and now < self._retry_at:
             waits.append(self._retry_at - now)
         return max(0.0, min(waits)) if waits else None
@@ -182,7 +174,8 @@ class Delivery:
                     self._outbox.spill(queue, self._outbox.chunk)
                     await asyncio.sleep(0)
                     continue
-                batch = [queue.popleft() for _ in range(self.request_size(len(queue)))]
+                batch = [queue.popleft() for _ in range(self.policy.request_size(len(queue)))]
+                self._last_request = now
                 if not await self._deliver(batch, None):
                     continue
             if self._replay_due(time.monotonic()):

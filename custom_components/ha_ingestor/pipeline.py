@@ -18,8 +18,9 @@ import time
 from typing import Any
 
 from .backoff import Backoff
+from .batching import BatchPolicy
 from .const import DEFAULT_BATCH_SIZE, DEFAULT_FLUSH_INTERVAL
-from .delivery import Delivery, DeliveryConfig, DeliveryHooks
+from .delivery import Delivery, DeliveryHooks
 from .spill import BurstSpill, DiskMover, Outbox
 from .spool import Spool
 from .spool_access import SpoolAccess
@@ -70,7 +71,7 @@ class Pipeline:
             stats,
             hooks,
             backoff or Backoff(),
-            DeliveryConfig(batch_size, config.flush_interval),
+            BatchPolicy(batch_size, config.flush_interval),
         )
         self._burst = BurstSpill(self.queue, self._outbox, spill_at, keep=batch_size)
         self._mover = DiskMover(self._outbox, self._spool, stats, Backoff())
@@ -85,12 +86,13 @@ class Pipeline:
             self.stats.dropped["queue_full"] += 1
             return
         queue.append(line)
-        # Wake delivery for the first line (it arms the flush timer) and for a full batch.
+        # Wake delivery for the first line (a quiet pipeline writes it at once) and for a full
+        # batch.
         delivery = self._delivery
         if not size:
             delivery.first_queued = time.monotonic()
             delivery.wake.set()
-        elif size + 1 == delivery.batch_size:
+        elif size + 1 == delivery.policy.batch_size:
             delivery.wake.set()
         elif size + 1 == self._burst.spill_at:
             self._burst.wake.set()
