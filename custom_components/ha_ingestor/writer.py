@@ -1,8 +1,10 @@
 """HTTP writer for InfluxDB's write APIs: v1 (1.x), v2 (2.x, VictoriaMetrics), v3 (3.x).
 
 Uses Home Assistant's shared aiohttp session rather than influxdb-client: one connection pool
-for the whole process, no extra dependency or thread pool, and the body is ours to build
-(joined and gzipped in an executor thread, so the event loop only sends bytes).
+for the whole process, no extra dependency or thread pool, and the body is ours to build.
+Bodies are gzipped (in an executor thread) only where that pays: to a server on another
+network. To this machine or the local network the bytes cost less to send than to compress
+(gzip was ~40% of the CPU we added per event, benchmarks/README.md), so the lines go plain.
 No Home Assistant imports: benchmarks and the dashboard tests use it directly.
 
 InfluxDB 3 is written through its native ``/api/v3/write_lp`` with ``accept_partial=true``:
@@ -17,6 +19,7 @@ import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+import ipaddress
 import json
 import time
 from typing import Any, Final
@@ -34,6 +37,8 @@ GZIP_LEVEL: Final = 1
 # InfluxDB 3 reports at most this many rejected lines in one answer (its write docs).
 V3_MAX_REPORTED_LINES: Final = 100
 VM_HEADER: Final = "x-server-hostname"
+# Host names that stay on the local network: single labels (Docker, add-ons) and these suffixes.
+LOCAL_SUFFIXES: Final = (".local", ".lan", ".home", ".home.arpa", ".internal", ".localdomain")
 
 
 class Outcome(StrEnum):
@@ -71,10 +76,15 @@ class Target:
     org: str = ""
     bucket: str = ""
     token: str = ""
+    gzip: bool | None = None  # None: where it pays (`gzip_pays`)
 
     @property
     def base_url(self) -> URL:
         return URL(self.url.rstrip("/"))
+
+    @property
+    def compressed(self) -> bool:
+        return gzip_pays(self.base_url.host or "") if self.gzip is None else self.gzip
 
     def write_url(self) -> URL:
         base = self.base_url
@@ -128,9 +138,24 @@ class WriteResult:
     covered: int = 0
 
 
-def encode_body(lines: list[str]) -> bytes:
+def gzip_pays(host: str) -> bool:
+    """True for a server on another network; False on this machine or the local network
+    (loopback, private and link-local addresses, single-label and local host names)."""
+    host = host.strip("[]").rstrip(".").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host and not host.endswith(LOCAL_SUFFIXES) and host != "localhost"
+    return not (address.is_loopback or address.is_private or address.is_link_local)
+
+
+def plain_body(lines: list[str]) -> bytes:
+    return "\n".join(lines).encode("utf-8", "replace")
+
+
+def gzip_body(lines: list[str]) -> bytes:
     """Join and gzip lines. CPU-bound: called in an executor thread."""
-    raw = "\n".join(lines).encode("utf-8", "replace")
+    raw = plain_body(lines)
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     return compressor.compress(raw) + compressor.flush()
 
@@ -207,7 +232,7 @@ def classify(status: int) -> Outcome:
 
 
 class InfluxWriter:
-    """Sends gzipped line-protocol bodies and classifies the answer."""
+    """Sends line-protocol bodies (gzipped where it pays) and classifies the answer."""
 
     def __init__(
         self, session: aiohttp.ClientSession, target: Target, timeout: float = DEFAULT_TIMEOUT
@@ -215,16 +240,18 @@ class InfluxWriter:
         self._session = session
         self.target = target
         self._url = target.write_url()
-        self._headers = {
-            **target.headers(),
-            "Content-Encoding": "gzip",
-            "Content-Type": "text/plain; charset=utf-8",
-        }
+        self._gzip = target.compressed
+        self._headers = {**target.headers(), "Content-Type": "text/plain; charset=utf-8"}
+        if self._gzip:
+            self._headers["Content-Encoding"] = "gzip"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._ssl = target.verify_ssl
 
     async def write_lines(self, lines: list[str]) -> WriteResult:
-        body = await asyncio.get_running_loop().run_in_executor(None, encode_body, lines)
+        if self._gzip:
+            body = await asyncio.get_running_loop().run_in_executor(None, gzip_body, lines)
+        else:  # a join: memory speed, cheaper than the hop to a thread
+            body = plain_body(lines)
         result, raw = await self._post(body)
         if result.status == 400 and self.target.api == ApiKind.V3:
             return partial_result(result, raw, len(lines))

@@ -42,7 +42,8 @@ class V3:
     hooks: Hooks = field(default_factory=Hooks)
 
     def writer(self, token: str = TOKEN, database: str = "home_assistant") -> InfluxWriter:
-        target = Target(api=ApiKind.V3, url=self.url, database=database, token=token)
+        # gzip as to a remote server (on loopback the writer would send plain bodies)
+        target = Target(api=ApiKind.V3, url=self.url, database=database, token=token, gzip=True)
         return InfluxWriter(self.session, target, timeout=5)
 
     def pipeline(self, token: str = TOKEN) -> Pipeline:

@@ -86,3 +86,35 @@ async def test_v1_wrong_password_is_an_auth_failure(
     assert await writer.check() is CheckError.INVALID_AUTH
     result = await writer.write_lines(["m,k=v value=2 1700000000000001"])
     assert result.outcome is Outcome.AUTH
+
+
+@pytest.mark.parametrize(
+    ("host", "pays"),
+    [
+        ("127.0.0.1", False),
+        ("::1", False),
+        ("localhost", False),
+        ("192.168.1.20", False),
+        ("10.0.0.5", False),
+        ("fe80::1", False),
+        ("influxdb", False),  # a Docker service or add-on name
+        ("a0d7b954-influxdb", False),
+        ("nas.local", False),
+        ("influx.home.arpa", False),
+        ("eu-central-1-1.aws.cloud2.influxdata.com", True),
+        ("93.184.216.34", True),  # only classified, nothing is sent
+        ("2001:db8::1", False),  # documentation range counts as private to Python
+        ("2a00:1450:4001:81c::200e", True),
+    ],
+)
+def test_gzip_only_where_it_pays(host: str, pays: bool) -> None:
+    from custom_components.ha_ingestor.writer import gzip_pays
+
+    assert gzip_pays(host) is pays
+
+
+def test_a_target_on_loopback_sends_plain_bodies_unless_told() -> None:
+    local = Target(api="v1", url="http://127.0.0.1:8086", database="home")
+    remote = Target(api="v2", url="https://eu-central-1-1.aws.cloud2.influxdata.com", token="t")
+    assert not local.compressed and remote.compressed
+    assert Target(api="v1", url="http://127.0.0.1:8086", database="home", gzip=True).compressed
