@@ -244,6 +244,23 @@ class SchemaOptions:
     core_schema: CoreSchema = "2026.10"
 
 
+@dataclass(frozen=True, slots=True)
+class _CorePart:
+    """Encoded fields of the core-compatible schema, and what encoding them skipped."""
+
+    fields: Mapping[str, float | str]  # of a state part: its fields (they rename attributes)
+    encoded: str
+    skipped: tuple[str, ...]
+    names: tuple[str, ...] = ()  # of a state part: its field names, the attribute cache key
+
+
+@dataclass(slots=True)
+class _CoreEntityCache:
+    attributes: Mapping[str, Any]
+    prefix: str
+    by_state_fields: dict[tuple[str, ...], _CorePart]  # state field names -> attribute part
+
+
 @dataclass(slots=True)
 class _EntityCache:
     attributes: Mapping[str, Any]
@@ -424,6 +441,8 @@ class CoreCompatEncoder:
         self._include_attributes = options.include_attributes
         self._single_line = options.core_schema != "2025.4"
         self.skips = skips or SkipCounter()
+        self._cache: dict[str, _CoreEntityCache] = {}
+        self._states: dict[str, _CorePart] = {}
 
     def _core_text(self, value: str) -> str:
         """A string as core hands it to its client."""
@@ -432,13 +451,37 @@ class CoreCompatEncoder:
         return value
 
     def forget(self, entity_id: str) -> None:
-        """Nothing is cached per entity in this mode."""
+        self._cache.pop(entity_id, None)
 
     def encode(
         self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
     ) -> str | None:
+        """As core would write it. The series and the attribute fields are cached per entity
+        (rebuilt when the attributes object changes, as in the default schema), the state
+        fields per distinct state; what a build skipped is counted again on each use."""
         if state in _CORE_SKIPPED_STATES:
             return None
+        head = self._states.get(state)
+        if head is None:
+            head = self._state_part(state)
+        entry = self._cache.get(entity_id)
+        if entry is None or (entry.attributes is not attributes and entry.attributes != attributes):
+            entry = self._cache[entity_id] = _CoreEntityCache(
+                attributes, self._series(entity_id, attributes), {}
+            )
+        tail = entry.by_state_fields.get(head.names)
+        if tail is None:
+            tail = self._attribute_part(attributes, head.fields)
+            entry.by_state_fields[head.names] = tail
+        for reason in (*head.skipped, *tail.skipped):
+            self.skips.add(reason)
+        if not tail.encoded:
+            return f"{entry.prefix} {head.encoded} {time_us}" if head.encoded else None
+        if not head.encoded:
+            return f"{entry.prefix} {tail.encoded} {time_us}"
+        return f"{entry.prefix} {head.encoded},{tail.encoded} {time_us}"
+
+    def _state_part(self, state: str) -> _CorePart:
         fields: dict[str, float | str] = {}
         try:
             value = float(state)
@@ -449,23 +492,51 @@ class CoreCompatEncoder:
             number = state_to_number(state)
             if number is not None:
                 fields["value"] = number
+        part = self._encode_fields(fields, fields, [])
+        if len(self._states) >= _STATE_FIELD_CACHE_SIZE:
+            self._states.clear()
+        self._states[state] = part
+        return part
+
+    def _series(self, entity_id: str, attributes: Mapping[str, Any]) -> str:
         unit = attributes.get("unit_of_measurement")
         if unit in (None, ""):
             measurement = entity_id
         else:
             measurement = self._core_text(unit) if isinstance(unit, str) else str(unit)
-        include_unit = unit in (None, "")
         domain, _, object_id = entity_id.partition(".")
+        return (
+            f"{measurement.translate(_CORE_NAME_ESCAPES)},"
+            f"domain={domain.translate(_CORE_NAME_ESCAPES)},"
+            f"entity_id={object_id.translate(_CORE_NAME_ESCAPES)}"
+        )
+
+    def _attribute_part(
+        self, attributes: Mapping[str, Any], state_fields: Mapping[str, float | str]
+    ) -> _CorePart:
+        """The attribute fields; their names depend on which state fields are present."""
+        fields = dict(state_fields)
+        skipped: list[str] = []
         if self._include_attributes:
+            include_unit = attributes.get("unit_of_measurement") in (None, "")
             for key, attr in attributes.items():
                 if (key == "unit_of_measurement" and not include_unit) or key in self._ignore:
                     continue
-                self._core_attribute(fields, f"{key}_" if key in fields else key, attr)
+                name = f"{key}_" if key in fields else key
+                self._core_attribute(fields, name, attr, skipped)
         if self._single_line and _CORE_TIME_FIELD in fields:
             renamed = f"{_CORE_TIME_FIELD}_"
             while renamed in fields:
                 renamed += "_"
             fields[renamed] = fields.pop(_CORE_TIME_FIELD)
+        for key in state_fields:
+            del fields[key]
+        return self._encode_fields(fields, {}, skipped)
+
+    @staticmethod
+    def _encode_fields(
+        fields: Mapping[str, float | str], state_fields: dict[str, float | str], skipped: list[str]
+    ) -> _CorePart:
         parts: list[str] = []
         for key, val in fields.items():
             if isinstance(val, float):
@@ -475,18 +546,14 @@ class CoreCompatEncoder:
             elif string_fits(val):
                 encoded = f'"{val.translate(_CORE_STRING_ESCAPES)}"'
             else:
-                self.skips.add("string_too_large")
+                skipped.append("string_too_large")
                 continue
             parts.append(f"{key.translate(_CORE_NAME_ESCAPES)}={encoded}")
-        if not parts:
-            return None
-        tags = (
-            f"domain={domain.translate(_CORE_NAME_ESCAPES)},"
-            f"entity_id={object_id.translate(_CORE_NAME_ESCAPES)}"
-        )
-        return f"{measurement.translate(_CORE_NAME_ESCAPES)},{tags} {','.join(parts)} {time_us}"
+        return _CorePart(state_fields, ",".join(parts), tuple(skipped), tuple(state_fields))
 
-    def _core_attribute(self, fields: dict[str, float | str], key: str, attr: Any) -> None:
+    def _core_attribute(
+        self, fields: dict[str, float | str], key: str, attr: Any, skipped: list[str]
+    ) -> None:
         # Unlike core, a number never takes a tag's name (InfluxDB 3 refuses a field and a tag
         # of one name): an attribute "domain" of 5 is written as "domain_".
         number_key = key
@@ -501,11 +568,11 @@ class CoreCompatEncoder:
                 try:
                     fields[number_key] = float(_CORE_DECIMAL.sub("", text))
                 except ValueError:
-                    self.skips.add("unparsable_number")
+                    skipped.append("unparsable_number")
         number = fields.get(number_key)
         if isinstance(number, float) and not math.isfinite(number):
             del fields[number_key]
-            self.skips.add("non_finite")
+            skipped.append("non_finite")
 
 
 def encode_event(

@@ -298,3 +298,44 @@ def test_no_two_attributes_share_a_field(attributes: dict[str, float | str]) -> 
     assert not {field_name(key, True) for key in attributes} & TAG_KEYS  # InfluxDB 3
     for key, value in attributes.items():  # and the encoder writes each where the rule says
         assert f",{escape_name(field_name(key, isinstance(value, float)))}=" in line
+
+
+CORE_KEYS = st.sampled_from(
+    ["value", "value_", "state", "state_", "time", "time_", "domain", "unit_of_measurement", "a"]
+)
+CORE_VALUES = st.one_of(
+    SCALAR,
+    st.sampled_from(["12", "1,234.5", "3 W", "nan", "inf", "x" * (MAX_STRING_BYTES + 1), "a\nb"]),
+)
+CORE_STATES = st.sampled_from(
+    ["12.5", "nan", "on", "off", "text", "unknown", "", "line\nbreak", "y" * (MAX_STRING_BYTES + 1)]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["sensor.a", "light.b"]),
+            CORE_STATES,
+            st.dictionaries(CORE_KEYS, CORE_VALUES, max_size=5),
+            st.booleans(),  # the same attributes object as this entity's last change
+        ),
+        max_size=12,
+    ),
+    st.sampled_from(["2025.4", "2026.10"]),
+)
+def test_core_compat_cache_changes_nothing(
+    changes: list[tuple[str, str, dict[str, Any], bool]], core_schema: str
+) -> None:
+    """The cached core-compatible encoder writes what an encoder that caches nothing (a new
+    one per change) writes, and counts the same skips, change after change."""
+    options = SchemaOptions(core_schema=core_schema)  # type: ignore[arg-type]
+    cached = CoreCompatEncoder(options, SkipCounter())
+    fresh_skips = SkipCounter()
+    last: dict[str, dict[str, Any]] = {}
+    for i, (entity_id, state, attrs, reuse) in enumerate(changes):
+        attributes = last.get(entity_id, attrs) if reuse else attrs
+        last[entity_id] = attributes
+        expected = CoreCompatEncoder(options, fresh_skips).encode(entity_id, state, attributes, i)
+        assert cached.encode(entity_id, state, attributes, i) == expected
+        assert cached.skips.reasons == fresh_skips.reasons
