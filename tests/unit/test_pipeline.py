@@ -326,16 +326,18 @@ async def test_stop_while_down_puts_every_queued_point_on_disk(harness: Harness)
     harness.fake.fail_next = [503] * 10_000
     p = harness.pipeline(batch_size=100, flush_interval=0.05)
     real_append = p.spool.append_encoded
+    disk_busy = threading.Event()
 
     def slow(batch: object) -> int:
-        time_module.sleep(0.05)  # a slow disk
+        disk_busy.set()  # latched: the spill is in the disk task's hands from here on
+        time_module.sleep(0.5)  # a slow disk
         return real_append(batch)  # type: ignore[arg-type]
 
     p.spool.append_encoded = slow  # type: ignore[method-assign]
     harness.submit(p, lines(1_000))
     await async_wait_until(
-        lambda: p.stats.failed_writes >= 1 and p._outbox.batches,
-        "a failed write and a compressed spill",
+        lambda: p.stats.failed_writes >= 1 and disk_busy.is_set(),
+        "a failed write and the disk task writing a spill",
     )
     real_write = p._delivery._writer.write_lines
 
