@@ -21,15 +21,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.ha_ingestor import spool_path
 from custom_components.ha_ingestor.const import DOMAIN
 from custom_components.ha_ingestor.enrichment import fetch_json
+from tests.helpers import setup_entry
 from tests.servers import InfluxDB1
 
 from .conftest import v1_entry
-
-
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def test_camera_token_never_reaches_influxdb_and_spool_is_private(
@@ -45,7 +40,7 @@ async def test_camera_token_never_reaches_influxdb_and_spool_is_private(
         domain=DOMAIN, title=plain.title, unique_id=plain.unique_id,
         data={**plain.data, CONF_URL: url}, options=plain.options,
     )  # fmt: skip
-    await _setup(hass, entry)
+    await setup_entry(hass, entry)
     hass.states.async_set(
         "camera.door",
         "idle",
