@@ -48,6 +48,10 @@ class BatchPolicy:
         """Seconds until `write_due` turns true for lines already queued."""
         return max(0.0, min(self.spacing - since_request, self.flush_interval - oldest_age))
 
+    def spill_wait(self, oldest_age: float) -> float:
+        """Seconds until `spill_due` turns true for lines already queued."""
+        return max(0.0, self.flush_interval - oldest_age)
+
     def request_size(self, queued: int) -> int:
         """Lines in the next request. Behind (a burst, or catching up): larger requests, so
         each of InfluxDB's per-request costs (parse, WAL fsync) is paid for more points."""

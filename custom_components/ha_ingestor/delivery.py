@@ -114,7 +114,7 @@ class Delivery:
         if self._queue:
             age = now - self.first_queued
             if self._blocked(now):
-                waits.append(self.policy.flush_interval - age)
+                waits.append(self.policy.spill_wait(age))
             else:
                 waits.append(self.policy.wait(age, now - self._last_request))
         if not self._auth_paused and now < self._retry_at:

@@ -48,6 +48,9 @@ def test_while_blocked_the_queue_goes_to_disk_by_batch_not_by_line() -> None:
     assert POLICY.spill_due(100, oldest_age=0.0, forced=False)
     assert POLICY.spill_due(5, oldest_age=1.0, forced=False)
     assert POLICY.spill_due(5, oldest_age=0.0, forced=True)
+    # ...and waits for the flush interval, not the spacing, before that.
+    assert POLICY.spill_wait(oldest_age=0.25) == pytest.approx(0.75)
+    assert POLICY.spill_wait(oldest_age=2.0) == 0.0
 
 
 def test_request_size_is_what_is_queued_up_to_a_batch_and_more_when_behind() -> None:
