@@ -388,17 +388,28 @@ def log_findings(log: Path) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
-def device_id(config: Path, entry_id: str, deadline: float) -> str | None:
-    path = config / ".storage" / "core.device_registry"
+def device_id(ha_url: str, token: str, entity_id: str, deadline: float) -> str | None:
+    """The device of one of the entry's entities, from HA itself (its template API): the
+    device registry's file is written late, and later still while devices keep changing."""
     while time.monotonic() < deadline:
         try:
-            for device in json.loads(path.read_text())["data"]["devices"]:
-                if [DOMAIN, entry_id] in device["identifiers"]:
-                    return str(device["id"])
-        except (OSError, ValueError, KeyError):
-            pass
+            found = _template(ha_url, token, f"{{{{ device_id('{entity_id}') }}}}")
+        except (urllib.error.URLError, OSError):
+            found = ""
+        if found and found != "None":
+            return found
         time.sleep(1)
     return None
+
+
+def _template(ha_url: str, token: str, template: str) -> str:
+    req = urllib.request.Request(
+        ha_url + "/api/template",
+        data=json.dumps({"template": template}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return str(resp.read().decode()).strip()
 
 
 def raw_keys() -> list[str]:
@@ -418,9 +429,11 @@ def raw_keys() -> list[str]:
     return sorted(k for k in keys if "_" in k)
 
 
-def browser_check(args: argparse.Namespace, ids: dict[str, str], deadline: float) -> list[str]:
+def browser_check(
+    args: argparse.Namespace, token: str, ids: dict[str, str], deadline: float
+) -> list[str]:
     """The UI in headless Chromium; returns the problems found (empty: all well)."""
-    device = device_id(args.config, DEV_ENTRY_ID, deadline)
+    device = device_id(args.ha_url, token, ids["points_written"], deadline)
     if device is None:
         return ["the HA Ingestor device is not in the device registry"]
     strings = json.loads((INTEGRATION / "strings.json").read_text())
@@ -498,12 +511,12 @@ def check(args: argparse.Namespace) -> int:
 
     problems: list[str] = []
     ids = print_card(args.config, args.ha_url, deadline) if entry_state == "loaded" else None
-    if ids is not None and args.browser:
-        problems = browser_check(args, ids, time.monotonic() + args.timeout)
+    if ids is not None and token is not None and args.browser:
+        problems = browser_check(args, token, ids, time.monotonic() + args.timeout)
         for problem in problems:
             print(f"browser: {problem}")
     elif args.browser:
-        problems = ["no entity ids for the card"]
+        problems = ["no entity ids for the card" if ids is None else "no access token (onboarding)"]
 
     errors, warnings = log_findings(args.log)
     for line in warnings:
