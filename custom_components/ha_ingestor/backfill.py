@@ -4,7 +4,13 @@ One job per entry at a time, in a background task. Each slice of the window is r
 recorder (in its executor), encoded with a copy of the entry's encoder (same schema,
 attribute rules and registry tags; the live encoder's caches stay untouched), written beside
 the live pipeline, and only then checkpointed in `Store`: an unload or restart stops the task
-and the next setup resumes from the checkpoint.
+and the next setup resumes from the checkpoint. The next slice is read while this one is
+encoded and written, so the job takes about as long as the recorder takes to read it.
+
+Encoding stays on the loop, in chunks: the encoder's registry tags come from the registry
+cache, which looks entities up through the registries' loop-only API and is cleared by their
+update events on the loop, and its skip counter is shared with the live encoder. In a thread
+it would also compete with the recorder's read for the interpreter lock.
 """
 
 from __future__ import annotations
@@ -168,27 +174,58 @@ class Backfiller:
         self._state.data["job"] = None if self.job is None else self.job.as_dict()
         await self._state.async_save()
 
+    async def _read(
+        self, job: BackfillJob, window: tuple[float, float]
+    ) -> tuple[list[RecordedState], float]:
+        began = time.monotonic()
+        rows = await async_read_states(self._hass, job.entity_ids, *window)
+        return rows, time.monotonic() - began
+
+    def _read_ahead(
+        self, job: BackfillJob, window: tuple[float, float] | None
+    ) -> asyncio.Task[tuple[list[RecordedState], float]] | None:
+        if window is None:
+            return None
+        return asyncio.get_running_loop().create_task(
+            self._read(job, window), name=f"{DOMAIN} backfill read"
+        )
+
     async def _run(self, job: BackfillJob) -> None:
         if not await get_instance(self._hass).async_db_ready:
             _LOGGER.error("The recorder's database is not available; backfill stopped")
             return
         encoder = self._encoder_factory()
-        while (window := job.next_slice()) is not None:
-            start, end = window
-            began = time.monotonic()
-            rows = await async_read_states(self._hass, job.entity_ids, start, end)
-            read_done = time.monotonic()
-            lines, _skipped = await encode_states(encoder, rows)
-            job.read_seconds += read_done - began
-            job.encode_seconds += time.monotonic() - read_done
-            delivered = await self._delivery.write(lines)
-            job.write_seconds += delivered.seconds
-            job.states_read += len(rows)
-            job.points_written += delivered.written
-            job.points_rejected += delivered.rejected
-            job.slice_done(end, len(rows))
-            await self._save()
-            self._notify()
+        window = job.next_slice()
+        reading = self._read_ahead(job, window)
+        mark = time.monotonic()
+        try:
+            while window is not None and reading is not None:
+                waited = time.monotonic()
+                rows, read_seconds = await reading
+                job.read_seconds += read_seconds
+                job.read_wait_seconds += time.monotonic() - waited
+                # The recorder reads the next slice while this one is encoded and written.
+                following = job.slice_after(window[1], len(rows))
+                reading = self._read_ahead(job, following)
+                encoding = time.monotonic()
+                lines, _skipped = await encode_states(encoder, rows)
+                job.encode_seconds += time.monotonic() - encoding
+                delivered = await self._delivery.write(lines)
+                job.write_seconds += delivered.seconds
+                job.states_read += len(rows)
+                job.points_written += delivered.written
+                job.points_rejected += delivered.rejected
+                # Checkpointed only now that InfluxDB has the slice: a resume re-reads it.
+                job.slice_done(window[1], len(rows))
+                now = time.monotonic()
+                job.wall_seconds += now - mark
+                mark = now
+                await self._save()
+                self._notify()
+                window = following
+        finally:
+            if reading is not None:
+                await _discard(reading)
         job.status = JobStatus.DONE
         job.finished_at = time.time()
         await self._save()
@@ -196,6 +233,17 @@ class Backfiller:
             "Backfill done: %d states read, %d points written in %.1f s",
             job.states_read,
             job.points_written,
-            job.read_seconds + job.encode_seconds + job.write_seconds,
+            job.wall_seconds,
         )
         self._notify()
+
+
+async def _discard(task: asyncio.Task[Any]) -> None:
+    """Stop a read ahead whose slice is no longer wanted (cancel, unload, an error).
+
+    A read already running in the recorder's thread finishes there; its rows are dropped.
+    """
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: a read that failed no longer matters

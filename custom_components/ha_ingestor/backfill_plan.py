@@ -40,10 +40,15 @@ class BackfillJob:
     states_read: int = 0
     points_written: int = 0
     points_rejected: int = 0
-    # Seconds spent reading from the recorder, encoding, and waiting for InfluxDB.
+    # Seconds spent reading from the recorder (in its executor, each slice read while the one
+    # before is encoded and written), encoding, and waiting for InfluxDB; how long encoding and
+    # writing then waited for the next read (the part of reading not hidden behind them); and
+    # the job's running time, which the overlap makes shorter than the sum of the parts.
     read_seconds: float = 0.0
     encode_seconds: float = 0.0
     write_seconds: float = 0.0
+    read_wait_seconds: float = 0.0
+    wall_seconds: float = 0.0
     finished_at: float | None = None
 
     def __post_init__(self) -> None:
@@ -62,6 +67,14 @@ class BackfillJob:
         if self.cursor >= self.end:
             return None
         return self.cursor, min(self.cursor + self.slice_seconds, self.end)
+
+    def slice_after(self, slice_end: float, states: int) -> tuple[float, float] | None:
+        """The slice `next_slice` gives once the one ending at `slice_end`, which held
+        `states`, is done: known as soon as that slice was read, so it can be read ahead."""
+        if slice_end >= self.end:
+            return None
+        seconds = next_slice_seconds(self.slice_seconds, states)
+        return slice_end, min(slice_end + seconds, self.end)
 
     def slice_done(self, slice_end: float, states: int) -> None:
         """Advance the checkpoint and size the next slice after what this one held."""

@@ -89,6 +89,10 @@ async def _until_done(entry: MockConfigEntry, timeout: float = 300) -> BackfillJ
     return backfiller.job
 
 
+def _reads_ahead() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == f"{DOMAIN} backfill read"]
+
+
 def _stored(influxdb1: InfluxDB1, database: str) -> dict[tuple[str, int], dict[str, Any]]:
     rows = influxdb1.rows('SELECT * FROM "ha_states" GROUP BY *', database)
     stored = {(r["entity_id"], int(r["time"]) // 1000): r for r in rows}
@@ -186,8 +190,10 @@ async def test_interrupted_backfill_resumes_after_restart_with_no_gap_and_no_dup
     job = backfiller.job
     await async_wait_until(lambda: job.percent >= 40, "the backfill at 40 %", 300)
 
-    # Home Assistant stops (the entry unloads): the task ends, the checkpoint stays.
+    # Home Assistant stops (the entry unloads): the task ends, with the read of the next
+    # slice it had started, and the checkpoint stays.
     await hass.config_entries.async_unload(entry.entry_id)
+    assert not _reads_ahead()
     saved = hass_storage[f"{DOMAIN}.history_{entry.entry_id}"]["data"]["job"]
     assert saved["status"] == "running"
     assert 40 <= BackfillJob.from_dict(saved).percent < 100
@@ -271,6 +277,7 @@ async def test_bad_input_is_a_translated_validation_error_and_cancel_stops(
     assert err.translation_key == "backfill_running"
     await hass.services.async_call(DOMAIN, "cancel_backfill", {}, blocking=True)
     assert not backfiller.running
+    assert not _reads_ahead()
     assert backfiller.job.status is JobStatus.CANCELLED
     await hass.async_block_till_done()
     progress = next(s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_backfill"))

@@ -27,6 +27,21 @@ def test_job_walks_its_window_without_gap_or_overlap() -> None:
     assert job.percent == 100.0
 
 
+def test_the_slice_read_ahead_is_the_one_the_checkpoint_leads_to() -> None:
+    job = BackfillJob(start=0.0, end=50_000.0, entity_ids=["sensor.a"])
+    window = job.next_slice()
+    for states in itertools.cycle([0, 90_000, 20_000, 3]):
+        assert window is not None
+        ahead = job.slice_after(window[1], states)
+        assert job.cursor == window[0]  # reading ahead does not move the checkpoint
+        job.slice_done(window[1], states)
+        assert ahead == job.next_slice()
+        if ahead is None:
+            break
+        window = ahead
+    assert job.cursor == 50_000.0
+
+
 def test_checkpoint_round_trips_and_resumes_where_it_stopped() -> None:
     job = BackfillJob(start=0.0, end=86_400.0, entity_ids=["sensor.a", "light.b"])
     window = job.next_slice()
