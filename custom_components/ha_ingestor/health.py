@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
+from .history import recorder_loaded
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ class HealthReporter:
 
     @callback
     def spool_dropped(self, points: int) -> None:
+        """One issue per loss: with the recorder, gap repair's fixable issue names the window
+        and the count; without it nothing can bring the points back, and this says so."""
+        if recorder_loaded(self._hass):
+            return
         self._issue(ISSUE_SPOOL_FULL, ir.IssueSeverity.WARNING, {"points": str(points)})
 
     @callback
