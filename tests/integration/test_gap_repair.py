@@ -1,13 +1,14 @@
 """Gap repair with the real recorder (SQLite) and a real InfluxDB 1.6 that goes down.
 
-Points lost to a full spool, and states recorded while the entry was disabled, become a
-repair issue naming the window; its fix flow backfills the window and the issue goes away.
-InfluxDB's points are compared with the recorder's states, state by state.
+Points lost to a full spool or a full queue, and states recorded while the entry was
+disabled, become one repair issue naming the window; its fix flow backfills the window and
+the issue goes away. InfluxDB's points are compared with the recorder's states, state by state.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import functools
 from typing import Any
 
 from homeassistant.components.recorder import history
@@ -17,14 +18,23 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.ha_ingestor.const import CONF_INCLUDE_GLOBS, CONF_SPOOL_SIZE_MB, DOMAIN
+from custom_components.ha_ingestor import runtime as runtime_module
+from custom_components.ha_ingestor.const import (
+    CONF_BATCH_SIZE,
+    CONF_INCLUDE_GLOBS,
+    CONF_SPOOL_SIZE_MB,
+    DOMAIN,
+)
 from custom_components.ha_ingestor.gap_repair import gap_issue_id, local_time
 from custom_components.ha_ingestor.gaps import NOT_RUNNING
+from custom_components.ha_ingestor.health import ISSUE_SPOOL_FULL, issue_id
+from custom_components.ha_ingestor.pipeline import PipelineConfig
 from custom_components.ha_ingestor.schema import timestamp_us
 from tests.helpers import async_wait_until, setup_entry, states_rows, v1_entry
 from tests.servers import InfluxDB1
@@ -99,11 +109,22 @@ async def _fix(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 
 def _issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry:
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, gap_issue_id(entry.entry_id))
+    """The gap issue, the only one about the loss (no spool_full issue beside it)."""
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, gap_issue_id(entry.entry_id))
     assert issue is not None
     assert issue.is_fixable
     assert issue.translation_key == "gap"
+    assert issues.async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_FULL, entry)) is None
     return issue
+
+
+async def _dropped_sensor(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, Any]:
+    """The Dropped sensor's attributes, refreshed now."""
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    sensor = next(s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_dropped"))
+    return dict(sensor.attributes)
 
 
 async def test_spool_overflow_is_repaired_from_the_recorder(
@@ -172,13 +193,65 @@ async def test_spool_overflow_is_repaired_from_the_recorder(
         == (stats.written + pipeline.pending + stats.filtered + stats.dead_lettered)
         + stats.dropped_total
     )
-    await runtime.coordinator.async_refresh()
-    await hass.async_block_till_done()
-    dropped_sensor = next(
-        s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_dropped")
+    attributes = await _dropped_sensor(hass, entry)
+    assert attributes["recovered"] == lost
+    assert attributes["reasons"]["spool_full"] == lost
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_queue_overflow_is_repaired_from_the_recorder(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    own_influxdb: InfluxDB1,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A queue limit of 400 lines (twice the spill threshold, itself twice the batch size):
+    # the default, 1,000,000, is the same cap, only far bigger.
+    monkeypatch.setattr(
+        runtime_module,
+        "PipelineConfig",
+        functools.partial(PipelineConfig, spill_at=200, spill_chunk=200, max_queue=400),
     )
-    assert dropped_sensor.attributes["recovered"] == lost
-    assert dropped_sensor.attributes["reasons"]["spool_full"] == lost
+    entry = v1_entry(
+        own_influxdb.url, "faults", **{CONF_BATCH_SIZE: 100, CONF_INCLUDE_GLOBS: GAP_GLOB}
+    )
+    await setup_entry(hass, entry)
+    runtime = entry.runtime_data
+    pipeline, stats = runtime.pipeline, runtime.pipeline.stats
+    began = dt_util.utcnow().timestamp()
+
+    # A burst in one turn of the event loop, as a flood of changes does: nothing can take
+    # lines out of the queue meanwhile, so past 400 the capture drops them (queue_full).
+    for n in range(250):
+        for entity_id in ENTITIES:
+            hass.states.async_set(entity_id, str(n), {"unit_of_measurement": "W"})
+    lost = stats.dropped["queue_full"]
+    assert lost == 250 * len(ENTITIES) - 400
+    await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+    await async_wait_until(lambda: pipeline.pending == 0, "the queued points written", 60)
+    await _check(hass)
+    issue = _issue(hass, entry)
+    window = runtime.history.gaps.tracker.window
+    assert window is not None
+    assert window.lost == {"queue_full": lost}
+    assert (issue.translation_placeholders or {})["dropped"] == str(lost)
+    assert window.start <= began
+    last_set = max(hass.states.get(e).last_updated_timestamp for e in ENTITIES)  # type: ignore[union-attr]
+    assert window.end >= last_set
+    recorded = await hass.async_add_executor_job(_recorded, hass, window.start, window.end)
+    assert len(recorded) == 250 * len(ENTITIES)  # the recorder took every change
+    stored = await hass.async_add_executor_job(_in_influxdb, own_influxdb, "faults")
+    assert len(recorded - stored) == lost  # exactly the dropped ones are not in InfluxDB
+
+    await _fix(hass, entry)
+    stored = await hass.async_add_executor_job(_in_influxdb, own_influxdb, "faults")
+    assert recorded <= stored  # every dropped state is back, with its own value and time
+    assert stats.recovered == lost
+    assert runtime.history.gaps.tracker.window is None
+    attributes = await _dropped_sensor(hass, entry)
+    assert attributes["recovered"] == lost
+    assert attributes["reasons"]["queue_full"] == lost
     await hass.config_entries.async_unload(entry.entry_id)
 
 
