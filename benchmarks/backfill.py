@@ -180,9 +180,10 @@ def report(cfg: dict[str, Any], r: dict[str, Any]) -> None:
     )
     concurrent = r["concurrent"]
     print(
-        f"backfill beside the live stream: {concurrent['states']:,} states in "
-        f"{concurrent['wall']:.2f} s = {concurrent['rate']:,.0f} states/s "
-        f"(it waits while a live batch is queued)"
+        f"backfill beside the live stream: {concurrent['states']:,} states, running "
+        f"{concurrent['job_wall']:.2f} s = "
+        f"{concurrent['states'] / (concurrent['job_wall'] or float('nan')):,.0f} states/s "
+        f"(the job's own timer; it waits while a live batch is queued)"
     )
     without, with_ = r["live_alone"], r["live_with_backfill"]
     print(

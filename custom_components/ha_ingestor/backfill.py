@@ -5,7 +5,8 @@ recorder (in its executor), encoded with a copy of the entry's encoder (same sch
 attribute rules and registry tags; the live encoder's caches stay untouched), written beside
 the live pipeline, and only then checkpointed in `Store`: an unload or restart stops the task
 and the next setup resumes from the checkpoint. The next slice is read while this one is
-encoded and written, so the job takes about as long as the recorder takes to read it.
+encoded and written, so InfluxDB's share of the time hides behind the recorder's read;
+encoding does not, as it needs the interpreter lock that most of the read holds too.
 
 Encoding stays on the loop, in chunks: the encoder's registry tags come from the registry
 cache, which looks entities up through the registries' loop-only API and is cleared by their
@@ -215,7 +216,8 @@ class Backfiller:
                 job.states_read += len(rows)
                 job.points_written += delivered.written
                 job.points_rejected += delivered.rejected
-                # Checkpointed only now that InfluxDB has the slice: a resume re-reads it.
+                # Checkpointed only now that InfluxDB has the slice: after a stop before
+                # this point, the next setup reads the slice again (the read ahead is dropped).
                 job.slice_done(window[1], len(rows))
                 now = time.monotonic()
                 job.wall_seconds += now - mark
