@@ -181,6 +181,10 @@ class Delivery:
             if self._replay_due(time.monotonic()):
                 await self._replay_one()
                 continue
+            if self._stopping:
+                # The stop's wake-up was used up at the top of this turn: decide again there
+                # (return, or write what is left) instead of waiting for another one.
+                continue
             if not self.batch_due(time.monotonic()):
                 self._signal_drained()
                 with contextlib.suppress(TimeoutError):

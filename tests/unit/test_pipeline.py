@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +259,25 @@ async def test_stop_spools_what_is_queued_and_restart_replays(harness: Harness) 
     await async_wait_until(lambda: p2.stats.written == 700, "700 replayed")
     assert sorted(set(harness.fake.written)) == sorted(data)
     await p2.async_stop()
+
+
+async def test_stop_writes_what_is_queued_and_returns_without_waiting_out_the_timeout(
+    harness: Harness,
+) -> None:
+    """A stop while a write is on its way: the lines queued behind it are written, and the
+    stop returns as soon as they are. It used to wait out the whole shutdown timeout (10 s
+    on every reload and every Home Assistant stop with anything queued)."""
+    harness.fake.delay = 0.3  # the first write is still on its way when the stop comes
+    p = harness.pipeline(flush_interval=3600, batch_size=1000, shutdown_timeout=3600)
+    data = lines(50)
+    harness.submit(p, data[:1])
+    await async_wait_until(lambda: harness.fake.requests == 1, "the first write on its way")
+    harness.submit(p, data[1:])
+    async with asyncio.timeout(60):  # a deadline far below the shutdown timeout
+        await p.async_stop()
+    assert sorted(harness.fake.written) == sorted(data)
+    assert p.stats.written == 50 and p.pending == 0
+    assert harness.fake.requests == 2
 
 
 async def test_a_lone_point_is_written_at_once_not_after_the_flush_interval(
