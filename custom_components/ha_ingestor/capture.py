@@ -49,6 +49,7 @@ class Capture:
         self._hass = hass
         self._event_types = tuple(dict.fromkeys(event_types))
         self._filter = entity_filter
+        self._verdicts = entity_filter.verdicts  # its cache, read first: no call per event
         self._encoder = encoder
         self.stats = stats
         self._skips = skips
@@ -102,21 +103,16 @@ class Capture:
 
     @callback
     def _on_state_changed(self, event: Event[EventStateChangedData]) -> None:
-        entity_id = event.data["entity_id"]
-        verdict = self._filter(entity_id)
-        if verdict is Verdict.OWN:  # our own diagnostics: not the user's data, not counted
+        data = event.data
+        entity_id = data["entity_id"]
+        verdict = self._verdicts.get(entity_id)
+        if verdict is None:
+            verdict = self._filter(entity_id)
+        new_state = data["new_state"]
+        if verdict is not Verdict.INGEST or new_state is None:
+            self._not_ingested(verdict, removed=new_state is None)
             return
-        stats = self.stats
-        stats.received += 1
-        new_state = event.data["new_state"]
-        if new_state is None:  # the entity was removed
-            stats.filtered += 1
-            stats.filtered_reasons["entity_removed"] += 1
-            return
-        if verdict is Verdict.FILTERED:
-            stats.filtered += 1
-            stats.filtered_reasons["excluded_by_filters"] += 1
-            return
+        self.stats.received += 1
         try:
             line = self._encoder.encode(
                 entity_id,
@@ -128,10 +124,21 @@ class Capture:
             self._encode_failed(entity_id, err)
             return
         if line is None:
-            stats.filtered += 1
-            stats.filtered_reasons["state_not_written"] += 1
+            self._filtered("state_not_written")
             return
         self._sink(line)
+
+    def _not_ingested(self, verdict: Verdict, *, removed: bool) -> None:
+        """Count a state change that is not encoded (our own entities are not counted)."""
+        if verdict is Verdict.OWN:  # our own diagnostics: not the user's data
+            return
+        self.stats.received += 1
+        self._filtered("entity_removed" if removed else "excluded_by_filters")
+
+    def _filtered(self, reason: str) -> None:
+        stats = self.stats
+        stats.filtered += 1
+        stats.filtered_reasons[reason] += 1
 
     @callback
     def _on_event(self, event: Event[Mapping[str, Any]]) -> None:

@@ -74,6 +74,10 @@ class Pipeline:
             BatchPolicy(batch_size, config.flush_interval),
         )
         self._burst = BurstSpill(self.queue, self._outbox, spill_at, keep=batch_size)
+        # Queue lengths at which `submit` wakes a task (the line it adds fills the batch, or
+        # reaches the spill threshold).
+        self._last_before_batch = batch_size - 1
+        self._last_before_spill = spill_at - 1
         self._mover = DiskMover(self._outbox, self._spool, stats, Backoff())
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -87,14 +91,14 @@ class Pipeline:
             return
         queue.append(line)
         # Wake delivery for the first line (a quiet pipeline writes it at once) and for a full
-        # batch.
-        delivery = self._delivery
+        # batch, the burst spill when the queue reaches its threshold; no wake-up otherwise.
         if not size:
+            delivery = self._delivery
             delivery.first_queued = time.monotonic()
             delivery.wake.set()
-        elif size + 1 == delivery.policy.batch_size:
-            delivery.wake.set()
-        elif size + 1 == self._burst.spill_at:
+        elif size == self._last_before_batch:
+            self._delivery.wake.set()
+        elif size == self._last_before_spill:
             self._burst.wake.set()
 
     @property

@@ -134,8 +134,8 @@ class SkipCounter:
 
 def timestamp_us(timestamp: float) -> int:
     """Unix seconds to integer microseconds, rounding as datetime.fromtimestamp does."""
-    frac, whole = math.modf(timestamp)
-    return int(whole) * 1_000_000 + round(frac * 1e6)
+    whole = int(timestamp)  # truncated, as math.modf; the subtraction below is exact
+    return whole * 1_000_000 + round((timestamp - whole) * 1e6)
 
 
 def state_to_number(state: str) -> float | None:
@@ -261,14 +261,21 @@ class _CoreEntityCache:
     by_state_fields: dict[tuple[str, ...], _CorePart]  # state field names -> attribute part
 
 
+# An attribute's encoded field: (its value, _snapshot of it, the field, the field's name).
+type _Field = tuple[Any, Any, str, str]
+
+
 @dataclass(slots=True)
 class _EntityCache:
     attributes: Mapping[str, Any]
     version: int
-    prefix: str
+    prefix: str  # measurement and tags
     fields: str  # ",k=v,..." or ""
     tag_values: tuple[Any, ...]  # _snapshot of each ATTRIBUTE_TAGS attribute
-    encoded: dict[str, tuple[Any, str]]  # attribute -> (_snapshot, its encoded field)
+    encoded: dict[str, _Field]  # by attribute
+    # What a line is made of around its state field: prefix and fields with the context.
+    head: str  # prefix + context tags + " "
+    tail: str  # fields + context fields + " "
 
 
 # Distinct states whose encoded state/value fields are kept (on/off, modes, recurring values).
@@ -299,8 +306,9 @@ class StateEncoder:
     """Encodes state_changed events in the default schema.
 
     The series prefix and attribute fields are cached per entity and rebuilt only when the
-    attributes object or the metadata changes (Home Assistant reuses the attributes object
-    when only the state changed), so the common case is a few string joins. A rebuild reuses
+    attributes or the metadata change (Home Assistant reuses the attributes object when only
+    the state changed; a new but equal object is compared once and then kept), so the common
+    case is an identity check and a string join. A rebuild reuses
     the prefix and each field whose value did not change; the state/value fields of recent
     distinct states are cached too.
     """
@@ -330,6 +338,9 @@ class StateEncoder:
             if (encoded := encode_value_field(k, v, self.skips, frozenset())) is not None
         ]
         self._context_fields = "".join(f",{p}" for p in parts)
+        for entry in self._cache.values():
+            entry.head = f"{entry.prefix}{self._context_tags} "
+            entry.tail = f"{entry.fields}{self._context_fields} "
 
     def forget(self, entity_id: str) -> None:
         self._cache.pop(entity_id, None)
@@ -338,7 +349,7 @@ class StateEncoder:
         self, entity_id: str, attributes: Mapping[str, Any], old: _EntityCache | None
     ) -> _EntityCache:
         version = self._metadata.version
-        tag_values = tuple(_snapshot(attributes.get(a)) for a in ATTRIBUTE_TAGS)
+        tag_values = tuple([_snapshot(attributes.get(a)) for a in ATTRIBUTE_TAGS])
         if (
             old is not None
             and old.version == version
@@ -356,7 +367,7 @@ class StateEncoder:
             tags.update(self._metadata.tags(entity_id))
             prefix = series_prefix(STATE_MEASUREMENT, tags.items())
         previous = old.encoded if old is not None else {}
-        encoded_now: dict[str, tuple[Any, str]] = {}
+        encoded_now: dict[str, _Field] = {}
         parts: list[str] = []
         names = {"state", "value"}
         if self._options.include_attributes:
@@ -364,25 +375,42 @@ class StateEncoder:
             for key, value in attributes.items():
                 if key in ATTRIBUTE_TAGS or key in ignore:
                     continue
-                snap = _snapshot(value)
-                hit = previous.get(key) if snap is not _UNCACHEABLE else None
-                if hit is not None and hit[0] == snap:
-                    encoded: str | None = hit[1]
+                hit = previous.get(key)
+                # Only cacheable values are kept; of those, all but lists are immutable, so
+                # the same object encodes the same (a light's tuple of colour modes).
+                if hit is not None and hit[0] is value and type(value) is not list:
+                    snap = hit[1]
                 else:
-                    encoded = encode_value_field(key, value, self.skips)
-                if encoded is not None:
-                    # Two attributes can map to one field ("area" and "attr_area"): a line
-                    # may name a field once, so the first one wins.
-                    name = _field_name(encoded)
-                    if name in names:
-                        self.skips.add("duplicate_field")
+                    snap = _snapshot(value)
+                    if hit is not None and (snap is _UNCACHEABLE or hit[1] != snap):
+                        hit = None
+                if hit is not None:
+                    encoded, name = hit[2], hit[3]
+                else:
+                    fresh = encode_value_field(key, value, self.skips)
+                    if fresh is None:
                         continue
-                    names.add(name)
-                    parts.append(encoded)
-                    if snap is not _UNCACHEABLE:
-                        encoded_now[key] = (snap, encoded)
-        fields = "".join(f",{p}" for p in parts)
-        entry = _EntityCache(attributes, version, prefix, fields, tag_values, encoded_now)
+                    encoded, name = fresh, _field_name(fresh)
+                # Two attributes can map to one field ("area" and "attr_area"): a line may
+                # name a field once, so the first one wins.
+                if name in names:
+                    self.skips.add("duplicate_field")
+                    continue
+                names.add(name)
+                parts.append(encoded)
+                if snap is not _UNCACHEABLE:
+                    encoded_now[key] = (value, snap, encoded, name)
+        fields = f",{','.join(parts)}" if parts else ""
+        entry = _EntityCache(
+            attributes,
+            version,
+            prefix,
+            fields,
+            tag_values,
+            encoded_now,
+            f"{prefix}{self._context_tags} ",
+            f"{fields}{self._context_fields} ",
+        )
         self._cache[entity_id] = entry
         return entry
 
@@ -405,19 +433,17 @@ class StateEncoder:
         self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
     ) -> str:
         entry = self._cache.get(entity_id)
-        if (
-            entry is None
-            or entry.version != self._metadata.version
-            or (entry.attributes is not attributes and entry.attributes != attributes)
-        ):
+        if entry is None or entry.version != self._metadata.version:
             entry = self._build(entity_id, attributes, entry)
+        elif entry.attributes is not attributes:
+            if entry.attributes == attributes:  # a new, equal object (the entity was added
+                entry.attributes = attributes  # again): compared once, not on every change
+            else:
+                entry = self._build(entity_id, attributes, entry)
         state_field = self._state_fields.get(state)
         if state_field is None:
             state_field = self._state_field(state)
-        return (
-            f"{entry.prefix}{self._context_tags} {state_field}"
-            f"{entry.fields}{self._context_fields} {time_us}"
-        )
+        return f"{entry.head}{state_field}{entry.tail}{time_us}"
 
 
 class CoreCompatEncoder:
@@ -465,7 +491,12 @@ class CoreCompatEncoder:
         if head is None:
             head = self._state_part(state)
         entry = self._cache.get(entity_id)
-        if entry is None or (entry.attributes is not attributes and entry.attributes != attributes):
+        if entry is not None and entry.attributes is not attributes:
+            if entry.attributes == attributes:  # a new, equal object: adopted, compared once
+                entry.attributes = attributes
+            else:
+                entry = None
+        if entry is None:
             entry = self._cache[entity_id] = _CoreEntityCache(
                 attributes, self._series(entity_id, attributes), {}
             )
