@@ -1,8 +1,12 @@
 """Weather readings from OpenWeatherMap or a Home Assistant weather entity, as points.
 
-Pure logic, no Home Assistant imports. OpenWeatherMap's current-weather document
-(``/data/2.5/weather``) is read with ``units=metric``; a reading in Kelvin (``standard``
-units) is converted, so temperatures are always °C.
+Pure logic, no Home Assistant imports. Every reading is in one set of units, whatever its
+source, so a query never has to know where a point came from: temperatures in °C, pressure in
+hPa, wind speed in m/s (OpenWeatherMap's ``units=metric``). OpenWeatherMap's current-weather
+document (``/data/2.5/weather``) is read in those units (a reading in Kelvin, ``standard``
+units, is converted); a Home Assistant weather entity reports in the units its user chose
+(``temperature_unit``, ``pressure_unit``, ``wind_speed_unit``), which are converted, and a
+value in a unit not known here is left out rather than stored under the wrong one.
 """
 
 from __future__ import annotations
@@ -40,6 +44,30 @@ _OWM_IDS: Final = {
 }
 
 EnrichmentMode = Literal["off", "tag", "tag_fields"]
+
+# The units a Home Assistant weather entity may report in (homeassistant.const
+# UnitOfTemperature / UnitOfPressure / UnitOfSpeed), as (scale, offset) to ours:
+# ours = value * scale + offset.
+_TEMPERATURE: Final = {"°C": (1.0, 0.0), "°F": (5 / 9, -32 * 5 / 9), "K": (1.0, -273.15)}
+_PRESSURE: Final = {
+    "hPa": (1.0, 0.0),
+    "mbar": (1.0, 0.0),
+    "Pa": (0.01, 0.0),
+    "kPa": (10.0, 0.0),
+    "cbar": (10.0, 0.0),
+    "bar": (1000.0, 0.0),
+    "mmHg": (1.333223874, 0.0),
+    "inHg": (33.86389, 0.0),
+    "psi": (68.94757, 0.0),
+}
+_WIND_SPEED: Final = {
+    "m/s": (1.0, 0.0),
+    "km/h": (1 / 3.6, 0.0),
+    "mph": (0.44704, 0.0),
+    "kn": (1852 / 3600, 0.0),
+    "ft/s": (0.3048, 0.0),
+    "Beaufort": None,  # a scale, not a speed: left out
+}
 
 
 class WeatherError(ValueError):
@@ -137,24 +165,49 @@ def parse_owm(data: object, units: Literal["metric", "standard"] = "metric") -> 
     )
 
 
+def _converted(
+    value: object, unit: object, units: Mapping[str, tuple[float, float] | None], ours: str
+) -> float | None:
+    """`value` in our unit; None when it is not a number or its unit is not known here.
+
+    No unit attribute: the entity predates them or is a template without one; its numbers
+    are taken to be in our units, as they were before units were converted.
+    """
+    number = _number(value)
+    if number is None:
+        return None
+    factor = units.get(str(unit if unit is not None else ours))
+    if factor is None:
+        return None
+    scale, offset = factor
+    return round(number * scale + offset, 2)
+
+
 def from_weather_entity(
     entity_id: str, state: str, attributes: Mapping[str, Any], updated_at: float | None = None
 ) -> WeatherReading:
-    """A Home Assistant weather entity's state (its condition) and attributes.
+    """A Home Assistant weather entity's state (its condition) and attributes, in our units.
 
     `updated_at` (the state's last update) becomes the point's time, so polling an unchanged
     entity rewrites the same point instead of adding one.
     """
     if state in ("unavailable", "unknown", ""):
         raise WeatherError(f"{entity_id} is {state or 'empty'}")
+    temperature_unit = attributes.get("temperature_unit")
     return WeatherReading(
         source=entity_id,
         condition=state,
-        temperature=_number(attributes.get("temperature")),
-        apparent_temperature=_number(attributes.get("apparent_temperature")),
+        temperature=_converted(attributes.get("temperature"), temperature_unit, _TEMPERATURE, "°C"),
+        apparent_temperature=_converted(
+            attributes.get("apparent_temperature"), temperature_unit, _TEMPERATURE, "°C"
+        ),
         humidity=_number(attributes.get("humidity")),
-        pressure=_number(attributes.get("pressure")),
-        wind_speed=_number(attributes.get("wind_speed")),
+        pressure=_converted(
+            attributes.get("pressure"), attributes.get("pressure_unit"), _PRESSURE, "hPa"
+        ),
+        wind_speed=_converted(
+            attributes.get("wind_speed"), attributes.get("wind_speed_unit"), _WIND_SPEED, "m/s"
+        ),
         wind_bearing=_number(attributes.get("wind_bearing")),
         cloud_coverage=_number(attributes.get("cloud_coverage")),
         observed_at=updated_at,

@@ -273,7 +273,10 @@ async def test_sports_bad_input_fails_the_update_only(
 async def test_weather_entity_enriches_state_points(
     hass: HomeAssistant, influxdb1: InfluxDB1, database: str
 ) -> None:
-    hass.states.async_set("weather.home", "rainy", {"temperature": 7.5, "humidity": 90})
+    # An entity in the user's units (here °F): points carry °C, as OpenWeatherMap's do.
+    hass.states.async_set(
+        "weather.home", "rainy", {"temperature": 45.5, "temperature_unit": "°F", "humidity": 90}
+    )
     entry = v1_entry(
         influxdb1.url,
         database,

@@ -110,6 +110,60 @@ def test_owm_fuzz_only_weather_errors(data: object) -> None:
         parse_owm(data)
 
 
+def test_weather_entity_in_the_users_units_is_stored_in_ours() -> None:
+    """A weather entity reports in the units its user picked; points are °C, hPa and m/s
+    whatever the source, so one query reads every source."""
+    imperial = from_weather_entity(
+        "weather.home",
+        "sunny",
+        {
+            "temperature": 50,
+            "apparent_temperature": 32,
+            "temperature_unit": "°F",
+            "pressure": 29.92,
+            "pressure_unit": "inHg",
+            "wind_speed": 10,
+            "wind_speed_unit": "mph",
+            "humidity": 40,
+        },
+    )
+    assert imperial.numbers() == {
+        "temperature": 10.0,
+        "apparent_temperature": 0.0,
+        "humidity": 40.0,
+        "pressure": 1013.21,
+        "wind_speed": 4.47,
+    }
+    metric = from_weather_entity(
+        "weather.home",
+        "sunny",
+        {
+            "temperature": 283.15,
+            "temperature_unit": "K",
+            "pressure": 101.3,
+            "pressure_unit": "kPa",
+            "wind_speed": 36,
+            "wind_speed_unit": "km/h",
+        },
+    )
+    assert (metric.temperature, metric.pressure, metric.wind_speed) == (10.0, 1013.0, 10.0)
+    # A unit not known here, or a scale rather than a speed: left out, never mislabelled.
+    odd = from_weather_entity(
+        "weather.home",
+        "windy",
+        {
+            "temperature": 3,
+            "temperature_unit": "°Ré",
+            "wind_speed": 5,
+            "wind_speed_unit": "Beaufort",
+        },
+    )
+    assert odd.numbers() == {}
+    # No unit attributes (an entity that has none): taken as already in our units.
+    bare = from_weather_entity("weather.home", "rainy", {"temperature": 7.5, "pressure": 1000})
+    assert (bare.temperature, bare.pressure) == (7.5, 1000.0)
+
+
 def test_weather_entity_and_point() -> None:
     reading = from_weather_entity(
         "weather.home", "rainy", {"temperature": 7.5, "humidity": 90, "wind_speed": "bad"}
