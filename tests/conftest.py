@@ -1,4 +1,4 @@
-"""Session-wide real servers, shared by every suite (they start in well under a second)."""
+"""Real servers shared by every suite (they start in well under a second)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,14 @@ def influxdb1() -> Iterator[InfluxDB1]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def victoria() -> Iterator[VictoriaMetrics]:
-    """A real VictoriaMetrics (InfluxDB line protocol on /api/v2/write)."""
+    """A real VictoriaMetrics (InfluxDB line protocol on /api/v2/write), empty, for one test.
+
+    Unlike InfluxDB it has nothing to isolate tests by (a v2 write's bucket is not a label),
+    so a session-wide one let a test count another's points (sensor.seq_* of test_runtime in
+    test_end_to_end's totals, depending on the order).
+    """
     pytest_socket.enable_socket()
     with running(VictoriaMetrics) as server:
         assert isinstance(server, VictoriaMetrics)
