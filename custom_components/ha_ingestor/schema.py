@@ -339,8 +339,11 @@ class StateEncoder:
         ]
         self._context_fields = "".join(f",{p}" for p in parts)
         for entry in self._cache.values():
-            entry.head = f"{entry.prefix}{self._context_tags} "
-            entry.tail = f"{entry.fields}{self._context_fields} "
+            entry.head, entry.tail = self._frame(entry.prefix, entry.fields)
+
+    def _frame(self, prefix: str, fields: str) -> tuple[str, str]:
+        """A line's head and tail around its state field, with the weather context."""
+        return f"{prefix}{self._context_tags} ", f"{fields}{self._context_fields} "
 
     def forget(self, entity_id: str) -> None:
         self._cache.pop(entity_id, None)
@@ -408,8 +411,7 @@ class StateEncoder:
             fields,
             tag_values,
             encoded_now,
-            f"{prefix}{self._context_tags} ",
-            f"{fields}{self._context_fields} ",
+            *self._frame(prefix, fields),
         )
         self._cache[entity_id] = entry
         return entry

@@ -135,11 +135,10 @@ def parse_owm(data: object, units: Literal["metric", "standard"] = "metric") -> 
         raise WeatherError("no 'main' section")
     wind = _section(data, "wind")
     clouds = _section(data, "clouds")
-    offset = 273.15 if units == "standard" else 0.0
+    unit = "K" if units == "standard" else "°C"
 
     def celsius(value: object) -> float | None:
-        number = _number(value)
-        return None if number is None else round(number - offset, 2)
+        return _converted(value, unit, _TEMPERATURE, "°C")
 
     condition = None
     weather = data.get("weather")
