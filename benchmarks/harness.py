@@ -262,19 +262,30 @@ async def fire_changes(hass: HomeAssistant, changes: Iterator[Change]) -> float:
     return time.perf_counter() - start
 
 
-async def fire_steadily(hass: HomeAssistant, seq: Sequence, rate: float) -> None:
-    """async_set the sequence at `rate` changes per second, a chunk per tick."""
+async def fire_steadily(
+    hass: HomeAssistant,
+    seq: Sequence,
+    rate: float,
+    until: Callable[[], bool] | None = None,
+) -> int:
+    """async_set the sequence at `rate` changes per second, a chunk per tick, to its end or
+    until `until()` is true; returns how many changes were set."""
     loop = asyncio.get_running_loop()
     tick = YIELD_EVERY / rate
     start = loop.time()
     async_set = hass.states.async_set
     attributes = seq.attributes
+    fired = 0
     for k, chunk in enumerate(seq.chunks):
         delay = start + k * tick - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        if until is not None and until():
+            break
         for entity_id, state, index in chunk:
             async_set(entity_id, state, attributes[index])
+        fired += len(chunk)
+    return fired
 
 
 def percentile(values: list[float], pct: float) -> float:

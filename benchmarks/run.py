@@ -253,23 +253,11 @@ async def child_c(p: dict[str, Any]) -> dict[str, Any]:
     rows = [(e, s, a, base + i * 1e-4) for i, (e, s, a) in enumerate(changes)]
     options = SchemaOptions(ignore_attributes=frozenset(DEFAULT_IGNORE_ATTRIBUTES))
 
-    def run(encode: Callable[..., Any]) -> tuple[float, int]:
+    def run(encode: Callable[..., Any], subset: list[Any]) -> tuple[float, int]:
         start = time.perf_counter()
-        out = [encode(e, s, a, timestamp_us(t)) for e, s, a, t in rows]
+        out = [encode(e, s, a, timestamp_us(t)) for e, s, a, t in subset]
         elapsed = time.perf_counter() - start
         return elapsed, sum(len(x) + 1 for x in out if x is not None)
-
-    results: dict[str, Any] = {"events": n}
-    for name, make in (
-        ("default", lambda: StateEncoder(options).encode),
-        ("core_compat", lambda: CoreCompatEncoder(options).encode),
-    ):
-        elapsed_runs = []
-        size = 0
-        for _ in range(p["reps"]):
-            elapsed, size = run(make())
-            elapsed_runs.append(elapsed)
-        results[name] = {"pps": n / _median(elapsed_runs), "bytes_per_point": size / n}
 
     # HA core's influxdb: event_to_json in its thread, then the influxdb client's line protocol
     from homeassistant.components.influxdb import INFLUX_SCHEMA, _generate_event_to_json
@@ -277,19 +265,41 @@ async def child_c(p: dict[str, Any]) -> dict[str, Any]:
     from influxdb.line_protocol import make_lines
 
     to_json = _generate_event_to_json(INFLUX_SCHEMA({"database": "x"}))
-    core_rows = rows[: min(n, 50_000)]  # core is slow: a quarter of the sequence, 2 runs
+    core_rows = rows[: min(n, 50_000)]  # core is slow: a quarter of the sequence
     events = [
         Event("state_changed", {"new_state": State(e, s, a)}, time_fired_timestamp=t)
         for e, s, a, t in core_rows
     ]
-    elapsed_runs = []
-    for _ in range(min(p["reps"], 2)):
+
+    def run_core() -> float:
         start = time.perf_counter()
         points = [j for ev in events if (j := to_json(ev)) is not None]
         for i in range(0, len(points), 100):  # core writes batches of at most 100
             make_lines({"points": points[i : i + 100]})
-        elapsed_runs.append(time.perf_counter() - start)
-    results["core_influxdb"] = {"pps": len(core_rows) / _median(elapsed_runs)}
+        return time.perf_counter() - start
+
+    # The paths take turns in every round, so a change in the machine's load between them
+    # moves all of them; core-compatible mode is also timed on core's rows for the ratio.
+    names = ("default", "core_compat", "compat_50k", "core_influxdb")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    sizes: dict[str, int] = {}
+    ratios = []
+    for _ in range(p["reps"]):
+        for name, encoder, subset in (
+            ("default", StateEncoder(options), rows),
+            ("core_compat", CoreCompatEncoder(options), rows),
+            ("compat_50k", CoreCompatEncoder(options), core_rows),
+        ):
+            elapsed, sizes[name] = run(encoder.encode, subset)
+            times[name].append(elapsed)
+        times["core_influxdb"].append(run_core())
+        ratios.append(times["core_influxdb"][-1] / times["compat_50k"][-1])
+    results: dict[str, Any] = {"events": n, "core_events": len(core_rows)}
+    for name in ("default", "core_compat"):
+        pps = n / _median(times[name])
+        results[name] = {"pps": pps, "bytes_per_point": sizes[name] / n}
+    results["core_influxdb"] = {"pps": len(core_rows) / _median(times["core_influxdb"])}
+    results["compat_vs_core"] = {"median": _median(ratios), "rounds": ratios}
     return results
 
 
@@ -611,8 +621,13 @@ def section_c(cfg: dict[str, Any]) -> dict[str, Any]:
         print(f"    {label:<36}{r[key]['pps']:>12,.0f} points/s{extra}")
     pps = r["default"]["pps"]
     print(f"    default schema >= 300,000 points/s: {verdict(pps >= 300_000)}")
-    compat = r["core_compat"]["pps"] / r["core_influxdb"]["pps"]
-    print(f"    core-compatible / core {compat:.1f}x (>= 5x): {verdict(compat >= 5)}")
+    ratio = r["compat_vs_core"]
+    compat = ratio["median"]
+    rounds = ", ".join(f"{x:.1f}" for x in ratio["rounds"])
+    print(
+        f"    core-compatible / core on core's {r['core_events']:,} changes, paths taking turns,"
+        f" median of rounds ({rounds}): {compat:.1f}x (>= 5x) {verdict(compat >= 5)}"
+    )
     return r
 
 
