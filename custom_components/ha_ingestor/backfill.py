@@ -28,7 +28,7 @@ from homeassistant.helpers.storage import Store
 
 from .backfill_plan import BackfillJob, JobStatus
 from .const import DOMAIN
-from .history import RecordedState, async_read_states
+from .history import RecordedStates, async_read_states
 from .history_delivery import HistoryDelivery
 from .schema import CoreCompatEncoder, StateEncoder, timestamp_us
 
@@ -64,7 +64,7 @@ class HistoryState:
         await self._store.async_remove()
 
 
-async def encode_states(encoder: Encoder, rows: list[RecordedState]) -> tuple[list[str], int]:
+async def encode_states(encoder: Encoder, rows: RecordedStates) -> tuple[list[str], int]:
     """Lines for recorded states, at their own timestamps; returns (lines, not written).
 
     Yields to the loop every ENCODE_CHUNK states, so live events are never held up long.
@@ -72,7 +72,8 @@ async def encode_states(encoder: Encoder, rows: list[RecordedState]) -> tuple[li
     lines: list[str] = []
     skipped = 0
     encode = encoder.encode
-    for index, (entity_id, state, attributes, ts) in enumerate(rows):
+    columns = zip(rows.entity_ids, rows.states, rows.attributes, rows.timestamps, strict=True)
+    for index, (entity_id, state, attributes, ts) in enumerate(columns):
         if index and not index % ENCODE_CHUNK:
             await asyncio.sleep(0)
         try:
@@ -177,14 +178,14 @@ class Backfiller:
 
     async def _read(
         self, job: BackfillJob, window: tuple[float, float]
-    ) -> tuple[list[RecordedState], float]:
+    ) -> tuple[RecordedStates, float]:
         began = time.monotonic()
         rows = await async_read_states(self._hass, job.entity_ids, *window)
         return rows, time.monotonic() - began
 
     def _read_ahead(
         self, job: BackfillJob, window: tuple[float, float] | None
-    ) -> asyncio.Task[tuple[list[RecordedState], float]] | None:
+    ) -> asyncio.Task[tuple[RecordedStates, float]] | None:
         if window is None:
             return None
         return asyncio.get_running_loop().create_task(

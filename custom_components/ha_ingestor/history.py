@@ -8,6 +8,7 @@ recorder's public history and statistics functions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import time
 from typing import Any, Final, Literal
@@ -21,7 +22,6 @@ RECORDER_DOMAIN: Final = "recorder"
 # wider and cut to [start, end) here, so a state exactly on a slice boundary is read once.
 _EDGE: Final = 0.001
 
-type RecordedState = tuple[str, str, Mapping[str, Any], float]  # entity, state, attrs, ts
 StatisticsPeriod = Literal["5minute", "hour"]
 STATISTIC_TYPES: Final[
     set[Literal["change", "last_reset", "max", "mean", "min", "state", "sum"]]
@@ -32,6 +32,25 @@ STATISTIC_TYPES: Final[
     "state",
     "sum",
 }
+
+
+@dataclass(slots=True)
+class RecordedStates:
+    """A slice of recorded states, column by column.
+
+    Four lists, and the attribute dicts the recorder decoded (once per distinct attributes
+    row in a read) shared as they are, instead of a tuple and a dict copy per state: 40,000
+    fewer objects per 20,000-state slice for the garbage collector to scan, and the encoder's
+    cache (keyed on the attributes object) hits for an entity whose attributes did not change.
+    """
+
+    entity_ids: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    attributes: list[Mapping[str, Any]] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
 
 
 def _utc(ts: float) -> datetime:
@@ -49,7 +68,7 @@ def oldest_kept(hass: HomeAssistant) -> float:
 
 def _read_states(
     hass: HomeAssistant, entity_ids: list[str], start: float, end: float
-) -> list[RecordedState]:
+) -> RecordedStates:
     found = history.get_significant_states(
         hass,
         _utc(start - _EDGE),
@@ -61,21 +80,24 @@ def _read_states(
         False,  # minimal_response
         False,  # no_attributes
     )
-    rows: list[RecordedState] = []
+    rows = RecordedStates()
     for entity_id, states in found.items():
         for state in states:
             if isinstance(state, dict):  # not asked for (compressed format)
                 continue
             ts = state.last_updated_timestamp
             if start <= ts < end:
-                # Attributes are decoded here, in the recorder's thread, not on the loop.
-                rows.append((entity_id, state.state, dict(state.attributes), ts))
+                rows.entity_ids.append(entity_id)
+                rows.states.append(state.state)
+                # Decoded here, in the recorder's thread, not on the loop; never changed.
+                rows.attributes.append(state.attributes)
+                rows.timestamps.append(ts)
     return rows
 
 
 async def async_read_states(
     hass: HomeAssistant, entity_ids: list[str], start: float, end: float
-) -> list[RecordedState]:
+) -> RecordedStates:
     """Every recorded state of these entities with start <= last_updated < end."""
     return await get_instance(hass).async_add_executor_job(
         _read_states, hass, entity_ids, start, end
