@@ -71,7 +71,7 @@ async def _live(
     latencies.clear()
     seq = h.make_sequence(int(cfg["rate"] * seconds), seed=seed)
     await h.reset_states(hass, seq)  # a change equal to the current state would not fire
-    before = ours.stats.written + ours.stats.dropped_total
+    before = ours.accounted
     began = time.perf_counter()
     fired = await h.fire_steadily(hass, seq, cfg["rate"], until)
     streamed = time.perf_counter() - began

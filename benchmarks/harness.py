@@ -423,6 +423,12 @@ class Ingestor:
     def stats(self) -> Any:
         return self.entry.runtime_data.pipeline.stats
 
+    @property
+    def accounted(self) -> int:
+        """Points written, dropped or dead-lettered so far."""
+        stats = self.stats
+        return int(stats.written + stats.dropped_total + stats.dead_lettered)
+
     async def wait_written(self, expected: int, limit_s: float) -> bool:
         """Until `expected` points are accounted for (written, dropped or dead-lettered).
 
@@ -430,7 +436,7 @@ class Ingestor:
         """
         deadline = time.monotonic() + limit_s
         stats = self.stats
-        while stats.written + stats.dropped_total + stats.dead_lettered < expected:
+        while self.accounted < expected:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.005)
