@@ -1,8 +1,14 @@
 """Reads Home Assistant's recorder: states for a backfill, long-term statistics.
 
 The only module that talks to the recorder. Every read runs in the recorder's own executor
-(`get_instance(hass).async_add_executor_job`), never on the event loop, and goes through the
-recorder's public history and statistics functions.
+(`get_instance(hass).async_add_executor_job`), never on the event loop. Statistics go through
+the recorder's statistics functions. States are read with one query on the recorder's own
+tables and attribute decoder, not the history API: that one builds a row and a state object
+per recorded state and holds them all until the read ends, long enough for the garbage
+collector to promote them; tens of thousands per slice brought on the full collections that
+stall the event loop for hundreds of milliseconds under a live stream. Here each row is
+dropped as soon as its columns are taken, and what is kept (strings, floats, the decoded
+attribute dicts, once per distinct attributes row) is mostly not tracked by the collector.
 """
 
 from __future__ import annotations
@@ -14,13 +20,21 @@ import time
 from typing import Any, Final, Literal
 
 from homeassistant.components.recorder import history, statistics
+from homeassistant.components.recorder.db_schema import (
+    SHARED_ATTR_OR_LEGACY_ATTRIBUTES,
+    StateAttributes,
+    States,
+)
+from homeassistant.components.recorder.models.state_attributes import (
+    decode_attributes_from_source,
+)
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.recorder import get_instance, session_scope
+from sqlalchemy import select
 
 RECORDER_DOMAIN: Final = "recorder"
-# The recorder's history query excludes both ends ("> start", "< end"): ask a millisecond
-# wider and cut to [start, end) here, so a state exactly on a slice boundary is read once.
-_EDGE: Final = 0.001
+# Metadata ids per query: within SQLite's oldest limit of bound parameters (999).
+_IDS_PER_QUERY: Final = 900
 
 StatisticsPeriod = Literal["5minute", "hour"]
 STATISTIC_TYPES: Final[
@@ -69,28 +83,35 @@ def oldest_kept(hass: HomeAssistant) -> float:
 def _read_states(
     hass: HomeAssistant, entity_ids: list[str], start: float, end: float
 ) -> RecordedStates:
-    found = history.get_significant_states(
-        hass,
-        _utc(start - _EDGE),
-        _utc(end),
-        entity_ids,
-        None,  # filters
-        False,  # include_start_time_state: only states that happened in the window
-        False,  # significant_changes_only: every row, attribute-only changes too
-        False,  # minimal_response
-        False,  # no_attributes
-    )
     rows = RecordedStates()
-    for entity_id, states in found.items():
-        for state in states:
-            if isinstance(state, dict):  # not asked for (compressed format)
-                continue
-            ts = state.last_updated_timestamp
-            if start <= ts < end:
-                rows.entity_ids.append(entity_id)
-                rows.states.append(state.state)
-                # Decoded here, in the recorder's thread, not on the loop; never changed.
-                rows.attributes.append(state.attributes)
+    decoded: dict[str | None, Mapping[str, Any]] = {}  # per attributes row, shared
+    with session_scope(hass=hass, read_only=True) as session:
+        found = get_instance(hass).states_meta_manager.get_many(entity_ids, session, False)
+        names = {metadata_id: entity_id for entity_id, metadata_id in found.items() if metadata_id}
+        ids = sorted(names)
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            query = (
+                select(
+                    States.metadata_id,
+                    States.state,
+                    States.last_updated_ts,
+                    SHARED_ATTR_OR_LEGACY_ATTRIBUTES,
+                )
+                .outerjoin(StateAttributes, States.attributes_id == StateAttributes.attributes_id)
+                .where(
+                    States.metadata_id.in_(ids[first : first + _IDS_PER_QUERY]),
+                    States.last_updated_ts >= start,
+                    States.last_updated_ts < end,
+                )
+                .order_by(States.metadata_id, States.last_updated_ts)
+            )
+            for metadata_id, state, ts, source in session.execute(query):
+                attributes = decoded.get(source)
+                if attributes is None:
+                    attributes = decoded[source] = decode_attributes_from_source(source, {})
+                rows.entity_ids.append(names[metadata_id])
+                rows.states.append(state)
+                rows.attributes.append(attributes)
                 rows.timestamps.append(ts)
     return rows
 
