@@ -105,7 +105,11 @@ def _read_states(
                 )
                 .order_by(States.metadata_id, States.last_updated_ts)
             )
-            for metadata_id, state, ts, source in session.execute(query):
+            # Core execution, a thousand rows at a time from the cursor: the ORM's would fetch
+            # every row into lists first, held long enough for the collector to promote them.
+            for metadata_id, state, ts, source in (
+                session.connection().execute(query).yield_per(1000)
+            ):
                 attributes = decoded.get(source)
                 if attributes is None:
                     attributes = decoded[source] = decode_attributes_from_source(source, {})
