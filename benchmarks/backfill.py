@@ -14,7 +14,7 @@ real InfluxDB 1.6. In one run, side by side:
    without one (the order alternates between rounds): p50/p99 event -> acknowledged write of
    the live points, and the p99 ratio with/without per round and its median.
 
-    .venv/bin/python benchmarks/backfill.py              # ~100k states, 5 rounds, ~1 min
+    .venv/bin/python benchmarks/backfill.py              # ~100k states, 5 rounds, ~35 s
     .venv/bin/python benchmarks/backfill.py --smoke      # tiny sizes
 
 Prints figures and the ratio against the target (live p99 with a backfill <= 2x without);
