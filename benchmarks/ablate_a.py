@@ -18,7 +18,7 @@ steps of a clock tick):
 Each step (a variant's CPU minus the one before it, per round) is what that part costs per
 event.
 
-    .venv/bin/python benchmarks/ablate_a.py            # 20,000 changes, 7 runs, ~2 min
+    .venv/bin/python benchmarks/ablate_a.py            # 20,000 changes, 7 rounds, ~30 s
     .venv/bin/python benchmarks/ablate_a.py --smoke    # tiny sizes
 
 The swaps reach into the entry's capture and the benchmark's write wrapper (benchmark
@@ -140,7 +140,7 @@ async def measure(influx: InfluxDB1, discard_url: str, events: int, reps: int) -
                     kept.clear()
                     if rep:
                         loop_us[name].append(cpu / n * 1e6)
-                        system = after.ru_stime - before.ru_stime  # in clock ticks
+                        system = after.ru_stime - before.ru_stime  # seconds, counted in clock ticks
                         system_us[name].append(system / n * 1e6)
             configure("influxdb")
             for switch in (noop, to_influx.switch, to_discard.switch):
