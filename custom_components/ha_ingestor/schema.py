@@ -122,6 +122,10 @@ class NoMetadata:
         return {}
 
 
+class SkipSink(Protocol):
+    def add(self, reason: str) -> None: ...
+
+
 @dataclass(slots=True)
 class SkipCounter:
     """Why attributes or points were not written, for diagnostics."""
@@ -209,7 +213,7 @@ def field_name(key: str, numeric: bool, reserved: frozenset[str] = _RESERVED_FIE
 
 
 def encode_value_field(
-    key: str, value: Any, skips: SkipCounter, reserved: frozenset[str] = _RESERVED_FIELDS
+    key: str, value: Any, skips: SkipSink, reserved: frozenset[str] = _RESERVED_FIELDS
 ) -> str | None:
     """One ``key=value`` by the default type rule, or None when not written."""
     if value is None or not key:
@@ -273,6 +277,7 @@ class _EntityCache:
     fields: str  # ",k=v,..." or ""
     tag_values: tuple[Any, ...]  # _snapshot of each ATTRIBUTE_TAGS attribute
     encoded: dict[str, _Field]  # by attribute
+    skipped: tuple[str, ...]  # what building it skipped: counted on each change it encodes
     # What a line is made of around its state field: prefix and fields with the context.
     head: str  # prefix + context tags + " "
     tail: str  # fields + context fields + " "
@@ -280,9 +285,18 @@ class _EntityCache:
 
 # Distinct states whose encoded state/value fields are kept (on/off, modes, recurring values).
 _STATE_FIELD_CACHE_SIZE: Final = 4096
+# Distinct (attribute, value) pairs whose encoded fields are kept, across entities.
+_FIELD_CACHE_SIZE: Final = 4096
 
 
 _UNCACHEABLE: Final = object()
+
+
+class _Noted(list[str]):
+    """The skip reasons met while building a cache entry."""
+
+    def add(self, reason: str) -> None:
+        self.append(reason)
 
 
 def _snapshot(value: Any) -> Any:
@@ -308,9 +322,10 @@ class StateEncoder:
     The series prefix and attribute fields are cached per entity and rebuilt only when the
     attributes or the metadata change (Home Assistant reuses the attributes object when only
     the state changed; a new but equal object is compared once and then kept), so the common
-    case is an identity check and a string join. A rebuild reuses
-    the prefix and each field whose value did not change; the state/value fields of recent
-    distinct states are cached too.
+    case is an identity check and a string join. A rebuild reuses the prefix and each field
+    whose value did not change, and takes a changed value's field from any entity's earlier
+    encoding of an equal value; the state/value fields of recent distinct states are cached
+    too. What a build skipped is counted again on each change it encodes, as if uncached.
     """
 
     def __init__(
@@ -324,6 +339,7 @@ class StateEncoder:
         self.skips = skips or SkipCounter()
         self._cache: dict[str, _EntityCache] = {}
         self._state_fields: dict[str, str] = {}
+        self._fields: dict[tuple[str, Any], tuple[str, str]] = {}
         self._context_tags = ""
         self._context_fields = ""
 
@@ -373,6 +389,7 @@ class StateEncoder:
         encoded_now: dict[str, _Field] = {}
         parts: list[str] = []
         names = {"state", "value"}
+        noted = _Noted()
         if self._options.include_attributes:
             ignore = self._options.ignore_attributes
             for key, value in attributes.items():
@@ -390,14 +407,14 @@ class StateEncoder:
                 if hit is not None:
                     encoded, name = hit[2], hit[3]
                 else:
-                    fresh = encode_value_field(key, value, self.skips)
-                    if fresh is None:
+                    field = self._field(key, value, snap, noted)
+                    if field is None:
                         continue
-                    encoded, name = fresh, _field_name(fresh)
+                    encoded, name = field
                 # Two attributes can map to one field ("area" and "attr_area"): a line may
                 # name a field once, so the first one wins.
                 if name in names:
-                    self.skips.add("duplicate_field")
+                    noted.add("duplicate_field")
                     continue
                 names.add(name)
                 parts.append(encoded)
@@ -411,10 +428,29 @@ class StateEncoder:
             fields,
             tag_values,
             encoded_now,
+            tuple(noted),
             *self._frame(prefix, fields),
         )
         self._cache[entity_id] = entry
         return entry
+
+    def _field(self, key: str, value: Any, snap: Any, noted: _Noted) -> tuple[str, str] | None:
+        """An attribute's field and its name, from any entity's earlier encoding of an
+        equal value (brightness levels, colour modes and link qualities recur)."""
+        if snap is _UNCACHEABLE:
+            fresh = encode_value_field(key, value, noted)
+            return None if fresh is None else (fresh, _field_name(fresh))
+        memo_key = (key, snap)
+        field = self._fields.get(memo_key)
+        if field is None:
+            fresh = encode_value_field(key, value, noted)  # a skip is not kept: rare
+            if fresh is None:
+                return None
+            field = (fresh, _field_name(fresh))
+            if len(self._fields) >= _FIELD_CACHE_SIZE:
+                self._fields.clear()
+            self._fields[memo_key] = field
+        return field
 
     def _state_field(self, state: str) -> str:
         """``state="..."`` plus ``,value=...`` when the state is numeric or on/off-like."""
@@ -442,6 +478,9 @@ class StateEncoder:
                 entry.attributes = attributes  # again): compared once, not on every change
             else:
                 entry = self._build(entity_id, attributes, entry)
+        if entry.skipped:
+            for reason in entry.skipped:
+                self.skips.add(reason)
         state_field = self._state_fields.get(state)
         if state_field is None:
             state_field = self._state_field(state)

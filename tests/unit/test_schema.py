@@ -300,6 +300,47 @@ def test_no_two_attributes_share_a_field(attributes: dict[str, float | str]) -> 
         assert f",{escape_name(field_name(key, isinstance(value, float)))}=" in line
 
 
+STATE_KEYS = st.sampled_from(
+    ["a", "a_str", "value", "b", "icon", "friendly_name", "unit_of_measurement"]
+)
+STATE_VALUES = st.one_of(
+    SCALAR,
+    st.sampled_from(
+        [0.0, -0.0, 1, 1.0, True, "1", ("a", "b"), ["a", "b"], "x" * (MAX_STRING_BYTES + 1)]
+    ),
+    st.lists(st.text(max_size=2), max_size=2),
+)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["sensor.a", "light.b", "light.c"]),
+            st.sampled_from(["12.5", "on", "text", "unknown"]),
+            st.dictionaries(STATE_KEYS, STATE_VALUES, max_size=5),
+            st.booleans(),  # the same attributes object as this entity's last change
+        ),
+        max_size=12,
+    )
+)
+def test_state_encoder_cache_changes_nothing(
+    changes: list[tuple[str, str, dict[str, Any], bool]],
+) -> None:
+    """The default encoder, whose caches span changes and entities (equal values of 1, 1.0
+    and True, or 0.0 and -0.0, encode differently), writes what a new encoder per change
+    writes, and counts the same skips."""
+    options = SchemaOptions(ignore_attributes=frozenset({"icon"}))
+    cached = StateEncoder(options, skips=SkipCounter())
+    fresh_skips = SkipCounter()
+    last: dict[str, dict[str, Any]] = {}
+    for i, (entity_id, state, attrs, reuse) in enumerate(changes):
+        attributes = last.get(entity_id, attrs) if reuse else attrs
+        last[entity_id] = attributes
+        expected = StateEncoder(options, skips=fresh_skips).encode(entity_id, state, attributes, i)
+        assert cached.encode(entity_id, state, attributes, i) == expected
+        assert cached.skips.reasons == fresh_skips.reasons
+
+
 CORE_KEYS = st.sampled_from(
     ["value", "value_", "state", "state_", "time", "time_", "domain", "unit_of_measurement", "a"]
 )
