@@ -3,7 +3,7 @@
 One Home Assistant (harness.start_hass), the same 20,000 mixed changes as `run.py` (a),
 variants switched on one at a time, order rotating, 1 warm-up + `--reps` runs each, medians
 of the event-loop thread's CPU per async_set (and of it the kernel's, from getrusage, in
-steps of a clock tick):
+steps of a clock tick, and the cyclic garbage collector's, timed by gc.callbacks):
 
     noop        a no-op @callback listener (the reference)
     callback    our callback, the encoder replaced by one returning a constant line, the
@@ -119,6 +119,7 @@ async def measure(influx: InfluxDB1, discard_url: str, events: int, reps: int) -
                 switch.off()
             loop_us: dict[str, list[float]] = {name: [] for name in VARIANTS}
             system_us: dict[str, list[float]] = {name: [] for name in VARIANTS}
+            gc_us: dict[str, list[float]] = {name: [] for name in VARIANTS}
             expected = {id(to_influx): 0, id(to_discard): 0}
             for rep in range(reps + 1):  # rep 0 warms up
                 k = rep % len(VARIANTS)
@@ -129,7 +130,8 @@ async def measure(influx: InfluxDB1, discard_url: str, events: int, reps: int) -
                     gc.collect()
                     before = resource.getrusage(resource.RUSAGE_THREAD)
                     start = time.thread_time()
-                    await h.fire(hass, seq)
+                    with h.GcTimer() as gct:
+                        await h.fire(hass, seq)
                     cpu = time.thread_time() - start
                     after = resource.getrusage(resource.RUSAGE_THREAD)
                     switch.off()
@@ -142,21 +144,29 @@ async def measure(influx: InfluxDB1, discard_url: str, events: int, reps: int) -
                         loop_us[name].append(cpu / n * 1e6)
                         system = after.ru_stime - before.ru_stime  # seconds, counted in clock ticks
                         system_us[name].append(system / n * 1e6)
+                        gc_us[name].append(gct.seconds / n * 1e6)
             configure("influxdb")
             for switch in (noop, to_influx.switch, to_discard.switch):
                 switch.on()
         finally:
             await h.stop_hass(hass)
-    _report(loop_us, system_us, n, reps)
+    _report(loop_us, system_us, gc_us, n, reps)
 
 
 def _report(
-    loop_us: dict[str, list[float]], system_us: dict[str, list[float]], n: int, reps: int
+    loop_us: dict[str, list[float]],
+    system_us: dict[str, list[float]],
+    gc_us: dict[str, list[float]],
+    n: int,
+    reps: int,
 ) -> None:
     """Steps and ratios are medians of each round's own (the variants of a round ran back to
     back), which a drift of the machine's speed between rounds moves less."""
     print(f"event-loop CPU per async_set, {n:,} changes, {reps} rounds, medians")
-    print(f"  {'variant':<10} {'us':>7} {'x no-op':>8} {'step':>8} {'of it system':>13}   runs")
+    print(
+        f"  {'variant':<10} {'us':>7} {'x no-op':>8} {'step':>8} {'of it system':>13}"
+        f" {'of it GC':>9}   runs"
+    )
     noop = loop_us["noop"]
     previous = noop
     for name in VARIANTS:
@@ -165,9 +175,10 @@ def _report(
         steps = [v - before for v, before in zip(runs, previous, strict=True)]
         step = "" if name == "noop" else f"{statistics.median(steps):+.2f}"
         system = statistics.median(system_us[name])
+        collector = statistics.median(gc_us[name])
         print(
             f"  {name:<10} {statistics.median(runs):7.2f} {ratio:7.2f}x {step:>8}"
-            f" {system:13.2f}   {' '.join(f'{v:.1f}' for v in runs)}"
+            f" {system:13.2f} {collector:9.2f}   {' '.join(f'{v:.1f}' for v in runs)}"
         )
         previous = runs
 
