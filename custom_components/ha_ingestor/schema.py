@@ -320,12 +320,12 @@ class StateEncoder:
     """Encodes state_changed events in the default schema.
 
     The series prefix and attribute fields are cached per entity and rebuilt only when the
-    attributes or the metadata change (Home Assistant reuses the attributes object when only
-    the state changed; a new but equal object is compared once and then kept), so the common
-    case is an identity check and a string join. A rebuild reuses the prefix and each field
-    whose value did not change, and takes a changed value's field from any entity's earlier
-    encoding of an equal value; the state/value fields of recent distinct states are cached
-    too. What a build skipped is counted again on each change it encodes, as if uncached.
+    attributes object or the metadata change (Home Assistant reuses the attributes object
+    when only the state changed), so the common case is an identity check and a string
+    join. A rebuild reuses the prefix and each field whose value did not change, and takes a
+    changed value's field from any entity's earlier encoding of an equal value; the
+    state/value fields of recent distinct states are cached too. What a build skipped is
+    counted again on each change it encodes, as if uncached.
     """
 
     def __init__(
@@ -437,19 +437,17 @@ class StateEncoder:
     def _field(self, key: str, value: Any, snap: Any, noted: _Noted) -> tuple[str, str] | None:
         """An attribute's field and its name, from any entity's earlier encoding of an
         equal value (brightness levels, colour modes and link qualities recur)."""
-        if snap is _UNCACHEABLE:
-            fresh = encode_value_field(key, value, noted)
-            return None if fresh is None else (fresh, _field_name(fresh))
-        memo_key = (key, snap)
-        field = self._fields.get(memo_key)
-        if field is None:
-            fresh = encode_value_field(key, value, noted)  # a skip is not kept: rare
-            if fresh is None:
-                return None
-            field = (fresh, _field_name(fresh))
+        cacheable = snap is not _UNCACHEABLE
+        if cacheable and (field := self._fields.get((key, snap))) is not None:
+            return field
+        fresh = encode_value_field(key, value, noted)
+        if fresh is None:  # a skip is not kept: each build meets it again and notes it
+            return None
+        field = (fresh, _field_name(fresh))
+        if cacheable:
             if len(self._fields) >= _FIELD_CACHE_SIZE:
                 self._fields.clear()
-            self._fields[memo_key] = field
+            self._fields[(key, snap)] = field
         return field
 
     def _state_field(self, state: str) -> str:
@@ -471,13 +469,14 @@ class StateEncoder:
         self, entity_id: str, state: str, attributes: Mapping[str, Any], time_us: int
     ) -> str:
         entry = self._cache.get(entity_id)
-        if entry is None or entry.version != self._metadata.version:
+        # Not `==`: equal dicts can encode differently (False and 0, 0.0 and -0.0), and
+        # Home Assistant passes a new object only when its `==` found the attributes changed.
+        if (
+            entry is None
+            or entry.attributes is not attributes
+            or entry.version != self._metadata.version
+        ):
             entry = self._build(entity_id, attributes, entry)
-        elif entry.attributes is not attributes:
-            if entry.attributes == attributes:  # a new, equal object (the entity was added
-                entry.attributes = attributes  # again): compared once, not on every change
-            else:
-                entry = self._build(entity_id, attributes, entry)
         if entry.skipped:
             for reason in entry.skipped:
                 self.skips.add(reason)
@@ -532,12 +531,7 @@ class CoreCompatEncoder:
         if head is None:
             head = self._state_part(state)
         entry = self._cache.get(entity_id)
-        if entry is not None and entry.attributes is not attributes:
-            if entry.attributes == attributes:  # a new, equal object: adopted, compared once
-                entry.attributes = attributes
-            else:
-                entry = None
-        if entry is None:
+        if entry is None or entry.attributes is not attributes:  # not `==`, as above
             entry = self._cache[entity_id] = _CoreEntityCache(
                 attributes, self._series(entity_id, attributes), {}
             )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import datetime as dt
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 import pytest
 
 from custom_components.ha_ingestor.line_protocol import (
@@ -300,6 +301,24 @@ def test_no_two_attributes_share_a_field(attributes: dict[str, float | str]) -> 
         assert f",{escape_name(field_name(key, isinstance(value, float)))}=" in line
 
 
+def _assert_like_uncached(
+    make: Callable[[SkipCounter], StateEncoder | CoreCompatEncoder],
+    changes: list[tuple[str, str, dict[str, Any], bool]],
+) -> None:
+    """Change after change, a caching encoder writes what a new one per change writes (the
+    reference caches nothing) and counts the same skips. `reuse` passes this entity's last
+    attributes object again, as Home Assistant does when only the state changed."""
+    cached = make(SkipCounter())
+    fresh_skips = SkipCounter()
+    last: dict[str, dict[str, Any]] = {}
+    for i, (entity_id, state, attrs, reuse) in enumerate(changes):
+        attributes = last.get(entity_id, attrs) if reuse else attrs
+        last[entity_id] = attributes
+        expected = make(fresh_skips).encode(entity_id, state, attributes, i)
+        assert cached.encode(entity_id, state, attributes, i) == expected
+        assert cached.skips.reasons == fresh_skips.reasons
+
+
 STATE_KEYS = st.sampled_from(
     ["a", "a_str", "value", "b", "icon", "friendly_name", "unit_of_measurement"]
 )
@@ -323,22 +342,22 @@ STATE_VALUES = st.one_of(
         max_size=12,
     )
 )
+@example(
+    [
+        ("sensor.a", "on", {"friendly_name": False}, False),
+        ("sensor.a", "on", {"friendly_name": 0}, False),
+    ]
+)
+@example([("sensor.a", "on", {"a": 0.0}, False), ("sensor.a", "on", {"a": -0.0}, False)])
+@example([("sensor.a", "on", {"a": [1]}, False), ("sensor.a", "on", {"a": [True]}, False)])
 def test_state_encoder_cache_changes_nothing(
     changes: list[tuple[str, str, dict[str, Any], bool]],
 ) -> None:
-    """The default encoder, whose caches span changes and entities (equal values of 1, 1.0
-    and True, or 0.0 and -0.0, encode differently), writes what a new encoder per change
-    writes, and counts the same skips."""
+    """The default encoder, whose caches span changes and entities, writes what a new encoder
+    per change writes, and counts the same skips. The examples are equal dicts that encode
+    differently (False and 0, 0.0 and -0.0, [1] and [True]), passed as new objects."""
     options = SchemaOptions(ignore_attributes=frozenset({"icon"}))
-    cached = StateEncoder(options, skips=SkipCounter())
-    fresh_skips = SkipCounter()
-    last: dict[str, dict[str, Any]] = {}
-    for i, (entity_id, state, attrs, reuse) in enumerate(changes):
-        attributes = last.get(entity_id, attrs) if reuse else attrs
-        last[entity_id] = attributes
-        expected = StateEncoder(options, skips=fresh_skips).encode(entity_id, state, attributes, i)
-        assert cached.encode(entity_id, state, attributes, i) == expected
-        assert cached.skips.reasons == fresh_skips.reasons
+    _assert_like_uncached(lambda skips: StateEncoder(options, skips=skips), changes)
 
 
 CORE_KEYS = st.sampled_from(
@@ -347,6 +366,7 @@ CORE_KEYS = st.sampled_from(
 CORE_VALUES = st.one_of(
     SCALAR,
     st.sampled_from(["12", "1,234.5", "3 W", "nan", "inf", "x" * (MAX_STRING_BYTES + 1), "a\nb"]),
+    st.sampled_from([0.0, -0.0, 1, True, [1], [True]]),
 )
 CORE_STATES = st.sampled_from(
     ["12.5", "nan", "on", "off", "text", "unknown", "", "line\nbreak", "y" * (MAX_STRING_BYTES + 1)]
@@ -365,18 +385,14 @@ CORE_STATES = st.sampled_from(
     ),
     st.sampled_from(["2025.4", "2026.10"]),
 )
+@example([("sensor.a", "on", {"a": 0.0}, False), ("sensor.a", "on", {"a": -0.0}, False)], "2026.10")
+@example(
+    [("sensor.a", "on", {"a": [1]}, False), ("sensor.a", "on", {"a": [True]}, False)], "2026.10"
+)
 def test_core_compat_cache_changes_nothing(
     changes: list[tuple[str, str, dict[str, Any], bool]], core_schema: str
 ) -> None:
     """The cached core-compatible encoder writes what an encoder that caches nothing (a new
     one per change) writes, and counts the same skips, change after change."""
     options = SchemaOptions(core_schema=core_schema)  # type: ignore[arg-type]
-    cached = CoreCompatEncoder(options, SkipCounter())
-    fresh_skips = SkipCounter()
-    last: dict[str, dict[str, Any]] = {}
-    for i, (entity_id, state, attrs, reuse) in enumerate(changes):
-        attributes = last.get(entity_id, attrs) if reuse else attrs
-        last[entity_id] = attributes
-        expected = CoreCompatEncoder(options, fresh_skips).encode(entity_id, state, attributes, i)
-        assert cached.encode(entity_id, state, attributes, i) == expected
-        assert cached.skips.reasons == fresh_skips.reasons
+    _assert_like_uncached(lambda skips: CoreCompatEncoder(options, skips), changes)
