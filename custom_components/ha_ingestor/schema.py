@@ -285,8 +285,10 @@ class _EntityCache:
 
 # Distinct states whose encoded state/value fields are kept (on/off, modes, recurring values).
 _STATE_FIELD_CACHE_SIZE: Final = 4096
-# Distinct (attribute, value) pairs whose encoded fields are kept, across entities.
+# Distinct (attribute, value) pairs whose encoded fields are kept, across entities; only
+# short fields, which are the ones that recur, so the memo stays within a few MB.
 _FIELD_CACHE_SIZE: Final = 4096
+_FIELD_CACHE_MAX_CHARS: Final = 256
 
 
 _UNCACHEABLE: Final = object()
@@ -444,7 +446,7 @@ class StateEncoder:
         if fresh is None:  # a skip is not kept: each build meets it again and notes it
             return None
         field = (fresh, _field_name(fresh))
-        if cacheable:
+        if cacheable and len(fresh) <= _FIELD_CACHE_MAX_CHARS:
             if len(self._fields) >= _FIELD_CACHE_SIZE:
                 self._fields.clear()
             self._fields[(key, snap)] = field

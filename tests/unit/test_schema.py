@@ -6,6 +6,7 @@ from collections.abc import Callable
 import datetime as dt
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+import tracemalloc
 from typing import Any
 
 from hypothesis import example, given, strategies as st
@@ -358,6 +359,21 @@ def test_state_encoder_cache_changes_nothing(
     differently (False and 0, 0.0 and -0.0, [1] and [True]), passed as new objects."""
     options = SchemaOptions(ignore_attributes=frozenset({"icon"}))
     _assert_like_uncached(lambda skips: StateEncoder(options, skips=skips), changes)
+
+
+def test_state_encoder_keeps_no_long_values_it_has_seen() -> None:
+    """An attribute with a long, ever-changing text (a forecast, a raw payload) does not pile
+    up in the caches: what stays is about the entity's current line, not every value seen."""
+    encoder = StateEncoder(SchemaOptions())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            encoder.encode("sensor.forecast", "ok", {"text": f"{i:05d}" + "x" * 20_000}, i)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 500_000  # one value and its field are ~40 kB; every value kept would be ~40 MB
 
 
 CORE_KEYS = st.sampled_from(
