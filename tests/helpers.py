@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 import inspect
 from pathlib import Path
+import random
 import socket
 import sqlite3
 import threading
@@ -36,9 +37,30 @@ DEADLINE_S = 60.0  # generous: a deadline only bounds a failure, a pass returns 
 START_DEADLINE_S = 180.0
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+# Ports below the kernel's ephemeral range: no client connection (our own tests' included, in
+# every xdist worker) is handed one of them while a server is about to bind it.
+_PORTS = range(10_000, max(_ephemeral_start(), 10_001))
+_RANDOM = random.SystemRandom()  # not the global random: Hypothesis seeds it alike in workers
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 that was free a moment ago (servers retry a lost race)."""
+    for _ in range(100):
+        port = _RANDOM.choice(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the range is full: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

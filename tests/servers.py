@@ -22,6 +22,8 @@ import urllib.request
 
 from tests.helpers import START_DEADLINE_S, free_port, wait_until
 
+START_ATTEMPTS = 3  # a first start that lost a port race moves to new ports, at most twice
+
 
 def _require(binary: str) -> str:
     path = shutil.which(binary)
@@ -62,6 +64,10 @@ class Server:
     ready_path: str
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
+    # The ports came from free_port, and the server has not answered on them yet: if another
+    # process took one in between (xdist workers and their clients draw from the same range),
+    # the first start moves to new ones. A restart keeps its port.
+    movable: bool = False
 
     def __post_init__(self) -> None:
         self.log = self.data_dir / f"{self.name}.log"
@@ -70,7 +76,22 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _move(self) -> None:
+        """Choose new free ports (a subclass rewrites its arguments or config)."""
+        raise NotImplementedError
+
     def start(self) -> None:
+        for _ in range(START_ATTEMPTS - 1):
+            if self._start_once(may_retry=self.movable):
+                break
+            self._move()
+        else:
+            self._start_once(may_retry=False)
+        self.movable = False
+
+    def _start_once(self, *, may_retry: bool) -> bool:
+        """Start and wait until it answers; False if it lost a port race and may retry."""
+        log_start = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir
@@ -87,7 +108,11 @@ class Server:
             wait_until(ready, f"{self.name} to answer {url}", timeout=START_DEADLINE_S)
         except AssertionError as err:
             self.stop()
-            raise RuntimeError(f"{err}; its log ends:\n{self.log.read_text()[-2000:]}") from err
+            said = self.log.read_bytes()[log_start:].decode(errors="replace")
+            if may_retry and "address already in use" in said:
+                return False
+            raise RuntimeError(f"{err}; its log ends:\n{said[-2000:]}") from err
+        return True
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
@@ -107,11 +132,25 @@ class InfluxDB1(Server):
     """Real InfluxDB 1.6 (`influxd`): v1 /write, /query (InfluxQL), /ping."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        port = port or free_port()
-        rpc = free_port()
         conf = data_dir / "influxdb.conf"
-        conf.write_text(
-            f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc}"\n'
+        super().__init__(
+            "influxdb",
+            port or free_port(),
+            data_dir,
+            [_require("influxd"), "-config", str(conf)],
+            "/ping",
+            movable=port is None,
+        )
+        self._configure()
+
+    def _move(self) -> None:
+        self.port = free_port()
+        self._configure()
+
+    def _configure(self) -> None:
+        data_dir, port = self.data_dir, self.port
+        (data_dir / "influxdb.conf").write_text(
+            f'reporting-disabled = true\nbind-address = "127.0.0.1:{free_port()}"\n'
             f'[meta]\n  dir = "{data_dir}/meta"\n'
             f'[data]\n  dir = "{data_dir}/data"\n  wal-dir = "{data_dir}/wal"\n'
             '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
@@ -120,9 +159,6 @@ class InfluxDB1(Server):
             "[monitor]\n  store-enabled = false\n"
             "[continuous_queries]\n  enabled = false\n"
             '[logging]\n  level = "warn"\n'
-        )
-        super().__init__(
-            "influxdb", port, data_dir, [_require("influxd"), "-config", str(conf)], "/ping"
         )
 
     def query(self, q: str, db: str | None = None, epoch: str = "ns") -> dict[str, object]:
@@ -158,21 +194,29 @@ class VictoriaMetrics(Server):
     """Real VictoriaMetrics: line protocol on /write and /api/v2/write."""
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        port = port or free_port()
         super().__init__(
             "victoria-metrics",
-            port,
+            port or free_port(),
             data_dir,
             [
                 _require("victoria-metrics"),
-                f"-httpListenAddr=127.0.0.1:{port}",
+                "",  # the listen address, set by _configure
                 f"-storageDataPath={data_dir}/vm",
                 "-loggerLevel=ERROR",
                 "-search.latencyOffset=0s",
                 "-search.disableCache",
             ],
             "/health",
+            movable=port is None,
         )
+        self._configure()
+
+    def _move(self) -> None:
+        self.port = free_port()
+        self._configure()
+
+    def _configure(self) -> None:
+        self.args[1] = f"-httpListenAddr=127.0.0.1:{self.port}"
 
     def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
         """All series as exported JSON lines (metric labels, values, timestamps in ms)."""
