@@ -71,14 +71,18 @@ class Server:
 
     def __post_init__(self) -> None:
         self.log = self.data_dir / f"{self.name}.log"
+        self._configure()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _configure(self) -> None:
+        """Hand `port` (and any other port it needs) to the process: its arguments or config."""
+
     def _move(self) -> None:
-        """Choose new free ports (a subclass rewrites its arguments or config)."""
-        raise NotImplementedError
+        self.port = free_port()
+        self._configure()
 
     def start(self) -> None:
         for _ in range(START_ATTEMPTS - 1):
@@ -141,11 +145,6 @@ class InfluxDB1(Server):
             "/ping",
             movable=port is None,
         )
-        self._configure()
-
-    def _move(self) -> None:
-        self.port = free_port()
-        self._configure()
 
     def _configure(self) -> None:
         data_dir, port = self.data_dir, self.port
@@ -195,28 +194,18 @@ class VictoriaMetrics(Server):
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         super().__init__(
-            "victoria-metrics",
-            port or free_port(),
-            data_dir,
-            [
-                _require("victoria-metrics"),
-                "",  # the listen address, set by _configure
-                f"-storageDataPath={data_dir}/vm",
-                "-loggerLevel=ERROR",
-                "-search.latencyOffset=0s",
-                "-search.disableCache",
-            ],
-            "/health",
-            movable=port is None,
+            "victoria-metrics", port or free_port(), data_dir, [], "/health", movable=port is None
         )
-        self._configure()
-
-    def _move(self) -> None:
-        self.port = free_port()
-        self._configure()
 
     def _configure(self) -> None:
-        self.args[1] = f"-httpListenAddr=127.0.0.1:{self.port}"
+        self.args = [
+            _require("victoria-metrics"),
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.data_dir}/vm",
+            "-loggerLevel=ERROR",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ]
 
     def export(self, match: str = '{__name__=~".+"}') -> list[dict[str, object]]:
         """All series as exported JSON lines (metric labels, values, timestamps in ms)."""
