@@ -7,13 +7,36 @@ from typing import Any
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
+import pytest
+import voluptuous as vol
 import yaml
 
 from custom_components.ha_ingestor.const import DOMAIN
 from tests.helpers import closed_port_url, setup_entry, v1_entry
 
 from .translations import INTEGRATION, TranslationCheck
+
+
+def _strings(node: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every text of a translations file, with its dotted key."""
+    if isinstance(node, dict):
+        return [pair for key, value in node.items() for pair in _strings(value, f"{path}.{key}")]
+    return [(path.lstrip("."), node)] if isinstance(node, str) else []
+
+
+@pytest.mark.parametrize("name", ["strings.json", "translations/en.json"])
+def test_strings_pass_hassfest_value_rule(name: str) -> None:
+    """hassfest refuses a string that looks like HTML (`<measurement>` did, in backquotes)."""
+    texts = _strings(yaml.safe_load((INTEGRATION / name).read_text(encoding="utf-8")))
+    assert len(texts) > 100
+    refused = []
+    for key, text in texts:
+        try:
+            cv.string_with_no_html(text)
+        except vol.Invalid:
+            refused.append(key)
+    assert not refused
 
 
 def _drop(check: TranslationCheck, key: str) -> None:
