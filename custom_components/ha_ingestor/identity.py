@@ -23,18 +23,26 @@ def target_keys(data: Mapping[str, Any]) -> tuple[str, ...]:
     return (CONF_URL, CONF_DATABASE)
 
 
+def _target(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The target as compared: scheme and host of the URL in any case (yarl lowers them), the
+    rest exactly: InfluxDB's databases, organizations and buckets are case-sensitive, so
+    "Home" and "home" are two places."""
+    values = []
+    for key in target_keys(data):
+        value = str(data.get(key, ""))
+        if key == CONF_URL:
+            value = str(URL(value)).rstrip("/")
+        values.append(value)
+    return (str(data.get(CONF_API)), *values)
+
+
 def same_target(data: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
-    return other.get(CONF_API) == data.get(CONF_API) and all(
-        str(other.get(key, "")).lower() == str(data.get(key, "")).lower()
-        for key in target_keys(data)
-    )
+    return _target(other) == _target(data)
 
 
 def flow_unique_id(data: Mapping[str, Any]) -> str:
     """For a flow while it runs (a second add flow for the target aborts), never an entry's."""
-    return "|".join(
-        [str(data.get(CONF_API)), *(str(data.get(k, "")).lower() for k in target_keys(data))]
-    )
+    return "|".join(_target(data))
 
 
 def title_candidates(data: Mapping[str, Any]) -> list[str]:

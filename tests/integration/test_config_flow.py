@@ -26,6 +26,7 @@ from custom_components.ha_ingestor.const import (
     DEFAULT_OPTIONS,
     DOMAIN,
 )
+from custom_components.ha_ingestor.identity import same_target
 from tests.helpers import FakeServer, closed_port_url, v1_entry, v2_entry, v2_input
 from tests.servers import InfluxDB1
 
@@ -187,6 +188,29 @@ async def test_same_target_twice_aborts_other_target_allowed(
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY
     assert len(hass.config_entries.async_entries(DOMAIN)) == 2
+
+
+async def test_database_names_differ_by_case_urls_do_not(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """InfluxDB's names are case-sensitive: "db" and "DB" are two databases on one server."""
+    upper = database.upper()
+    influxdb1.create_database(upper)
+    with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
+        for name in (database, upper):
+            result = await _start(hass, "influxdb_v1")
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_URL: influxdb1.url, CONF_DATABASE: name}
+            )
+            assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert {e.data[CONF_DATABASE] for e in hass.config_entries.async_entries(DOMAIN)} == {
+        database,
+        upper,
+    }
+    one = {CONF_API: "v1", CONF_URL: "http://influx.lan:8086/influx", CONF_DATABASE: "home"}
+    assert same_target(one, {**one, CONF_URL: "HTTP://Influx.LAN:8086/influx/"})
+    assert not same_target(one, {**one, CONF_URL: "http://influx.lan:8086/Influx"})
+    assert not same_target(one, {**one, CONF_DATABASE: "Home"})
 
 
 async def test_reauth_v2(hass: HomeAssistant, fake_v2: FakeServer) -> None:
