@@ -121,6 +121,13 @@ _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _MULTI_TEXT = TextSelector(TextSelectorConfig(multiple=True))
 
 
+def _cleaned(values: list[Any]) -> list[Any]:
+    """Texts stripped; blanks and repeats dropped (an empty include pattern would match
+    nothing and so leave everything out)."""
+    kept = (v.strip() if isinstance(v, str) else v for v in values)
+    return list(dict.fromkeys(v for v in kept if v != ""))
+
+
 def _secret(key: str, shown: Mapping[str, Any], required: bool) -> vol.Marker:
     """A password field that gives back what the user typed when the form comes back with an error
     (never a stored secret: that stays on the server)."""
@@ -443,6 +450,9 @@ class IngestorOptionsFlow(OptionsFlowBase):
             options: dict[str, Any] = {}
             for values in user_input.values():
                 options.update(values)
+            for key, value in options.items():  # a list's added but blank line is no rule
+                if isinstance(value, list):
+                    options[key] = _cleaned(value)
             if not options.get(CONF_EVENT_TYPES):
                 errors["base"] = "no_event_types"
             else:

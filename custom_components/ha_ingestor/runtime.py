@@ -143,17 +143,21 @@ def entry_options(entry: ConfigEntry) -> dict[str, Any]:
 
 def filter_rules(options: Mapping[str, Any]) -> FilterRules:
     def names(key: str) -> frozenset[str]:
-        return frozenset(options.get(key) or ())
+        return frozenset(patterns(key))
+
+    def patterns(key: str) -> tuple[str, ...]:
+        """Blank values are no rule (stored before the form dropped them)."""
+        return tuple(v.strip() for v in options.get(key) or () if v.strip())
 
     return FilterRules(
         include_domains=names(CONF_INCLUDE_DOMAINS),
         include_entities=names(CONF_INCLUDE_ENTITIES),
-        include_globs=tuple(options.get(CONF_INCLUDE_GLOBS) or ()),
+        include_globs=patterns(CONF_INCLUDE_GLOBS),
         include_labels=names(CONF_INCLUDE_LABELS),
         include_areas=names(CONF_INCLUDE_AREAS),
         exclude_domains=names(CONF_EXCLUDE_DOMAINS),
         exclude_entities=names(CONF_EXCLUDE_ENTITIES),
-        exclude_globs=tuple(options.get(CONF_EXCLUDE_GLOBS) or ()),
+        exclude_globs=patterns(CONF_EXCLUDE_GLOBS),
         exclude_labels=names(CONF_EXCLUDE_LABELS),
         exclude_areas=names(CONF_EXCLUDE_AREAS),
     )

@@ -9,6 +9,7 @@ from homeassistant.components.diagnostics import REDACTED
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     area_registry as ar,
@@ -29,7 +30,9 @@ from custom_components.ha_ingestor.const import (
     CONF_EXCLUDE_DOMAINS,
     CONF_EXCLUDE_GLOBS,
     CONF_INCLUDE_AREAS,
+    CONF_INCLUDE_DOMAINS,
     CONF_INCLUDE_ENTITIES,
+    CONF_INCLUDE_GLOBS,
     CONF_INCLUDE_LABELS,
     CONF_INCLUDE_OWN,
     CONF_SCHEMA_MODE,
@@ -123,6 +126,50 @@ async def test_options_take_effect_without_restart(
     assert [r["value"] for r in states_rows(influxdb1, database)] == [5.0]
     assert [r["value"] for r in influxdb1.rows('SELECT * FROM "W"', database)] == [6.0]
     assert not influxdb1.rows('SELECT * FROM "light.l"', database)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_blank_filter_lines_are_no_rules(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """An added but empty line under "Entity ID patterns" once counted as an include rule
+    that matched nothing, so nothing at all was written."""
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: ["", "  "]})  # stored so
+    await setup_entry(hass, entry)
+    hass.states.async_set("sensor.power", "5")
+    await flush(hass)
+    assert [r["entity_id"] for r in states_rows(influxdb1, database)] == ["sensor.power"]
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "include": {CONF_INCLUDE_GLOBS: ["", " sensor.* "], CONF_INCLUDE_DOMAINS: [" "]},
+            "exclude": {CONF_EXCLUDE_GLOBS: [" "]},
+            "data": {
+                CONF_EVENT_TYPES: ["state_changed", " ", "state_changed"],
+                CONF_SCHEMA_MODE: "default",
+                "include_attributes": True,
+                "ignore_attributes": ["", "icon"],
+                "metadata_tags": [],
+                CONF_INCLUDE_OWN: False,
+            },
+            "delivery": {"batch_size": 500.0, "flush_interval": 0.2, "spool_size_mb": 100.0},
+        },
+    )
+    await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    options = entry.options
+    assert options[CONF_INCLUDE_GLOBS] == ["sensor.*"]
+    assert (options[CONF_INCLUDE_DOMAINS], options[CONF_EXCLUDE_GLOBS]) == ([], [])
+    assert options[CONF_EVENT_TYPES] == ["state_changed"]
+    assert options["ignore_attributes"] == ["icon"]
+    hass.states.async_set("sensor.power", "6")
+    hass.states.async_set("light.l", "on")
+    await flush(hass)
+    assert [r["value"] for r in states_rows(influxdb1, database)] == [5.0, 6.0]
     await hass.config_entries.async_unload(entry.entry_id)
 
 
