@@ -96,12 +96,25 @@ async def _job_for(
     return BackfillJob(start=start, end=end, entity_ids=sorted(entity_ids))
 
 
+def _timestamp(value: datetime) -> float:
+    """Unix seconds; a date near year 1 or 9999 can leave the range once the time zone is
+    applied (OverflowError), which is the user's input, not a crash."""
+    try:
+        return dt_util.as_utc(value).timestamp()
+    except (OverflowError, ValueError) as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="backfill_date_out_of_range",
+            translation_placeholders={"date": value.isoformat(sep=" ")},
+        ) from err
+
+
 def _window(call: ServiceCall, hass: HomeAssistant) -> tuple[float, float]:
-    start: datetime = dt_util.as_utc(call.data[ATTR_START])
+    start = _timestamp(call.data[ATTR_START])
     now = time.time()
     end_value: datetime | None = call.data.get(ATTR_END)
-    end = min(now, dt_util.as_utc(end_value).timestamp()) if end_value else now
-    if end <= start.timestamp():
+    end = min(now, _timestamp(end_value)) if end_value else now
+    if end <= start:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="backfill_end_before_start"
         )
@@ -115,7 +128,7 @@ def _window(call: ServiceCall, hass: HomeAssistant) -> tuple[float, float]:
             translation_key="backfill_window_purged",
             translation_placeholders={"oldest": oldest_text},
         )
-    return start.timestamp(), end
+    return start, end
 
 
 @callback

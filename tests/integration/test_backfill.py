@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 import time
 from typing import Any
 
@@ -261,6 +261,16 @@ async def test_bad_input_is_a_translated_validation_error_and_cancel_stops(
 
     err = await error({"start": now, "end": now - timedelta(hours=1)})
     assert err.translation_key == "backfill_end_before_start"
+    # Dates that leave the calendar in UTC (an OverflowError before): as typed, in local time
+    # (the tests' US/Pacific), and with an offset east of UTC.
+    tokyo = timezone(timedelta(hours=9))
+    for data in (
+        {"start": "2026-01-01 00:00:00", "end": "9999-12-31 23:00:00"},
+        {"start": datetime(1, 1, 1, tzinfo=tokyo)},
+    ):
+        err = await error(data)
+        assert err.translation_key == "backfill_date_out_of_range"
+        assert err.translation_placeholders["date"].startswith(("9999-12-31 23:00", "0001-01-01"))
     err = await error({"start": now - timedelta(days=40), "end": now - timedelta(days=30)})
     assert err.translation_key == "backfill_window_purged"
     assert "oldest" in err.translation_placeholders
