@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
 )
@@ -81,6 +82,7 @@ from .const import (
     ENRICHMENT_MODES,
     EVENT_STATE_CHANGED,
     METADATA_TAG_KEYS,
+    REAUTH_OWM_STEP,
     SCHEMA_CORE,
     SCHEMA_DEFAULT,
     WEATHER_SOURCE_ENTITY,
@@ -315,7 +317,12 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_connection_step("reconfigure", api, user_input)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
-        if entry_data.get("reauth") == WEATHER_SOURCE_OWM:
+        entry = self._get_reauth_entry()
+        # InfluxDB's credentials first: points wait on them, and the entry has one reauth flow.
+        influx_refused = (
+            entry.state is ConfigEntryState.LOADED and entry.runtime_data.pipeline.paused_for_auth
+        )
+        if entry_data.get("reauth") == WEATHER_SOURCE_OWM and not influx_refused:
             return await self.async_step_reauth_owm()
         return await self.async_step_reauth_confirm()
 
@@ -332,7 +339,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                     entry, data={**entry.data, CONF_OWM_API_KEY: user_input[CONF_OWM_API_KEY]}
                 )
         return self.async_show_form(
-            step_id="reauth_owm",
+            step_id=REAUTH_OWM_STEP,
             data_schema=vol.Schema({vol.Required(CONF_OWM_API_KEY): _PASSWORD}),
             errors=errors,
             description_placeholders={"title": entry.title},

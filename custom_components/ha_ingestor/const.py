@@ -54,6 +54,8 @@ CONF_SPORTS_TEAMS: Final = "sports_teams"
 CONF_STATISTICS: Final = "long_term_statistics"
 WEATHER_SOURCE_ENTITY: Final = "entity"
 WEATHER_SOURCE_OWM: Final = "openweathermap"
+# The reauth step for a rejected OpenWeatherMap key; InfluxDB's reauth aborts it (health.py).
+REAUTH_OWM_STEP: Final = "reauth_owm"
 # What weather adds to state points: nothing, a weather_condition tag, or the tag and the
 # outdoor_temperature field.
 ENRICHMENT_OFF: Final = "off"

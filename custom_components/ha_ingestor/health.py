@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN
+from .const import DOMAIN, REAUTH_OWM_STEP
 from .history import recorder_loaded
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,6 +70,12 @@ class HealthReporter:
             self._entry.title,
             message,
         )
+        # An entry has one reauth flow at a time, and an open one for the OpenWeatherMap key
+        # would keep this one from starting while the points wait on InfluxDB's credentials.
+        flows = self._hass.config_entries.flow
+        for flow in list(self._entry.async_get_active_flows(self._hass, {SOURCE_REAUTH})):
+            if flow.get("step_id") == REAUTH_OWM_STEP:
+                flows.async_abort(flow["flow_id"])
         self._entry.async_start_reauth(self._hass)
 
     @callback

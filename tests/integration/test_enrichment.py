@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -30,7 +30,9 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     EVENT_SPORTS,
 )
+from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
+    FakeServer,
     async_wait_until,
     closed_port_url,
     flush,
@@ -38,6 +40,7 @@ from tests.helpers import (
     setup_entry,
     states_rows,
     v1_entry,
+    v2_entry,
 )
 from tests.servers import InfluxDB1
 
@@ -387,6 +390,60 @@ async def test_openweathermap_key_checked_then_reauth_on_401(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.data[CONF_OWM_API_KEY] == "new-key"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_influxdb_reauth_goes_before_a_pending_openweathermap_one(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2], apis: FakeApis
+) -> None:
+    """An entry has one reauth flow at a time: an ignored OpenWeatherMap prompt used to keep
+    InfluxDB's from ever starting, and the points waited in the spool until it filled."""
+    v2 = v2_entry(
+        fake_v2.url, **{CONF_WEATHER_SOURCE: "openweathermap", CONF_WEATHER_ENRICHMENT: "tag"}
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=v2.minor_version,
+        data={**v2.data, CONF_OWM_API_KEY: "good-key"},
+        options=v2.options,
+    )
+    await setup_entry(hass, entry)
+    weather = entry.runtime_data.weather
+    assert weather is not None
+    apis.owm_keys = {"new-key"}  # the weather key is revoked, and the prompt left open
+    await weather.async_refresh()
+    await hass.async_block_till_done()
+
+    def reauth_steps() -> list[str]:
+        return [
+            f.get("step_id", "") for f in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        ]
+
+    assert reauth_steps() == ["reauth_owm"]
+    await flush(hass)  # the weather point of the setup is written
+    fake_v2.fake.tokens = {"new-token"}  # then InfluxDB's token
+    hass.states.async_set("sensor.power", "5")
+    await async_wait_until(lambda: reauth_steps() == ["reauth_confirm"], "InfluxDB's reauth")
+    pipeline = entry.runtime_data.pipeline
+    assert pipeline.paused_for_auth and pipeline.pending == 1
+    # Were InfluxDB's flow dismissed, a weather failure still asks for InfluxDB's credentials.
+    flow_id = hass.config_entries.flow.async_progress_by_handler(DOMAIN)[0]["flow_id"]
+    hass.config_entries.flow.async_abort(flow_id)
+    await weather.async_refresh()
+    await hass.async_block_till_done()
+    assert reauth_steps() == ["reauth_confirm"]
+    flow_id = hass.config_entries.flow.async_progress_by_handler(DOMAIN)[0]["flow_id"]
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_TOKEN: "new-token"})
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    # Reloaded with the new token, the point is written; the weather key is asked for again.
+    await async_wait_until(
+        lambda: any("entity_id=sensor.power" in line for line in fake_v2.fake.written),
+        "the point written",
+    )
+    await entry.runtime_data.weather.async_refresh()  # type: ignore[union-attr]
+    await hass.async_block_till_done()
+    assert reauth_steps() == ["reauth_owm"]
     await hass.config_entries.async_unload(entry.entry_id)
 
 
