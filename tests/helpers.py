@@ -234,6 +234,14 @@ def spool_closed(spool: Spool) -> bool:
     return False
 
 
+def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
+    """The entry's counters as last saved (the hass_storage fixture holds Home Assistant's
+    storage files)."""
+    from custom_components.ha_ingestor.const import DOMAIN
+
+    return hass_storage[f"{DOMAIN}.counters_{entry.entry_id}"]["data"]  # type: ignore[no-any-return]
+
+
 # Config entries as the integration stores them (Home Assistant imported on use).
 
 TEST_FLUSH_INTERVAL = 0.2  # seconds: tests see writes quickly

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-import contextlib
 from dataclasses import dataclass
+import logging
 import time
 from typing import Any
 
@@ -26,6 +26,8 @@ from .spool import Spool
 from .spool_access import SpoolAccess
 from .stats import Stats
 from .writer import InfluxWriter
+
+_LOGGER = logging.getLogger(__name__)
 
 PipelineHooks = DeliveryHooks
 
@@ -143,19 +145,25 @@ class Pipeline:
         self._stopping = True
         self._burst.stop()
         self._delivery.stop()
+        # asyncio.wait, not await: a task cancelled from outside (Home Assistant cancels
+        # background tasks when a shutdown outlasts its jobs) must not stop this.
         if self._tasks:
             delivery, burst, _ = self._tasks
-            await burst
-            try:
-                await asyncio.wait_for(asyncio.shield(delivery), self._shutdown_timeout)
-            except TimeoutError:
-                delivery.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await delivery
+            await asyncio.wait([burst])
+            await asyncio.wait([delivery], timeout=self._shutdown_timeout)
+            if not delivery.done():
+                delivery.cancel()  # what it was writing goes back to the queue
+                await asyncio.wait([delivery])
         self._outbox.spill(self.queue, len(self.queue))
         self._mover.close()
-        if self._tasks:
-            await self._tasks[2]  # every spilled batch is on disk when it returns
-        else:  # never started (setup failed): what was handed over still reaches the disk
+        mover = self._tasks[2] if self._tasks else None
+        if mover is not None:
+            await asyncio.wait([mover])  # every spilled batch is on disk when it returns
+        if mover is None or mover.cancelled():
+            # Never started (setup failed) or cancelled: what is left still reaches the disk.
+            self._outbox.wake.set()
             await self._mover.run()
+        for task in self._tasks:  # a task that died of a bug: said, after the queue is safe
+            if task.done() and not task.cancelled() and (err := task.exception()) is not None:
+                _LOGGER.error("A pipeline task had failed: %r", err, exc_info=err)
         await self._spool.close()

@@ -27,9 +27,8 @@ from homeassistant.const import (
     CONF_URL,
     CONF_USERNAME,
     CONF_VERIFY_SSL,
-    EVENT_HOMEASSISTANT_STOP,
 )
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
@@ -350,19 +349,22 @@ class IngestorRuntime:
             entry.async_create_background_task(hass, sports.async_refresh(), f"{DOMAIN} sports")
 
     def _listen_for_hass_stop(self) -> None:
-        listening = True
+        """Stop as one of Home Assistant's shutdown jobs: those run before it cancels the
+        background tasks (the pipeline's among them) and fires homeassistant_stop, so the
+        queue is still written or spooled, and the counters saved."""
+        pending = True
 
-        async def on_hass_stop(_event: Event) -> None:
-            nonlocal listening
-            listening = False  # a one-time listener is gone once it has run
+        async def on_hass_stop() -> None:
+            nonlocal pending
+            pending = False  # Home Assistant is running its jobs: not ours to remove now
             await self.async_stop()
 
-        unsub = self._hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_hass_stop)
+        remove = self._hass.async_add_shutdown_job(HassJob(on_hass_stop, f"{DOMAIN} stop"))
 
         @callback
         def release() -> None:
-            if listening:
-                unsub()
+            if pending:
+                remove()
 
         self._releases.append(release)
 

@@ -9,18 +9,20 @@ import asyncio
 import functools
 import re
 import sqlite3
+from typing import Any
 
+from homeassistant import loader
 from homeassistant.components.repairs import DOMAIN as REPAIRS, repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import (
-    CONF_TOKEN,
-    CONF_URL,
-    EVENT_HOMEASSISTANT_STOP,
-)
+from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_test_home_assistant,
+)
 
 from custom_components.ha_ingestor import pipeline as pipeline_module
 from custom_components.ha_ingestor.backoff import Backoff
@@ -43,6 +45,7 @@ from tests.helpers import (
     count_in,
     flush,
     setup_entry,
+    stored_counters,
     v1_entry,
     v2_entry,
 )
@@ -99,28 +102,40 @@ async def test_a_server_killed_mid_stream_then_restarted(
 
 
 async def test_b_backlog_survives_home_assistant_stop(
-    hass: HomeAssistant, own_influxdb: InfluxDB1
+    hass: HomeAssistant, own_influxdb: InfluxDB1, hass_storage: dict[str, Any]
 ) -> None:
+    """Home Assistant's own stop, as a restart does it: it cancels the background tasks (the
+    pipeline's) before it fires homeassistant_stop, so the stop must come before that."""
     entry = v1_entry(closed_port_url(), "faults", **{CONF_FLUSH_INTERVAL: 30.0})
     await setup_entry(hass, entry)
     await fire_numbered(hass, 0, 5_000)
     assert entry.runtime_data.pipeline.queue  # not due yet: all in memory
-    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
-    await hass.async_block_till_done()
-    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_stop(force=True)
 
     def spooled_points() -> int:
         with sqlite3.connect(spool_path(hass, entry)) as conn:
             return int(conn.execute("SELECT COALESCE(SUM(points), 0) FROM batches").fetchone()[0])
 
-    assert await hass.async_add_executor_job(spooled_points) == 5_000
-    # "Start again", now with InfluxDB reachable: the backlog is replayed.
-    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_URL: own_influxdb.url})
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    pipeline = entry.runtime_data.pipeline
-    await async_wait_until(lambda: pipeline.spool.pending_points == 0, "the spool replayed")
-    assert await hass.async_add_executor_job(count_in, own_influxdb, "faults") == 5_000
-    await hass.config_entries.async_unload(entry.entry_id)
+    assert spooled_points() == 5_000
+    saved = stored_counters(hass_storage, entry)
+    assert (saved["received"], saved["pending"]) == (5_000, 5_000)
+    # Start again, now with InfluxDB reachable: the backlog is replayed.
+    async with async_test_home_assistant(config_dir=hass.config.config_dir) as restarted:
+        restarted.data.pop(loader.DATA_CUSTOM_COMPONENTS)  # as enable_custom_integrations
+        again = MockConfigEntry(
+            domain=DOMAIN,
+            entry_id=entry.entry_id,
+            minor_version=entry.minor_version,
+            data={**entry.data, CONF_URL: own_influxdb.url},
+            options=entry.options,
+        )
+        await setup_entry(restarted, again)
+        pipeline = again.runtime_data.pipeline
+        await async_wait_until(lambda: pipeline.spool.pending_points == 0, "the spool replayed")
+        assert pipeline.stats.received == 5_000  # the counters carried over the restart
+        await restarted.config_entries.async_unload(again.entry_id)
+        await restarted.async_stop(force=True)
+    assert count_in(own_influxdb, "faults") == 5_000
 
 
 _VALUE = re.compile(r",value=(\d+)\.0 ")

@@ -12,7 +12,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_URL, EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -41,6 +41,7 @@ from tests.helpers import (
     flush,
     setup_entry,
     spool_closed,
+    stored_counters,
     v1_entry,
     v2_entry,
 )
@@ -233,10 +234,6 @@ async def test_options_changes_lose_no_event_v2(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str, Any]:
-    return hass_storage[f"{DOMAIN}.counters_{entry.entry_id}"]["data"]  # type: ignore[no-any-return]
-
-
 async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool(
     hass: HomeAssistant, hass_storage: dict[str, Any], own_influxdb: InfluxDB1
 ) -> None:
@@ -267,9 +264,8 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     assert entry.runtime_data.stats.received >= received
     assert_accounted(entry)
 
-    # Home Assistant stops with the backlog spooled, then starts with InfluxDB reachable.
-    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
-    await hass.async_block_till_done()
+    # Unloaded with the backlog spooled (Home Assistant's own stop: test_faults.py), then
+    # set up again with InfluxDB reachable.
     await hass.config_entries.async_unload(entry.entry_id)
     saved = stored_counters(hass_storage, entry)
     assert saved["pending"] == 3_000

@@ -280,6 +280,28 @@ async def test_stop_writes_what_is_queued_and_returns_without_waiting_out_the_ti
     assert harness.fake.requests == 2
 
 
+async def test_stop_after_its_tasks_were_cancelled_still_spools_everything(
+    harness: Harness,
+) -> None:
+    """Home Assistant cancels background tasks when a shutdown outlasts its jobs (20 s): a
+    stop then finds its tasks cancelled, one of them mid-write, and used to raise there."""
+    harness.fake.delay = 1.0  # the first write is still on its way when the tasks go
+    p = harness.pipeline(flush_interval=3600, batch_size=1000)
+    data = lines(700)
+    harness.submit(p, data[:1])
+    await async_wait_until(lambda: harness.fake.requests == 1, "the first write on its way")
+    harness.submit(p, data[1:])
+    for task in p._tasks:
+        task.cancel()
+    await asyncio.sleep(0)
+    assert all(task.cancelled() for task in p._tasks)
+    await p.async_stop()
+    assert spool_closed(p.spool)
+    reopened = Spool(harness.tmp / "spool.db", 50_000_000)
+    assert reopened.pending_points == 700  # the one on its way too
+    reopened.close()
+
+
 async def test_a_lone_point_is_written_at_once_not_after_the_flush_interval(
     harness: Harness,
 ) -> None:
