@@ -109,6 +109,7 @@ class Handover:
 
     capture: Capture  # still listening, holding its lines
     stats: Stats
+    spooled: int = 0  # what the old pipeline left in the spool when it stopped
 
 
 HANDOVERS: HassKey[dict[str, Handover]] = HassKey(f"{DOMAIN}_handovers")
@@ -167,6 +168,29 @@ def async_discard_handover(hass: HomeAssistant, entry_id: str) -> None:
     """The entry is gone for good: stop what its last runtime left listening."""
     if (handover := hass.data.get(HANDOVERS, {}).pop(entry_id, None)) is not None:
         handover.capture.stop()
+
+
+async def _async_end_handover(
+    hass: HomeAssistant, handover: Handover, store: Store[dict[str, Any]], spool: Spool | None
+) -> None:
+    """The reload's setup failed: stop the held capture and keep what it held in the spool,
+    or count it as dropped when there is no spool; save the counters as they then stand."""
+    capture = handover.capture
+    capture.stop()
+    held = list(capture.held)
+    capture.held.clear()
+    pending = handover.spooled
+    if spool is not None:
+        try:
+            if held:
+                await hass.async_add_executor_job(spool.append, held)
+            held = []
+            pending = spool.pending_points
+        except SpoolError as err:
+            _LOGGER.error("Could not spool %d points while setup failed: %s", len(held), err)
+    if held:  # nowhere to put them: counted, not silently lost
+        handover.stats.dropped["setup_failed"] += len(held)
+    await store.async_save(handover.stats.as_stored(pending))
 
 
 async def _async_open_spool(
@@ -278,11 +302,8 @@ class IngestorRuntime:
         try:
             spool = await _async_open_spool(hass, entry, options)
         except BaseException:
-            if handover is not None:  # nowhere to put what it held: counted, not silently lost
-                handover.capture.stop()
-                handover.stats.dropped["setup_failed"] += len(handover.capture.held)
-                handover.capture.held.clear()
-                await store.async_save(handover.stats.as_stored(0))
+            if handover is not None:
+                await _async_end_handover(hass, handover, store, None)
             raise
         try:
             if handover is not None:
@@ -291,6 +312,8 @@ class IngestorRuntime:
                 stats = Stats.restore(await store.async_load(), spool.pending_points)
             return cls(hass, entry, options, spool, stats, store, handover)
         except BaseException:
+            if handover is not None:
+                await _async_end_handover(hass, handover, store, spool)
             await hass.async_add_executor_job(spool.close)
             raise
 
@@ -422,11 +445,11 @@ class IngestorRuntime:
         if self._stopped:
             return
         self._stopped = True
+        handover: Handover | None = None
         if hand_over and self.capture.listening:
             self.capture.hold()
-            self._hass.data.setdefault(HANDOVERS, {})[self._entry.entry_id] = Handover(
-                self.capture, self.stats
-            )
+            handover = Handover(self.capture, self.stats)
+            self._hass.data.setdefault(HANDOVERS, {})[self._entry.entry_id] = handover
         else:
             self.capture.stop()
         if self._handover is not None:  # setup failed before capture started
@@ -442,6 +465,8 @@ class IngestorRuntime:
             except Exception as err:  # release the rest, then report
                 errors.append(err)
         await self.pipeline.async_stop()
+        if handover is not None:
+            handover.spooled = self.pipeline.pending
         await self._async_save_counters()
         for error in errors:
             _LOGGER.error("Error while stopping %s: %r", self._entry.title, error)

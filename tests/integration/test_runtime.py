@@ -12,7 +12,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_URL
+from homeassistant.const import CONF_URL, EVENT_STATE_CHANGED
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -279,6 +279,51 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     assert stats.filtered >= 31
     assert stats.received >= saved["received"] >= 3_031  # cumulative, not reset
     assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("failing", ["the spool", "the runtime"])
+async def test_a_reload_whose_setup_fails_leaves_nothing_listening_and_counts_hold(
+    hass: HomeAssistant, hass_storage: dict[str, Any], socket_enabled: None, failing: str
+) -> None:
+    """The old capture holds what arrives while the entry reloads; when the new setup fails,
+    the capture stops (it once stayed subscribed, holding every event for good), what it held
+    goes to the spool if one opened, and the counters saved match the spool (the spool's
+    points once counted as received a second time on the next start)."""
+    listening = hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0)
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 100)
+    pipeline = entry.runtime_data.pipeline
+    await async_wait_until(lambda: pipeline.spool.pending_points == 100, "100 points spooled")
+    old = entry.runtime_data
+    if failing == "the spool":
+        fails = patch(
+            "custom_components.ha_ingestor.runtime._async_open_spool",
+            side_effect=HomeAssistantError("disk trouble"),
+        )
+    else:
+        fails = patch.object(IngestorRuntime, "__init__", side_effect=RuntimeError("bug"))
+    with fails:
+        hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_BATCH_SIZE: 77}
+        )
+        await fire_numbered(hass, 100, 20)  # while it reloads: held
+        await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    await fire_numbered(hass, 120, 30)  # reaches nothing of ours
+    await hass.async_block_till_done()
+    assert not old.capture.listening and not old.capture.held
+    assert hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0) == listening
+    saved = stored_counters(hass_storage, entry)
+    kept = 120 if failing == "the runtime" else 100
+    assert saved["received"] == 120
+    assert (saved["pending"], saved["dropped"].get("setup_failed", 0)) == (kept, 120 - kept)
+    # Set up again (the disk is fine, the bug fixed): every point is accounted for once.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert_accounted(entry)
+    assert entry.runtime_data.stats.received == 120
+    assert entry.runtime_data.pipeline.pending == kept
     await hass.config_entries.async_unload(entry.entry_id)
 
 
