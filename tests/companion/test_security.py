@@ -7,14 +7,19 @@ An address that must be refused is asserted refused; nothing is ever sent to it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+import gzip
+import http.client
 import ipaddress
+import json
 from pathlib import Path
 import socket
 import sqlite3
 import stat
 import time
 from typing import Any
+import zlib
 
 import aiohttp
 from aiohttp import web
@@ -361,3 +366,57 @@ def test_keys_from_files(make_service: Callable[..., Service], tmp_path: Path) -
     result = missing.cli()
     assert result.returncode == 2
     assert "SPORTS_WEBHOOKS_API_KEY_FILE: cannot read" in result.stderr
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def _post_raw(service: Service, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    """POST /api/subscriptions with exactly these bytes and headers (urllib adds none)."""
+    with closing(http.client.HTTPConnection("127.0.0.1", service.port, timeout=60)) as conn:
+        conn.request("POST", "/api/subscriptions", body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read()
+        return resp.status, json.loads(text) if text else None
+
+
+def test_a_deflate_bomb_is_not_inflated(service: Service) -> None:
+    """1.5 MB of deflate that inflates to 1.5 GiB, three at once, without a key: aiohttp's
+    parser used to inflate each before any handler or key check ran (~515 MB per request).
+    Now nothing is inflated: each is refused with 415 and the peak memory hardly moves."""
+    assert service.proc is not None
+    base = _peak_rss_mb(service.proc.pid)
+    deflate = zlib.compressobj(9)
+    bomb = deflate.compress(b"\0" * (1536 * 1024 * 1024)) + deflate.flush()
+    headers = {"Content-Encoding": "deflate", "Content-Type": "application/json"}
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: _post_raw(service, bomb, headers), range(3)))
+    peak = _peak_rss_mb(service.proc.pid)
+    assert [status for status, _ in answers] == [415] * 3, answers
+    assert peak - base < 64, f"peak RSS {base:.0f} -> {peak:.0f} MB for {len(bomb)} bytes sent"
+    assert service.request("GET", "/health", key=None)[0] == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "GZIP"])
+def test_a_compressed_body_is_refused_with_a_clear_error(service: Service, encoding: str) -> None:
+    """Even a valid subscription, compressed, with the right key: 415, nothing created."""
+    raw = json.dumps(_body("http://127.0.0.1:9/ok/x")).encode()
+    body = zlib.compress(raw) if encoding == "deflate" else gzip.compress(raw)
+    status, answer = _post_raw(service, body, {"Content-Encoding": encoding,
+                                               "Content-Type": "application/json",
+                                               "X-API-Key": API_KEY})  # fmt: skip
+    assert (status, answer) == (
+        415,
+        {"error": "Content-Encoding is not supported: send the JSON body uncompressed"},
+    )
+    assert service.request("GET", "/api/subscriptions")[1] == {"subscriptions": []}
+    # The same body sent as is, or marked identity, is taken.
+    status, _ = _post_raw(service, raw, {"Content-Encoding": "identity",
+                                         "Content-Type": "application/json",
+                                         "X-API-Key": API_KEY})  # fmt: skip
+    assert status == 201

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
 from pathlib import Path
+import signal
 import sys
 
 from aiohttp import web
 
 from .backup import BackupError, backup, restore
-from .config import ConfigError, db_path_from_env, load_settings
+from .config import ConfigError, Settings, db_path_from_env, load_settings
 from .db import SchemaError, Store
+
+
+async def serve(app: web.Application, settings: Settings) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then shut down within 5 s.
+
+    ``auto_decompress=False``: aiohttp would otherwise inflate a ``Content-Encoding: deflate``
+    or ``gzip`` body in its HTTP parser, before any middleware, handler or key check runs, and
+    ``client_max_size`` bounds only the inflated result once it is all in memory (1.5 MB on the
+    wire cost ~515 MB). The service takes small JSON: a compressed body is refused with 415 by
+    ``app.encoding_middleware``, still compressed, on any aiohttp version.
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, auto_decompress=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,14 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from .app import make_app
 
-    web.run_app(
-        make_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=5,
-    )
+    asyncio.run(serve(make_app(settings), settings))
     return 0
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from . import __version__
 from .config import Settings
@@ -93,6 +93,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return _error(exc.status, exc.reason, headers)
+
+
+@web.middleware
+async def encoding_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bodies are small JSON, sent as is: any ``Content-Encoding`` but identity is 415. The
+    server is started with ``auto_decompress=False`` (see ``__main__.serve``), so such a body
+    was never inflated; refusing it here, before the key check, keeps it that way."""
+    encoding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return _error(415, "Content-Encoding is not supported: send the JSON body uncompressed")
+    return await handler(request)
 
 
 @web.middleware
@@ -282,7 +293,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[errors_middleware, encoding_middleware, auth_middleware],
+        client_max_size=MAX_BODY,
     )
     store = AsyncStore(settings.db_path)
     dispatcher = Dispatcher(settings, store)

@@ -331,7 +331,7 @@ def _document() -> dict[str, Any]:
                         "400": _error("Invalid subscription"),
                         "401": _UNAUTHORIZED,
                         "413": _error("Body too large"),
-                        "415": _error("Body is not JSON"),
+                        "415": _error("Compressed body (a Content-Encoding other than identity)"),
                     },
                 },
             },
