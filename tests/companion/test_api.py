@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.helpers import wait_until
@@ -177,3 +178,36 @@ def test_test_delivery_is_signed(service: Service, receiver: Receiver) -> None:
     assert row["delivery_id"] == queued["delivery_id"]
     assert (row["attempts"], row["last_status_code"], row["last_error"]) == (1, 200, None)
     assert (row["event"], row["league"], row["game_id"]) == ("test", None, None)
+
+
+def test_hostile_input_is_a_clear_4xx(service: Service) -> None:
+    """Input that used to crash a handler (500): numbers past Python's 4300-digit int() limit
+    (ValueError) and a lone surrogate, which JSON can spell but UTF-8 and so SQLite cannot
+    hold (UnicodeEncodeError). Each is a 4xx with a clear JSON error; nothing is stored."""
+    huge = "9" * 5000
+    for method, path in (
+        ("GET", f"/api/subscriptions/{huge}"),
+        ("DELETE", f"/api/subscriptions/{huge}"),
+        ("POST", f"/api/subscriptions/{huge}/enable"),
+        ("POST", f"/api/subscriptions/{huge}/test"),
+        ("GET", f"/api/subscriptions/{'0' * 4999}1"),  # == 1, but no id is spelt like that
+    ):
+        assert service.request(method, path) == (404, {"error": "no such subscription"}), path
+    for name, high in (("limit", 1000), ("subscription_id", 2**63 - 1)):
+        assert service.request("GET", f"/api/deliveries?{name}={huge}") == (
+            400,
+            {"error": f"'{name}' must be an integer from 1 to {high}"},
+        )
+    for name in ("description", "secret"):
+        value = '"\\ud800' + "x" * 20 + '"'  # JSON escape: the body itself is plain ASCII
+        fields = [f'"{k}": {json.dumps(v)}' for k, v in VALID.items() if k != name]
+        raw = ("{" + ", ".join([*fields, f'"{name}": {value}']) + "}").encode()
+        assert service.request("POST", "/api/subscriptions", raw=raw) == (
+            400,
+            {"error": f"'{name}' must be valid Unicode text (no lone surrogates)"},
+        )
+    assert service.request("GET", "/api/subscriptions") == (200, {"subscriptions": []})
+    # The largest values still work.
+    assert service.request("GET", "/api/deliveries?limit=1000") == (200, {"deliveries": []})
+    assert service.request("GET", f"/api/subscriptions/{2**63 - 1}")[0] == 404
+    assert "Traceback" not in service.log.read_text()

@@ -129,11 +129,21 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return _error(401, f"missing or wrong {API_KEY_HEADER} header")
 
 
+def _bounded_int(raw: str, high: int) -> int | None:
+    """``raw`` as an integer from 1 to ``high``, else None. Digits are counted before int()
+    runs: Python refuses to convert more than 4300 (ValueError), and a long number is out of
+    range anyway."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if 1 <= value <= high else None
+
+
 def _sub_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _INT64_MAX:
+    value = _bounded_int(request.match_info["id"], _INT64_MAX)
+    if value is None:
         raise web.HTTPNotFound(reason="no such subscription")
-    return int(raw)
+    return value
 
 
 async def health(request: web.Request) -> web.Response:
@@ -238,9 +248,10 @@ def _query_int(request: web.Request, name: str, default: int | None, high: int) 
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= high:
+    value = _bounded_int(raw, high)
+    if value is None:
         raise web.HTTPBadRequest(reason=f"'{name}' must be an integer from 1 to {high}")
-    return int(raw)
+    return value
 
 
 _DELIVERY_QUERY: Final = frozenset({"limit", "subscription_id", "status"})

@@ -54,6 +54,15 @@ class NewSubscription:
     description: str
 
 
+def _utf8(value: str, name: str) -> None:
+    """JSON can spell a lone surrogate (``"\\ud800"``), which no UTF-8 text holds: SQLite could
+    not store it (UnicodeEncodeError, a 500). Refused as invalid input instead."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError(f"'{name}' must be valid Unicode text (no lone surrogates)") from None
+
+
 def subscription(data: object) -> NewSubscription:
     """Validate a ``POST /api/subscriptions`` body."""
     if not isinstance(data, dict):
@@ -99,10 +108,7 @@ def subscription(data: object) -> NewSubscription:
         raise ValidationError(
             f"'secret' must be a string of {SECRET_MIN} to {SECRET_MAX} characters"
         )
-    try:
-        secret.encode()
-    except UnicodeEncodeError:
-        raise ValidationError("'secret' must be valid Unicode text") from None
+    _utf8(secret, "secret")
 
     enabled = body.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -110,6 +116,7 @@ def subscription(data: object) -> NewSubscription:
     description = body.get("description", "")
     if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
         raise ValidationError(f"'description' must be a string of at most {DESCRIPTION_MAX} chars")
+    _utf8(description, "description")
 
     return NewSubscription(
         url=url,
