@@ -86,6 +86,13 @@ def _q(statement: str, db: str = DB, **extra: str) -> str:
     return urllib.parse.urlencode({"db": db, "q": statement, "epoch": "ms", **extra})
 
 
+# InfluxQL lexes a decimal number, then INTO: no space or symbol is needed between them.
+NUMBER_INTO = [
+    'SELECT "value"*1.5into "home_assistant"."autogen"."pwned" FROM "ha_states"',
+    'SELECT "value"*.5into "home_assistant"."autogen"."pwned" FROM "ha_states"',
+    'SELECT "value"*1.5INTO "home_assistant"."autogen"."pwned" FROM "ha_states"',
+    'SELECT "value"+10.25into pwned FROM ha_states',
+]
 WRITES = [
     "DROP DATABASE home_assistant",
     'DROP DATABASE "home_assistant"',
@@ -105,6 +112,7 @@ WRITES = [
     "  drop database home_assistant",
     "GRANT ALL TO mallory",
     "KILL QUERY 1",
+    *NUMBER_INTO,
 ]
 
 
@@ -114,6 +122,14 @@ def test_influxdb_itself_runs_writes_from_a_get(influx: InfluxDB1, fresh: Influx
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert b"read only context" in resp.read()  # a warning, and it ran
     assert DB not in json.dumps(influx.query("SHOW DATABASES"))
+
+
+@pytest.mark.parametrize("statement", NUMBER_INTO)
+def test_influxdb_reads_a_number_then_into_as_a_write(fresh: InfluxDB1, statement: str) -> None:
+    """Why those need no separator: straight to InfluxDB 1.6 each writes a measurement."""
+    url = f"{fresh.url}/query?{_q(statement)}"
+    urllib.request.urlopen(url, timeout=10).close()
+    assert "pwned" in json.dumps(fresh.query("SHOW MEASUREMENTS", DB))
 
 
 @pytest.mark.parametrize("statement", WRITES)
@@ -190,6 +206,9 @@ def test_the_dashboards_own_reads_still_work(nginx: Nginx, fresh: InfluxDB1) -> 
         "SHOW MEASUREMENTS",
         "show databases",
         "SELECT intoxicated FROM ha_states",  # a field whose name starts with "into" is no INTO
+        "SELECT into_x, intoxicated FROM ha_states",
+        'SELECT "value"*1.5 FROM "ha_states"',  # a number, and no INTO after it
+        'SELECT "value"*.5, into1 FROM "ha_states"',
     ]
     for statement in reads:
         status, body = _get(nginx, _q(statement))
