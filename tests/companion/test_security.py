@@ -420,3 +420,38 @@ def test_a_compressed_body_is_refused_with_a_clear_error(service: Service, encod
                                          "Content-Type": "application/json",
                                          "X-API-Key": API_KEY})  # fmt: skip
     assert status == 201
+
+
+def _with_host(service: Service, method: str, path: str, host: str) -> tuple[int, Any]:
+    """A request with the right key and this Host header (what a rebinding page would send)."""
+    with closing(http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)) as conn:
+        conn.request(method, path, headers={"Host": host, "X-API-Key": API_KEY,
+                                            "Origin": f"http://{host}"})  # fmt: skip
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+
+
+def test_only_its_own_host_names_are_served(make_service: Callable[..., Service]) -> None:
+    """DNS rebinding: a page on an attacker's name re-pointed at 127.0.0.1 talks to the service
+    as same-origin. Any Host but localhost, 127.0.0.1, [::1] (any port) and
+    SPORTS_WEBHOOKS_SERVER_NAMES is 421, before the key check, on every route."""
+    service = make_service(SPORTS_WEBHOOKS_SERVER_NAMES="sports-webhooks, Hooks.Example.Lan")
+    service.start()
+    service.subscribe("http://127.0.0.1:9/ok/x", [("nfl", "1")], description="kitchen")
+    refused = (421, {"error": "unknown host name: add it to SPORTS_WEBHOOKS_SERVER_NAMES"})
+    for host in ("rebind.example", f"rebind.example:{service.port}", "localhost.evil.example",
+                 "127.0.0.1.nip.io", "[::2]:8090", "sports-webhooks.evil.example"):  # fmt: skip
+        for method, path in (("GET", "/health"), ("GET", "/api/deliveries"),
+                             ("GET", "/api/subscriptions"), ("POST", "/api/poll")):  # fmt: skip
+            assert _with_host(service, method, path, host) == refused, (host, path)
+    for host in (f"127.0.0.1:{service.port}", "localhost", "LOCALHOST.:8090", "[::1]:8090",
+                 "sports-webhooks:8080", "hooks.example.lan"):  # fmt: skip
+        status, listed = _with_host(service, "GET", "/api/subscriptions", host)
+        assert (status, listed["subscriptions"][0]["description"]) == (200, "kitchen"), host
+
+
+def test_server_names_must_be_names(make_service: Callable[..., Service]) -> None:
+    bad = make_service(SPORTS_WEBHOOKS_SERVER_NAMES="ok.example, evil/path")
+    result = bad.cli()
+    assert result.returncode == 2
+    assert "SPORTS_WEBHOOKS_SERVER_NAMES: 'evil/path' is not a host name" in result.stderr

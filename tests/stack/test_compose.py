@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 
@@ -171,6 +172,11 @@ def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
     [token_mount] = cfg["services"]["dashboard"]["volumes"]
     assert token_mount["read_only"] is True
     assert token_mount["volume"]["subpath"] == "ha-ingestor/dashboard"
+    # The sports service answers only known Host names (DNS rebinding): the dashboard's.
+    upstream = cfg["services"]["dashboard"]["environment"]["SPORTS_WEBHOOKS_URL"]
+    names = cfg["services"]["sports-webhooks"]["environment"]["SPORTS_WEBHOOKS_SERVER_NAMES"]
+    assert urllib.parse.urlsplit(upstream).hostname in names.split(), (upstream, names)
+    assert cfg["services"]["dashboard"]["environment"]["DASHBOARD_SERVER_NAMES"] == ""
     deps = cfg["services"]["dashboard"]["depends_on"]
     assert {d["condition"] for d in deps.values()} == {"service_healthy"}
     # Both writers of the shared backups volume wait for it to be made writable.

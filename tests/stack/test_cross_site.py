@@ -1,8 +1,10 @@
 """Another web page, open in the user's real (headless Chromium) browser, attacks the dashboard:
 it tries to read InfluxDB data through the proxy with fetch(), to run a statement with an
 <img>, and to read the sports deliveries. Played from a cross-site origin (localhost vs
-127.0.0.1) and a same-site one (another port of the same host). Everything must fail, while
-the dashboard's own page (test_e2e.py) reads the same endpoints fine."""
+127.0.0.1) and a same-site one (another port of the same host), and as DNS rebinding (the
+attacker's own name re-pointed at 127.0.0.1, so the page is same-origin with the dashboard).
+Everything must fail, while the dashboard's own page (test_e2e.py) reads the same endpoints
+fine."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pytest
 from tests.servers import InfluxDB1
 
 from .helpers import DASHBOARD, Nginx, Recorder
+from .test_nginx import fetch
 
 DB = "home_assistant"
 SECRET_VALUE = "camera-access-token-xyz"
@@ -157,3 +160,57 @@ def test_another_site_can_neither_read_nor_write(
     assert sports.requests == []
     names = influx.query("SHOW DATABASES")["results"][0]["series"][0]["values"]  # type: ignore[index]
     assert [DB] in names
+
+
+# Chromium's Private/Local Network Access checks would stop a public page's fetch() to
+# 127.0.0.1 on their own; Firefox and Safari have none. Off, the Host allowlist must hold alone.
+NO_PRIVATE_NETWORK_CHECKS = (
+    "--disable-features=BlockInsecurePrivateNetworkRequests,"
+    "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks"
+)
+
+
+def test_a_rebound_name_gets_no_data(stack: tuple[InfluxDB1, Nginx, Recorder]) -> None:
+    """What a browser sends for a same-origin fetch on http://rebind.example:PORT once the
+    attacker's name points at 127.0.0.1: its own Host and Origin. 421, nothing proxied."""
+    _, server, sports = stack
+    sports.requests.clear()
+    host = f"rebind.example:{server.port}"
+    q = urllib.parse.urlencode({"db": DB, "q": 'SELECT * FROM "ha_states"'})
+    for path in (f"/influxdb/query?{q}", "/sports/api/deliveries"):
+        resp = fetch(server.url + path, headers={
+            "Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"
+        })  # fmt: skip
+        assert resp.status == 421, (path, resp.status, resp.body[:300])
+        assert SECRET_VALUE.encode() not in resp.body
+    assert sports.requests == []
+
+
+def test_a_rebinding_page_in_the_browser_reads_nothing(
+    stack: tuple[InfluxDB1, Nginx, Recorder],
+) -> None:
+    """The whole attack in Chromium: the page on rebind.example fetches the proxy's data
+    paths as same-origin requests, which reach nginx on 127.0.0.1 and are refused (421)."""
+    _, server, sports = stack
+    sports.requests.clear()
+    q = urllib.parse.urlencode({"db": DB, "q": 'SELECT * FROM "ha_states"'})
+    paths = [f"/influxdb/query?{q}", "/sports/api/deliveries", "/config.json"]
+    html = (
+        "<!doctype html><script>(async () => { const out = {};"
+        f" for (const p of {json.dumps(paths)}) {{"
+        " try { const r = await fetch(p); out[p] = {status: r.status, body: await r.text()}; }"
+        " catch (e) { out[p] = {error: String(e)}; } }"
+        " window.__result = out; })()</script>"
+    )
+    opts = {"url": f"http://rebind.example:{server.port}/evil.html", "html": html,
+            "extra": [NO_PRIVATE_NETWORK_CHECKS]}  # fmt: skip
+    run = subprocess.run(
+        ["node", "e2e/rebind.mjs", json.dumps(opts)],
+        cwd=DASHBOARD, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)["result"]
+    assert SECRET_VALUE not in json.dumps(result), result
+    # Answered by nginx (so the request did reach it: the test can see a leak), and refused.
+    assert {p: r.get("status") for p, r in result.items()} == dict.fromkeys(paths, 421), result
+    assert sports.requests == []

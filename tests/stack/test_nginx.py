@@ -86,7 +86,7 @@ def test_template_uses_only_documented_variables() -> None:
         "DASHBOARD_PORT", "DASHBOARD_ROOT", "DASHBOARD_REFRESH_SECONDS", "DASHBOARD_BASIC_AUTH",
         "DASHBOARD_HTPASSWD_FILE", "INFLUXDB_URL", "INFLUXDB_READ_TOKEN", "INFLUXDB_DATABASE",
         "INFLUXDB_CONTEXT_DATABASE", "SPORTS_WEBHOOKS_URL", "SPORTS_WEBHOOKS_READ_KEY",
-        "DASHBOARD_SPORTS",
+        "DASHBOARD_SPORTS", "DASHBOARD_SERVER_NAMES",
     }  # fmt: skip
     # envsubst semantics: nginx's own variables survive, unknown ${X} stay as they are.
     assert render_template("$uri ${A} $A ${B}", {"A": "1"}) == "$uri 1 1 ${B}"
@@ -351,3 +351,55 @@ def test_image_main_config_with_the_rendered_template(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+FOREIGN_HOSTS = ["rebind.example", "evil.example:8088", "localhost.evil.example",
+                 "127.0.0.1.nip.io", "dashboard.example.lan.evil.example", "[::2]"]  # fmt: skip
+
+
+def test_only_its_own_host_names_are_served(upstreams: tuple[Recorder, Recorder]) -> None:
+    """DNS rebinding: a page on an attacker's name re-pointed at 127.0.0.1 sends its own name
+    as Host (and as Origin, so the Origin check passes). Any Host but localhost, 127.0.0.1,
+    [::1] and DASHBOARD_SERVER_NAMES is 421 on every path, with no data and nothing proxied."""
+    influx, sports = upstreams
+    server = Nginx(_env(influx, sports, DASHBOARD_SERVER_NAMES="dashboard.example.lan,192.0.2.10"))
+    server.start()
+    try:
+        paths = ["/", "/index.html", "/config.json", f"/assets/{_asset('.js')}", "/healthz",
+                 "/influxdb/query?db=home_assistant&q=SHOW+DATABASES", "/influxdb/ping",
+                 "/sports/api/deliveries", "/sports/api/games", "/sports/health"]  # fmt: skip
+        influx.requests.clear()
+        sports.requests.clear()
+        for host in FOREIGN_HOSTS:
+            for path in paths:
+                resp = fetch(server.url + path, headers={
+                    "Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"
+                })  # fmt: skip
+                assert resp.status == 421, (host, path, resp.status)
+                assert json.loads(resp.body) == {
+                    "error": "unknown host name: add it to DASHBOARD_SERVER_NAMES"
+                }, (host, path)
+        assert influx.requests == sports.requests == []
+        port = server.port
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LOCALHOST",
+                     "localhost.", "dashboard.example.lan", "Dashboard.Example.Lan:443",
+                     "192.0.2.10:8088"):  # fmt: skip
+            same = {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+            for path in ("/", "/config.json", paths[5], "/sports/api/deliveries"):
+                assert fetch(server.url + path, headers=same).status == 200, (host, path)
+        assert len(influx.requests) == len(sports.requests) == 8
+    finally:
+        server.stop()
+
+
+def test_server_names_must_be_names(tmp_path: Path) -> None:
+    """DASHBOARD_SERVER_NAMES goes into nginx's config: names and addresses only, or the
+    container stops with a message (no `;`, `{`, `$` or regex reaches nginx)."""
+    env, _ = _entrypoint_env(tmp_path, DASHBOARD_SERVER_NAMES="a.example, [fd00::1] *.lan")
+    assert env["DASHBOARD_SERVER_NAMES"] == "a.example  [fd00::1] *.lan"
+    assert _entrypoint_env(tmp_path)[0]["DASHBOARD_SERVER_NAMES"] == ""
+    for bad in ("x; return 200", "a.example {", "$host", "~^.*$"):
+        result = _entrypoint(tmp_path, DASHBOARD_SERVER_NAMES=bad)
+        assert result.returncode != 0, bad
+        assert "started" not in result.stdout
+        assert "DASHBOARD_SERVER_NAMES may hold only host names" in result.stderr

@@ -15,7 +15,7 @@ from typing import Any, Final
 from aiohttp import hdrs, web
 
 from . import __version__
-from .config import Settings
+from .config import Settings, host_name
 from .db import AsyncStore, Store
 from .delivery import Dispatcher
 from .egress import RefusedAddress, UnusableURL, canonical_url, check_url
@@ -93,6 +93,18 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return _error(exc.status, exc.reason, headers)
+
+
+@web.middleware
+async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the names this service is really reached by (``server_names``, any port) are
+    served; another Host is 421, before the key check. A browser page on an attacker's name
+    re-pointed at 127.0.0.1 (DNS rebinding) is same-origin with the service as far as the
+    browser knows: its Host header is the one thing that tells. No Host at all is no browser."""
+    host = request.headers.get(hdrs.HOST)
+    if host is not None and host_name(host) not in request.app[SETTINGS].server_names:
+        return _error(421, "unknown host name: add it to SPORTS_WEBHOOKS_SERVER_NAMES")
+    return await handler(request)
 
 
 @web.middleware
@@ -304,7 +316,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, encoding_middleware, auth_middleware],
+        middlewares=[errors_middleware, host_middleware, encoding_middleware, auth_middleware],
         client_max_size=MAX_BODY,
     )
     store = AsyncStore(settings.db_path)

@@ -6,9 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
+from typing import Final
 
 from ._espn import espn
 from .egress import Network, parse_networks
+
+# Host names the API answers to (any port) besides SPORTS_WEBHOOKS_SERVER_NAMES; any other Host
+# header is 421, so a page on an attacker's name re-pointed at 127.0.0.1 (DNS rebinding) gets
+# nothing. IPv6 addresses without brackets.
+DEFAULT_SERVER_NAMES: Final = ("localhost", "127.0.0.1", "::1")
+_SERVER_NAME: Final = re.compile(r"[a-z0-9._-]{1,253}|\[?[0-9a-f:.]{2,45}\]?")
 
 
 class ConfigError(ValueError):
@@ -25,6 +33,8 @@ class Settings:
     read_key: str = ""
     # Receivers on these networks are allowed besides public addresses (see egress.py).
     allow_networks: tuple[Network, ...] = ()
+    # Host header names served (lower case, IPv6 without brackets); see host_name().
+    server_names: tuple[str, ...] = DEFAULT_SERVER_NAMES
     auth_failures_per_minute: int = 10
     tests_per_minute: int = 6
     retention_days: int = 30
@@ -90,6 +100,31 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header, as compared with ``server_names``: lower case, without the
+    port, the brackets of an IPv6 address or a trailing dot ("LocalHost.:8090" -> "localhost",
+    "[::1]:8090" -> "::1")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        name = host.split(":", 1)[0]
+    else:
+        name = host
+    return name.removesuffix(".")
+
+
+def _server_names(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("SPORTS_WEBHOOKS_SERVER_NAMES", "").replace(",", " ").lower().split()
+    for name in raw:
+        if not _SERVER_NAME.fullmatch(name):
+            raise ConfigError(
+                f"SPORTS_WEBHOOKS_SERVER_NAMES: {name!r} is not a host name or an IP address"
+            )
+    names = (*DEFAULT_SERVER_NAMES, *(host_name(name) for name in raw))
+    return tuple(dict.fromkeys(names))
+
+
 def db_path_from_env(env: Mapping[str, str] | None = None) -> Path:
     """The database file (``SPORTS_WEBHOOKS_DB``, default ``./data/webhooks.db``)."""
     env = os.environ if env is None else env
@@ -120,6 +155,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         db_path=db_path_from_env(env),
         read_key=read_key,
         allow_networks=allow_networks,
+        server_names=_server_names(env),
         auth_failures_per_minute=_int(
             env, "SPORTS_WEBHOOKS_AUTH_FAILURES_PER_MINUTE", 10, 1, 10**6
         ),
