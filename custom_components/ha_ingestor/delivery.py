@@ -284,19 +284,20 @@ class Delivery:
     async def _settle_replayed(self, spool_id: int, count: int) -> None:
         """A spooled batch was written (bar dead letters): remove it from the spool."""
 
-        def removed(found: bool) -> None:
-            if not found:
-                # The spool dropped this batch (full) while it was written: it was written
-                # after all, so it no longer counts as dropped.
-                dropped = self.stats.dropped
-                dropped["spool_full"] -= min(dropped["spool_full"], self.replay_counted)
-            self.replay_counted = 0
-
         try:
-            await self._spool.remove(spool_id, removed)
+            await self._spool.remove(spool_id, self._replay_settled)
         except SpoolError as err:
             self.replay_counted = 0
             self._spool_failed(err)
+
+    def _replay_settled(self, found: bool) -> None:
+        """The spooled batch being written is settled in the spool (removed, or shrunk to
+        what is left). Not found: the spool dropped it (full) meanwhile and counted all of it
+        as dropped, but the lines counted since were written or dead-lettered after all."""
+        if not found:
+            dropped = self.stats.dropped
+            dropped["spool_full"] -= min(dropped["spool_full"], self.replay_counted)
+        self.replay_counted = 0
 
     def _written(self, count: int, result: WriteResult, live: bool) -> None:
         stats = self.stats
@@ -332,12 +333,8 @@ class Delivery:
         """Keep unsent lines on disk: a live batch is appended, a spooled one shrunk in place
         (or, if the spool fails, a live batch goes back to the queue)."""
         if spool_id is not None:
-
-            def replaced(_found: bool) -> None:
-                self.replay_counted = 0
-
             try:
-                await self._spool.replace(spool_id, lines, replaced)
+                await self._spool.replace(spool_id, lines, self._replay_settled)
             except SpoolError as err:
                 self.replay_counted = 0
                 self._spool_failed(err)

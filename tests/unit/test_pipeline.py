@@ -15,9 +15,9 @@ import pytest
 
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
-from custom_components.ha_ingestor.spool import EncodedBatch, Spool
+from custom_components.ha_ingestor.spool import EncodedBatch, Spool, encode_batch
 from custom_components.ha_ingestor.stats import Stats
-from custom_components.ha_ingestor.writer import InfluxWriter, Target
+from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target, WriteResult
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
     Hooks,
@@ -417,4 +417,60 @@ async def test_flush_writes_at_once_during_a_retry_backoff(harness: Harness) -> 
     assert not await p.flush(wait=10)
     assert time.monotonic() - start < 5
     assert accounted(p) == 20
+    await p.async_stop()
+
+
+class ScriptedWriter:
+    """Answers from a script of (outcome, status); a None step holds the request until
+    released, then answers 503."""
+
+    def __init__(self, script: list[tuple[Outcome, int] | None]) -> None:
+        self.script = script
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def write_lines(self, part: list[str]) -> WriteResult:
+        step = self.script.pop(0) if self.script else (Outcome.OK, 204)
+        if step is None:
+            self.holding.set()
+            await self.release.wait()
+            step = (Outcome.RETRY, 503)
+        outcome, status = step
+        return WriteResult(outcome, status, "scripted", None, 0.001)
+
+
+async def test_a_replayed_batch_the_full_spool_dropped_mid_split_is_counted_once(
+    tmp_path: Path,
+) -> None:
+    """A spooled batch is replayed: 400, so it is split; the first half is written, and while
+    the second is on its way a burst fills the spool, which drops that batch (counting all of
+    it as dropped); then the second half fails. The written half was counted twice."""
+    old = lines(10, 0, "old")
+    burst = lines(40, 1000, "new")
+    room = len(encode_batch(old).data) + len(encode_batch(burst[:20]).data) + 10
+    spool = Spool(tmp_path / "spool.db", room, synchronous="NORMAL")
+    spool.append(old)
+    stats = Stats.restore({"received": 10, "pending": 10}, spool.pending_points)
+    writer = ScriptedWriter([(Outcome.REJECTED, 400), (Outcome.OK, 204), None])
+    p = Pipeline(
+        writer,  # type: ignore[arg-type]
+        spool,
+        stats,
+        PipelineConfig(batch_size=10, flush_interval=0.05, spill_at=20, spill_chunk=20),
+        Hooks(),
+        Backoff(initial=0.02, cap=0.05),
+    )
+    p.start(lambda coro: asyncio.get_running_loop().create_task(coro))
+    await asyncio.wait_for(writer.holding.wait(), 30)
+    for line in burst:
+        stats.received += 1
+        p.submit(line)
+    await async_wait_until(lambda: stats.dropped["spool_full"] > 0, "the old batch dropped")
+    writer.release.set()
+    await async_wait_until(lambda: p.pending == 0, "everything settled")
+    # Each line once: written (the old batch's first half among them) or dropped (its
+    # second half, and what else the full spool dropped), never both.
+    assert stats.written >= 5
+    assert stats.written + stats.dropped["spool_full"] == stats.received == 50
+    assert accounted(p) == 50
     await p.async_stop()
