@@ -297,18 +297,19 @@ async def test_a_reload_whose_setup_fails_leaves_nothing_listening_and_counts_ho
     pipeline = entry.runtime_data.pipeline
     await async_wait_until(lambda: pipeline.spool.pending_points == 100, "100 points spooled")
     old = entry.runtime_data
+
+    def fail(*_args: Any) -> None:
+        """The failing step of the new setup, with 20 changes fired while it runs: held."""
+        for n in range(100, 120):
+            hass.states.async_set(f"sensor.seq_{n % 10}", str(n))
+        raise RuntimeError("disk trouble" if failing == "the spool" else "bug")
+
     if failing == "the spool":
-        fails = patch(
-            "custom_components.ha_ingestor.runtime._async_open_spool",
-            side_effect=HomeAssistantError("disk trouble"),
-        )
+        fails = patch("custom_components.ha_ingestor.runtime._async_open_spool", side_effect=fail)
     else:
-        fails = patch.object(IngestorRuntime, "__init__", side_effect=RuntimeError("bug"))
+        fails = patch.object(IngestorRuntime, "__init__", side_effect=fail)
     with fails:
-        hass.config_entries.async_update_entry(
-            entry, options={**entry.options, CONF_BATCH_SIZE: 77}
-        )
-        await fire_numbered(hass, 100, 20)  # while it reloads: held
+        await options_change(hass, entry, batch_size=77)  # the entry reloads
         await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.SETUP_ERROR
     await fire_numbered(hass, 120, 30)  # reaches nothing of ours
