@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
 
 from . import history_services, services
 from .backfill import history_store
@@ -26,6 +28,8 @@ from .runtime import (
 from .spool import Spool
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+# Entries the update listener is reloading (Home Assistant before 2025.8).
+LISTENER_RELOADS: HassKey[set[str]] = HassKey(f"{DOMAIN}_listener_reloads")
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 __all__ = ["async_migrate_entry"]
 
@@ -52,8 +56,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> 
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: IngestorConfigEntry) -> None:
-    """Options take effect at once: reload the entry (no event is lost across it)."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Options take effect at once: reload the entry (no event is lost across it).
+
+    One reload for changes that come together (the weather step saves its key, then the
+    options): a second reload would find the entry as the first left it, and hand nothing
+    over while it reloads.
+    """
+    reloading = hass.data.setdefault(LISTENER_RELOADS, set())
+    if entry.entry_id in reloading:
+        return  # the reload on its way re-checks when it is done
+    reloading.add(entry.entry_id)
+    try:
+        while entry.state is ConfigEntryState.LOADED and entry.runtime_data.outdated():
+            if not await hass.config_entries.async_reload(entry.entry_id):
+                break
+    finally:
+        reloading.discard(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IngestorConfigEntry) -> bool:

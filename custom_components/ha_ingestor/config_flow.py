@@ -41,12 +41,13 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.typing import UNDEFINED, UndefinedType
 from homeassistant.helpers.update_coordinator import UpdateFailed
 import voluptuous as vol
 from yarl import URL
 
 from . import espn
-from .compat import OptionsFlowBase
+from .compat import OPTIONS_FLOW_RELOADS, OptionsFlowBase
 from .const import (
     CONF_API,
     CONF_ATTRIBUTES,
@@ -97,7 +98,7 @@ from .identity import (
     same_target,
 )
 from .migration import MINOR_VERSION
-from .runtime import target_from_data
+from .runtime import expect_reload, target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 
@@ -247,10 +248,35 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_show_form(step_id=STEP_VICTORIA_METRICS)
         return self._async_save(*self._tested)
 
+    def _async_update_and_reload(
+        self,
+        entry: ConfigEntry,
+        *,
+        data: Mapping[str, Any],
+        title: str | UndefinedType = UNDEFINED,
+    ) -> ConfigFlowResult:
+        """Save and reload once, handing the capture over (nothing fired meanwhile is lost).
+
+        Before Home Assistant 2025.8 our update listener reloads a loaded entry that changed,
+        so the flow's own reload would come on top: a second one, finding the entry unchanged.
+        """
+        expect_reload(self.hass, entry.entry_id)
+        if OPTIONS_FLOW_RELOADS:
+            return self.async_update_reload_and_abort(entry, title=title, data=data)
+        listening = entry.state is ConfigEntryState.LOADED  # its listener reloads it (eagerly)
+        changed = self.hass.config_entries.async_update_entry(entry, title=title, data=data)
+        if not (changed and listening):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(
+            reason="reconfigure_successful"
+            if self.source == SOURCE_RECONFIGURE
+            else "reauth_successful"
+        )
+
     def _async_save(self, data: dict[str, Any], taken: set[str]) -> ConfigFlowResult:
         if self.source == SOURCE_RECONFIGURE:
             entry = self._get_reconfigure_entry()
-            return self.async_update_reload_and_abort(
+            return self._async_update_and_reload(
                 entry, title=reconfigured_title(entry, data, taken), data=data
             )
         return self.async_create_entry(
@@ -335,7 +361,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             errors = await check_owm_key(self.hass, user_input[CONF_OWM_API_KEY])
             if not errors:
-                return self.async_update_reload_and_abort(
+                return self._async_update_and_reload(
                     entry, data={**entry.data, CONF_OWM_API_KEY: user_input[CONF_OWM_API_KEY]}
                 )
         return self.async_show_form(
@@ -354,7 +380,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = {**entry.data, **user_input}
             if (error := await self._async_check(data)) is None:
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self._async_update_and_reload(entry, data=data)
             errors["base"] = error
         schema = (
             vol.Schema(

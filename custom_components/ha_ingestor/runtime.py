@@ -113,6 +113,14 @@ class Handover:
 
 
 HANDOVERS: HassKey[dict[str, Handover]] = HassKey(f"{DOMAIN}_handovers")
+# Entries a flow of ours is about to reload: their next unload hands over even when nothing
+# in the entry changed (a reauth retyping the token InfluxDB now accepts).
+RELOADS_EXPECTED: HassKey[set[str]] = HassKey(f"{DOMAIN}_reloads_expected")
+
+
+@callback
+def expect_reload(hass: HomeAssistant, entry_id: str) -> None:
+    hass.data.setdefault(RELOADS_EXPECTED, set()).add(entry_id)
 
 
 def target_from_data(data: Mapping[str, Any]) -> Target:
@@ -427,14 +435,23 @@ class IngestorRuntime:
 
     # ------------------------------------------------------------------ stop
 
+    def outdated(self) -> bool:
+        """Whether the entry changed since this runtime was built from it."""
+        entry = self._entry
+        return (dict(entry.options), dict(entry.data)) != self._built
+
     def reloading(self) -> bool:
-        """Whether an unload now is the first half of a reload after an options change.
+        """Whether an unload now is the first half of a reload (and takes up a flow's notice
+        that one follows).
 
         Both ways Home Assistant applies options (OptionsFlowWithReload, an update listener)
-        reload right after updating the entry; reauth and reconfigure too.
+        reload right after updating the entry; reauth and reconfigure say so (expect_reload),
+        as their reload may find the entry unchanged.
         """
-        entry = self._entry
-        return entry.disabled_by is None and (dict(entry.options), dict(entry.data)) != self._built
+        expected = self._hass.data.get(RELOADS_EXPECTED, set())
+        announced = self._entry.entry_id in expected
+        expected.discard(self._entry.entry_id)
+        return self._entry.disabled_by is None and (announced or self.outdated())
 
     async def async_stop(self, *, hand_over: bool = False) -> None:
         """Release everything started, newest first; flush or spool what is queued.

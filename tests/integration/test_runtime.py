@@ -12,7 +12,7 @@ from typing import Any
 from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_URL, EVENT_STATE_CHANGED
+from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_STATE_CHANGED
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -231,6 +231,59 @@ async def test_options_changes_lose_no_event_v2(
     assert fired > 200
     assert values == list(range(fired))
     assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.parametrize("token", ["new-token", "good-token"])
+async def test_a_reauth_reloads_once_and_loses_no_event(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2], token: str
+) -> None:
+    """A reauth with a new token (the entry changes) or the same one retyped (it does not):
+    one reload, handing over, so every change fired meanwhile is written. Before Home
+    Assistant 2025.8 a changed entry reloaded twice (the update listener, then the flow), and
+    the second reload, finding the entry unchanged, handed nothing over."""
+    fake_v2.fake.tokens.add("new-token")
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    builds = 0
+    build = IngestorRuntime.async_build
+
+    async def counted(hass_: HomeAssistant, entry_: Any) -> IngestorRuntime:
+        nonlocal builds
+        builds += 1
+        return await build(hass_, entry_)
+
+    fired = 0
+    stop = asyncio.Event()
+
+    async def stream() -> None:
+        nonlocal fired
+        while not stop.is_set():
+            hass.states.async_set(f"sensor.seq_{fired % 10}", str(fired))
+            fired += 1
+            await asyncio.sleep(0.002)
+
+    task = hass.async_create_background_task(stream(), "stream")
+    await async_wait_until(lambda: fired >= 50, "50 state changes")
+    with patch.object(IngestorRuntime, "async_build", counted):
+        result = await entry.start_reauth_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_TOKEN: token}
+        )
+        assert result["reason"] == "reauth_successful"
+        await async_wait_until(
+            lambda: builds and entry.state is ConfigEntryState.LOADED, "reloaded"
+        )
+        settled = fired + 100
+        await async_wait_until(lambda: fired >= settled, "100 more state changes")
+    stop.set()
+    await task
+    await hass.async_block_till_done()
+    await flush(hass)
+    assert builds == 1
+    assert entry.data[CONF_TOKEN] == token
+    assert entry.runtime_data.stats.received == fired
+    assert written_values(fake_v2) == set(range(fired))
     await hass.config_entries.async_unload(entry.entry_id)
 
 
