@@ -139,6 +139,12 @@ class DeadLetter:
     created: float  # Unix time
 
 
+def _as_sent(text: str) -> str:
+    """Text as the writer sent it: a lone surrogate, which SQLite's text cannot hold (it
+    raised, in the batch task), as a question mark."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _encode(lines: Sequence[str]) -> tuple[int, bytes]:
     text = "\n".join(lines)
     if text.count("\n") == len(lines) - 1:
@@ -557,7 +563,7 @@ class Spool:
             with self._transaction(conn):
                 conn.executemany(
                     "INSERT INTO dead_letters(created, reason, line) VALUES(?, ?, ?)",
-                    [(now, reason, line) for line, reason in items],
+                    [(now, _as_sent(reason), _as_sent(line)) for line, reason in items],
                 )
                 excess = self._dead + len(items) - MAX_DEAD_LETTERS
                 if excess > 0:

@@ -119,6 +119,27 @@ async def test_field_type_conflict_is_dead_lettered(harness: Harness) -> None:
     await p.async_stop()
 
 
+async def test_a_rejected_line_with_a_lone_surrogate_is_dead_lettered_and_writing_goes_on(
+    harness: Harness,
+) -> None:
+    """A string attribute can hold a lone surrogate; the writer sends it as '?'. When
+    InfluxDB rejected such a line, storing the dead letter raised in SQLite (it takes only
+    valid UTF-8) and the batch task died: nothing was written any more."""
+    p = harness.pipeline()
+    odd = 'm,e=x0 s="a\ud800b" 1700000000000099'
+    harness.fake.reject = lambda line: "invalid field" if ' s="a?b" ' in line else None
+    harness.submit(p, [odd, *lines(10)])
+    assert await p.flush()
+    assert p.stats.dead_lettered == 1 and p.stats.written == 10
+    assert [d.line for d in p.spool.dead_letters(5)] == ['m,e=x0 s="a?b" 1700000000000099']
+    later = lines(5, start=100)
+    harness.submit(p, later)  # the batch task is alive
+    assert await p.flush()
+    assert set(later) <= set(harness.fake.written)
+    assert accounted(p) == 16
+    await p.async_stop()
+
+
 async def test_server_errors_spool_then_replay_with_retry_after(harness: Harness) -> None:
     harness.fake.fail_next = [503, 503, 429]
     harness.fake.retry_after = "0"
