@@ -81,6 +81,7 @@ from .const import (
     DEFAULT_OPTIONS,
     DOMAIN,
     ENRICHMENT_MODES,
+    ENRICHMENT_OFF,
     EVENT_STATE_CHANGED,
     METADATA_TAG_KEYS,
     REAUTH_OWM_STEP,
@@ -579,8 +580,22 @@ class IngestorOptionsFlow(OptionsFlowBase):
     ) -> ConfigFlowResult:
         """Each source has its own form: no API key field for a weather entity."""
         return self.async_show_menu(
-            step_id="weather", menu_options=["weather_entity", "weather_owm"]
+            step_id="weather", menu_options=["weather_entity", "weather_owm", "weather_off"]
         )
+
+    async def async_step_weather_off(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """No weather measurement, no enrichment; a stored OpenWeatherMap key is forgotten
+        (a secret nothing uses any more)."""
+        entry = self.config_entry
+        if CONF_OWM_API_KEY in entry.data:
+            data = {k: v for k, v in entry.data.items() if k != CONF_OWM_API_KEY}
+            self.hass.config_entries.async_update_entry(entry, data=data)
+        options = {k: v for k, v in self._current.items() if k != CONF_WEATHER_ENTITY}
+        options[CONF_WEATHER_SOURCE] = WEATHER_SOURCE_ENTITY
+        options[CONF_WEATHER_ENRICHMENT] = ENRICHMENT_OFF
+        return self.async_create_entry(data=options)
 
     def _enrichment_field(self) -> dict[vol.Marker, Any]:
         return {

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
@@ -444,6 +445,38 @@ async def test_influxdb_reauth_goes_before_a_pending_openweathermap_one(
     await entry.runtime_data.weather.async_refresh()  # type: ignore[union-attr]
     await hass.async_block_till_done()
     assert reauth_steps() == ["reauth_owm"]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_weather_can_be_turned_off_and_the_key_forgotten(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """Both weather forms need a source (an entity, a key): "off" is a menu choice of its own."""
+    v1 = v1_entry(
+        influxdb1.url,
+        database,
+        **{CONF_WEATHER_SOURCE: "openweathermap", CONF_WEATHER_ENRICHMENT: "tag"},
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=v1.minor_version,
+        data={**v1.data, CONF_OWM_API_KEY: "good-key"},
+        options={**v1.options, CONF_WEATHER_ENTITY: "weather.home"},
+    )
+    await setup_entry(hass, entry)
+    assert entry.runtime_data.weather is not None
+    result = await options_step(hass, entry, "weather", "weather_off")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.weather is None  # nothing polled, nothing written
+    assert CONF_OWM_API_KEY not in entry.data
+    assert CONF_WEATHER_ENTITY not in entry.options
+    assert entry.options[CONF_WEATHER_ENRICHMENT] == "off"
+    hass.states.async_set("sensor.inside", "22")
+    await flush(hass)
+    row = states_rows(influxdb1, database, "WHERE entity_id = 'sensor.inside'")[0]
+    assert not row.get("weather_condition")
     await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -80,7 +80,7 @@ async def test_options_forms(hass: HomeAssistant, influxdb1: InfluxDB1, database
 
     weather = await _options(hass, entry.entry_id, "weather")
     assert weather["type"] is FlowResultType.MENU
-    assert weather["menu_options"] == ["weather_entity", "weather_owm"]
+    assert weather["menu_options"] == ["weather_entity", "weather_owm", "weather_off"]
     form = await _options(hass, entry.entry_id, "weather", "weather_entity")
     assert CONF_OWM_API_KEY not in form["data_schema"].schema
     result = await hass.config_entries.options.async_configure(
