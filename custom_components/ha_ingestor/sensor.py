@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,6 +15,7 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import UnitOfTime
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -26,6 +27,7 @@ from .runtime import IngestorConfigEntry
 from .sports import TEAM_STATES, FollowedTeam, team_attributes, team_state
 
 PARALLEL_UPDATES = 0
+_TEAM: Final = "_team_"  # in a team sensor's unique id, between entry id and team
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,8 +105,26 @@ async def async_setup_entry(
 ) -> None:
     async_add_entities(IngestorSensor(entry, description) for description in SENSORS)
     async_add_entities([BackfillSensor(entry, entry.runtime_data.history.backfiller)])
-    if (sports := entry.runtime_data.sports) is not None:
-        async_add_entities(TeamSensor(entry, sports, team) for team in sports.teams)
+    sports = entry.runtime_data.sports
+    followed = [] if sports is None else sports.teams
+    _remove_unfollowed_teams(hass, entry, {team_unique_id(entry, team) for team in followed})
+    if sports is not None:
+        async_add_entities(TeamSensor(entry, sports, team) for team in followed)
+
+
+def team_unique_id(entry: IngestorConfigEntry, team: FollowedTeam) -> str:
+    return f"{entry.entry_id}{_TEAM}{team.league}_{team.team_id}"
+
+
+def _remove_unfollowed_teams(
+    hass: HomeAssistant, entry: IngestorConfigEntry, followed: set[str]
+) -> None:
+    """A team the user stopped following takes its sensor along (else it stays, unavailable)."""
+    registry = er.async_get(hass)
+    for registered in er.async_entries_for_config_entry(registry, entry.entry_id):
+        unique_id = registered.unique_id
+        if unique_id.startswith(f"{entry.entry_id}{_TEAM}") and unique_id not in followed:
+            registry.async_remove(registered.entity_id)
 
 
 class IngestorSensor(IngestorEntity, SensorEntity):
@@ -135,7 +155,7 @@ class TeamSensor(CoordinatorEntity[SportsCoordinator], SensorEntity):
     ) -> None:
         super().__init__(coordinator)
         self._team = team
-        self._attr_unique_id = f"{entry.entry_id}_team_{team.league}_{team.team_id}"
+        self._attr_unique_id = team_unique_id(entry, team)
         self._attr_translation_placeholders = {"team": team.name}
         self._attr_device_info = device_info(entry)
         self._attr_options = list(TEAM_STATES)

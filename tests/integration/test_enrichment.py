@@ -534,6 +534,7 @@ async def test_sports_options_edge_cases(
     kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
     entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
     await setup_entry(hass, entry)
+    sensor = team_entity(hass, entry, "nfl_12")
     # ESPN down: the picker says so instead of showing an empty list
     apis.scoreboard_status = 500
     result = await options_step(hass, entry, "sports")
@@ -555,6 +556,8 @@ async def test_sports_options_edge_cases(
     await hass.async_block_till_done()
     assert entry.options[CONF_SPORTS_TEAMS] == []
     assert entry.runtime_data.sports is None
+    assert er.async_get(hass).async_get(sensor) is None  # not left behind, unavailable
+    assert hass.states.get(sensor) is None
     await hass.config_entries.async_unload(entry.entry_id)
 
 
