@@ -91,7 +91,8 @@ def snapshot(pipeline: Pipeline) -> StatsSnapshot:
         received=stats.received,
         written=stats.written,
         pending=pipeline.pending,
-        queued=pipeline.pending - spooled,
+        # Not below 0 while a written spooled batch waits to be removed (counted, not yet gone).
+        queued=max(0, pipeline.pending - spooled),
         spooled=spooled,
         filtered=stats.filtered,
         filtered_reasons=dict(stats.filtered_reasons),

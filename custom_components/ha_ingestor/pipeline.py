@@ -116,6 +116,11 @@ class Pipeline:
         )
 
     @property
+    def stopping(self) -> bool:
+        """Stopping or stopped: what is submitted now may not be written or spooled."""
+        return self._stopping
+
+    @property
     def spool(self) -> Spool:
         return self._spool.spool
 

@@ -403,7 +403,13 @@ class IngestorRuntime:
 
     @callback
     def submit_own_point(self, line: str) -> None:
-        """A point of our own (weather, sports): counted like an event, delivered like one."""
+        """A point of our own (weather, sports): counted like an event, delivered like one.
+
+        Not once the pipeline stopped (a refresh that was on its way when the entry unloaded):
+        its queue is no longer written or spooled, so the point would be counted, then lost.
+        """
+        if self.pipeline.stopping:
+            return
         self.stats.received += 1
         self.pipeline.submit(line)
 

@@ -381,6 +381,24 @@ async def test_a_reload_whose_setup_fails_leaves_nothing_listening_and_counts_ho
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_an_own_point_after_the_stop_is_not_counted(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """A weather or sports refresh still on its way when the entry unloads hands its point to
+    a pipeline that no longer writes or spools: it used to be counted received, then lost."""
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    runtime: IngestorRuntime = entry.runtime_data
+    runtime.submit_own_point("weather,source=entity temperature=20.0 1700000000000000")
+    await flush(hass)
+    assert runtime.stats.received == runtime.stats.written == 1
+    await hass.config_entries.async_unload(entry.entry_id)
+    runtime.submit_own_point("weather,source=entity temperature=21.0 1700000001000000")
+    assert runtime.stats.received == 1
+    assert not runtime.pipeline.queue
+    assert runtime.stats.as_stored(runtime.pipeline.pending)["pending"] == 0
+
+
 async def test_flush_action_writes_during_a_backoff_and_explains_a_refusal(
     hass: HomeAssistant,
     fake_v2: FakeServer[FakeInfluxDB2],
