@@ -457,6 +457,18 @@ def _diff(a: Any, b: Any, path: str = "") -> Iterator[str]:
         yield f"{path}: {a!r} != {b!r}"
 
 
+def test_every_sensor_and_action_has_an_icon() -> None:
+    """The connectivity binary sensor has its device class's icon; the sensors have none of
+    their own, and the actions none at all, unless icons.json names one."""
+    icons = _json(INTEGRATION / "icons.json")
+    sensors = set(_strings()["entity"]["sensor"])
+    actions = set(yaml.safe_load((INTEGRATION / "services.yaml").read_text(encoding="utf-8")))
+    assert sensors == set(icons["entity"]["sensor"])
+    assert actions == set(icons["services"])
+    assert all(v["default"].startswith("mdi:") for v in icons["entity"]["sensor"].values())
+    assert all(v["service"].startswith("mdi:") for v in icons["services"].values())
+
+
 def test_strings_json_equals_english_translation() -> None:
     strings = _strings()
     english = _json(INTEGRATION / "translations" / "en.json")
