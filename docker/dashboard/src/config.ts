@@ -10,6 +10,8 @@ export interface Config {
   sports: boolean;
 }
 
+export const MAX_REFRESH_SECONDS = 86_400;
+
 export const defaults: Config = {
   database: import.meta.env.VITE_INFLUXDB_DATABASE ?? "home_assistant",
   contextDatabase: import.meta.env.VITE_INFLUXDB_CONTEXT_DATABASE ?? "",
@@ -30,8 +32,10 @@ export function mergeConfig(raw: unknown): Config {
   c.bucket = s("bucket") ?? c.bucket;
   if (r.sports === false || (typeof r.sports === "string" && /^(off|false|no|0)$/i.test(r.sports.trim())))
     c.sports = false;
+  // At least 2 s; at most a day: setTimeout holds up to 2^31-1 ms (24.8 days) and fires at
+  // once above that, which turned a "practically never" interval into a query loop.
   const refresh = Number(r.refreshSeconds);
-  if (Number.isFinite(refresh) && refresh >= 2) c.refreshSeconds = refresh;
+  if (Number.isFinite(refresh) && refresh >= 2) c.refreshSeconds = Math.min(refresh, MAX_REFRESH_SECONDS);
   // Weather and sports may live in their own bucket (the compose stack) or with the events.
   if (!c.contextDatabase) c.contextDatabase = c.database;
   return c;

@@ -277,6 +277,9 @@ describe("config", () => {
     expect(mergeConfig({ database: "ha" })).toMatchObject({ database: "ha", contextDatabase: "ha", refreshSeconds: 30 });
     expect(mergeConfig({ database: "ha", contextDatabase: "ctx", refreshSeconds: "10" })).toMatchObject({ contextDatabase: "ctx", refreshSeconds: 10 });
     expect(mergeConfig({ refreshSeconds: 0 }).refreshSeconds).toBe(30);
+    // setTimeout fires at once past 2^31-1 ms: a huge interval is a day, not a query loop
+    expect(mergeConfig({ refreshSeconds: "3000000" }).refreshSeconds).toBe(86_400);
+    expect(mergeConfig({ refreshSeconds: "1e12" }).refreshSeconds * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
     expect(mergeConfig(null).database).toBe("home_assistant");
   });
 
