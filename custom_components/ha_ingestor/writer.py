@@ -218,7 +218,10 @@ def partial_result(result: WriteResult, body: str, lines: int) -> WriteResult:
 
 
 def classify(status: int) -> Outcome:
-    if 200 <= status < 300:
+    """Only 204 is a write: InfluxDB (1.x to 3.x) and VictoriaMetrics answer every accepted
+    one so. Another 2xx or a redirect is something in front of it (a login page of a proxy,
+    a captive portal): the points are kept and tried again."""
+    if status == 204:
         return Outcome.OK
     if status in (401, 403):
         return Outcome.AUTH
@@ -267,10 +270,12 @@ class InfluxWriter:
                 headers=self._headers,
                 timeout=self._timeout,
                 ssl=self._ssl,
+                allow_redirects=False,  # a redirected POST comes back as a GET of a page
             ) as resp:
                 status = resp.status
                 raw = "" if status == 204 else await resp.text(errors="replace")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
+                location = resp.headers.get("Location")
         except TimeoutError:
             result = WriteResult(Outcome.RETRY, message="timeout", latency=time.monotonic() - start)
             return result, ""
@@ -281,7 +286,12 @@ class InfluxWriter:
                 latency=time.monotonic() - start,
             )
             return result, ""
-        text = error_message(raw) if raw else ""
+        if 300 <= status < 400:
+            text = f"redirected to {location}: the URL is not InfluxDB's own (a proxy's login?)"
+        elif 200 <= status < 300 and status != 204:
+            text = f"answered {status}, not 204: not InfluxDB writing (a proxy's page?)"
+        else:
+            text = error_message(raw) if raw else ""
         result = WriteResult(
             classify(status), status, text[:1000], retry_after, time.monotonic() - start
         )

@@ -1,4 +1,5 @@
-"""The v1 writer's Basic auth against a real InfluxDB 1.6 with authentication on."""
+"""The writer: v1 Basic auth against a real InfluxDB 1.6 with authentication on; what it
+counts as written; where it gzips."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import urllib.request
 import warnings
 
 import aiohttp
+from aiohttp import web
 import pytest
 
 from custom_components.ha_ingestor.writer import CheckError, InfluxWriter, Outcome, Target
+from tests.helpers import serve
 from tests.servers import InfluxDB1
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-password"
@@ -118,3 +121,33 @@ def test_a_target_on_loopback_sends_plain_bodies_unless_told() -> None:
     remote = Target(api="v2", url="https://eu-central-1-1.aws.cloud2.influxdata.com", token="t")
     assert not local.compressed and remote.compressed
     assert Target(api="v1", url="http://127.0.0.1:8086", database="home", gzip=True).compressed
+
+
+@pytest.mark.parametrize("answer", ["redirect", "page"])
+async def test_a_proxy_in_front_is_not_counted_as_written(
+    session: aiohttp.ClientSession, answer: str
+) -> None:
+    """A forward-auth proxy redirects the write to its login (aiohttp followed it, as a GET,
+    to a 200 page) or a captive portal answers with a page: both were counted as written,
+    and the points were gone. InfluxDB answers every write it takes with 204."""
+    posts: list[bytes] = []
+
+    async def write(request: web.Request) -> web.StreamResponse:
+        posts.append(await request.read())
+        if answer == "redirect":
+            raise web.HTTPFound("/login")
+        return web.Response(text="<html>Sign in</html>", content_type="text/html")
+
+    async def login(_request: web.Request) -> web.Response:
+        return web.Response(text="<html>Sign in</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/api/v2/write", write)
+    app.router.add_get("/login", login)
+    async with serve(app) as url:
+        target = Target(api="v2", url=url, org="o", bucket="b", token="t")
+        result = await InfluxWriter(session, target).write_lines(["m,k=v value=1 1700000000"])
+    assert len(posts) == 1
+    assert result.outcome is Outcome.RETRY  # kept: spooled and tried again
+    expected = "redirected to /login" if answer == "redirect" else "answered 200, not 204"
+    assert result.message.startswith(expected)
