@@ -193,9 +193,31 @@ class Backfiller:
         )
 
     async def _run(self, job: BackfillJob) -> None:
-        if not await get_instance(self._hass).async_db_ready:
-            _LOGGER.error("The recorder's database is not available; backfill stopped")
+        """The job to its end; an error ends it as failed (it stayed "running" for good, with
+        nothing left to cancel, and a gap repair waiting on it never finished)."""
+        try:
+            if not await get_instance(self._hass).async_db_ready:
+                raise RuntimeError("the recorder's database is not available")
+            await self._run_slices(job)
+        except Exception as err:
+            _LOGGER.error("Backfill failed at %.1f%%: %s", job.percent, err, exc_info=err)
+            await self._finish(job, JobStatus.FAILED)
             return
+        await self._finish(job, JobStatus.DONE)
+        _LOGGER.info(
+            "Backfill done: %d states read, %d points written in %.1f s",
+            job.states_read,
+            job.points_written,
+            job.wall_seconds,
+        )
+
+    async def _finish(self, job: BackfillJob, status: JobStatus) -> None:
+        job.status = status
+        job.finished_at = time.time()
+        await self._save()
+        self._notify()
+
+    async def _run_slices(self, job: BackfillJob) -> None:
         encoder = self._encoder_factory()
         window = job.next_slice()
         reading = self._read_ahead(job, window)
@@ -229,16 +251,6 @@ class Backfiller:
         finally:
             if reading is not None:
                 await _discard(reading)
-        job.status = JobStatus.DONE
-        job.finished_at = time.time()
-        await self._save()
-        _LOGGER.info(
-            "Backfill done: %d states read, %d points written in %.1f s",
-            job.states_read,
-            job.points_written,
-            job.wall_seconds,
-        )
-        self._notify()
 
 
 async def _discard(task: asyncio.Task[Any]) -> None:

@@ -25,6 +25,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     CANCELLED = "cancelled"
+    FAILED = "failed"  # the recorder or the spool raised: logged; the window can be run again
 
 
 @dataclass(slots=True)

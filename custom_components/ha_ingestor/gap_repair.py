@@ -278,7 +278,7 @@ class GapRepair:
                 recovered,
                 window.dropped,
             )
-        else:  # cancelled: the window is open again
+        else:  # cancelled or failed: the window is open again
             self.tracker.reopen(window)
         self.repairing = self._job_window = None
         if self._done is not None and not self._done.done():

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 import time
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
+from sqlalchemy.exc import OperationalError
 
 from custom_components.ha_ingestor.backfill_plan import BackfillJob, JobStatus
 from custom_components.ha_ingestor.const import (
@@ -293,6 +295,36 @@ async def test_bad_input_is_a_translated_validation_error_and_cancel_stops(
     progress = next(s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_backfill"))
     assert progress.attributes["status"] == "cancelled"
     assert backfiller.job.points_written < len(rows)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_backfill_the_recorder_fails_ends_as_failed_and_can_run_again(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A read that raises (the database went away) ended the task but left the job running:
+    the sensor said running at 0% for good, and cancel_backfill found nothing to cancel."""
+    rows = await _history(hass, per_entity=50)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
+    await setup_entry(hass, entry)
+    with patch(
+        "custom_components.ha_ingestor.backfill.async_read_states",
+        side_effect=OperationalError("SELECT", {}, Exception("server has gone away")),
+    ):
+        await _backfill(hass)
+        job = await _until_done(entry)
+    assert job.status is JobStatus.FAILED and job.finished_at is not None
+    assert "Backfill failed at 0.0%" in caplog.text
+    await hass.async_block_till_done()
+    progress = next(s for s in hass.states.async_all("sensor") if s.entity_id.endswith("_backfill"))
+    assert progress.attributes["status"] == "failed"
+    # Not running any more: the same window can be run again, and this time it works.
+    await _backfill(hass)
+    assert (await _until_done(entry)).status is JobStatus.DONE
+    assert len(await hass.async_add_executor_job(_stored, influxdb1, database)) == len(rows)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
