@@ -145,15 +145,27 @@ async def async_unrecorded(hass: HomeAssistant, entity_ids: Iterable[str]) -> li
 def _read_statistics(
     hass: HomeAssistant, start: float, period: StatisticsPeriod, statistic_ids: set[str] | None
 ) -> tuple[dict[str, list[Any]], dict[str, tuple[str, str | None]]]:
-    rows = statistics.statistics_during_period(
-        hass, _utc(start), None, statistic_ids, period, None, STATISTIC_TYPES
-    )
-    metadata = statistics.get_metadata(hass, statistic_ids=set(rows)) if rows else {}
+    metadata = statistics.get_metadata(hass, statistic_ids=statistic_ids)
     meta = {
         statistic_id: (info["source"], info["unit_of_measurement"])
         for statistic_id, (_id, info) in metadata.items()
     }
-    return dict(rows), meta
+    by_unit: dict[str | None, set[str]] = {}
+    for statistic_id, (_source, unit) in meta.items():
+        by_unit.setdefault(unit, set()).add(statistic_id)
+    rows: dict[str, list[Any]] = {}
+    for unit, ids in by_unit.items():
+        # In the unit they are stored in, which the point's unit tag names: without `units`
+        # the recorder converts to the sensor's current display unit (°F for a sensor now
+        # shown in °F, whose statistics are in °C).
+        converter = statistics.STATISTIC_UNIT_TO_UNIT_CONVERTER.get(unit)
+        units = None if converter is None or unit is None else {converter.UNIT_CLASS: unit}
+        rows.update(
+            statistics.statistics_during_period(
+                hass, _utc(start), None, ids, period, units, STATISTIC_TYPES
+            )
+        )
+    return rows, {statistic_id: meta[statistic_id] for statistic_id in rows}
 
 
 async def async_read_statistics(

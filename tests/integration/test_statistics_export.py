@@ -12,6 +12,7 @@ from homeassistant.components.recorder.db_schema import StatisticsMeta
 from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
+    async_import_statistics,
     statistics_during_period,
 )
 from homeassistant.components.recorder.tasks import StatisticsTask
@@ -129,4 +130,48 @@ async def test_statistics_past_and_compiled_match_the_recorder_value_by_value(
             assert point.get(field) == row.get(field), (key, field)
         assert point["unit"] == ("kWh" if key[0] == "test:grid_import" else "W")
         assert point["source"] == ("test" if key[0] == "test:grid_import" else "recorder")
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_values_are_in_the_unit_their_tag_names(
+    recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """Statistics stored in °C of a sensor now shown in °F: the recorder converts to the
+    display unit unless asked not to, so points tagged °C held °F values (68 for 20)."""
+    await async_setup_component(hass, "sensor", {})
+    hass.states.async_set(
+        "sensor.outside",
+        "70",
+        {"unit_of_measurement": "°F", "device_class": "temperature", "state_class": "measurement"},
+    )
+    start = _hour(time.time()) - timedelta(hours=5)
+    metadata: Any = {
+        "has_sum": False,
+        "mean_type": StatisticMeanType.ARITHMETIC,
+        "name": "Outside",
+        "source": "recorder",
+        "statistic_id": "sensor.outside",
+        "unit_of_measurement": "°C",
+    }
+    if hasattr(StatisticsMeta, "unit_class"):  # Home Assistant 2025.10+
+        metadata["unit_class"] = "temperature"
+    async_import_statistics(
+        hass, metadata, [{"start": start, "mean": 20.0, "min": 10.0, "max": 30.0}]
+    )
+    await async_wait_recording_done(hass)
+    entry = v1_entry(
+        influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
+    )
+    await setup_entry(hass, entry)
+    exporter = entry.runtime_data.history.statistics
+    assert exporter is not None
+    await asyncio.wait_for(exporter.caught_up.wait(), 60)
+    key = ("sensor.outside", "hour", int(start.timestamp()))
+
+    async def exported() -> bool:
+        return key in await hass.async_add_executor_job(_influx, influxdb1, database)
+
+    await async_wait_until(exported, "the hour exported", 30)
+    point = (await hass.async_add_executor_job(_influx, influxdb1, database))[key]
+    assert (point["unit"], point["mean"], point["min"], point["max"]) == ("°C", 20.0, 10.0, 30.0)
     await hass.config_entries.async_unload(entry.entry_id)
