@@ -104,7 +104,8 @@ class GapRepair:
             self._job_window = (float(job_window[0]), float(job_window[1]))
         now = time.time()
         stats = self._pipeline.stats
-        tracker.start(now, stats.dropped, self._pipeline.spool.pending_points)
+        tracker.start(now, stats.dropped, self._pipeline.spool.pending_points, data.get("seen"))
+        self._observe(now)  # what the spool dropped after the previous run's last look
         self._unsubs.append(self._backfiller.async_add_listener(self._job_changed))
         self._job_changed()  # a repair that ended while the entry was stopping
         if not continuous and recorder_loaded(self._hass):
@@ -184,6 +185,7 @@ class GapRepair:
         data["repairing"] = None if self.repairing is None else self.repairing.as_dict()
         data["job_window"] = None if self._job_window is None else list(self._job_window)
         data["spool_since"] = self.tracker.spool_since
+        data["seen"] = dict(self.tracker.seen)
 
     async def _async_save(self) -> None:
         self._store_windows()

@@ -74,9 +74,20 @@ class LossTracker:
     spool_since: float | None = None  # the spool was seen empty at this time (None: unknown)
     window: LossWindow | None = None
 
-    def start(self, now: float, dropped: Mapping[str, int], spool_points: int) -> None:
-        """First observation after setup: counters so far are not new losses."""
-        self.seen = {reason: int(dropped.get(reason, 0)) for reason in REPAIRABLE_REASONS}
+    def start(
+        self,
+        now: float,
+        dropped: Mapping[str, int],
+        spool_points: int,
+        seen: Mapping[str, int] | None = None,
+    ) -> None:
+        """First observation after setup: counters so far are not new losses, except those
+        above what the previous run last saw (`seen`, kept with the windows): the spool drops
+        while it stopped, after its last look."""
+        self.seen = {
+            reason: min(int(dropped.get(reason, 0)), int((seen or dropped).get(reason, 0)))
+            for reason in REPAIRABLE_REASONS
+        }
         self.observed_at = now
         if not spool_points:
             self.spool_since = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import functools
+import random
 from typing import Any
 
 from homeassistant.components.recorder import history
@@ -300,4 +301,39 @@ async def test_disabled_time_is_an_issue_and_a_restart_fills_itself(
     await _fix(hass, entry)
     assert while_off <= await hass.async_add_executor_job(_in_influxdb, own_influxdb, "faults")
     assert entry.runtime_data.pipeline.stats.recovered == 0  # nothing had been dropped
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_what_the_spool_drops_while_the_entry_stops_is_a_gap(
+    recorder_mock: Any, hass: HomeAssistant, own_influxdb: InfluxDB1
+) -> None:
+    """InfluxDB is down and the entry stops: spooling the queue at the stop overflows the
+    spool after the gap tracker's last look, and the next start took those counters as old
+    news: the points were gone with no window to repair them from."""
+    entry = v1_entry(
+        own_influxdb.url,
+        "faults",
+        **{CONF_SPOOL_SIZE_MB: 0.02, CONF_INCLUDE_GLOBS: ["sensor.gap_*"]},
+    )
+    await setup_entry(hass, entry)
+    stats = entry.runtime_data.pipeline.stats
+    noise = random.Random(5)  # text that does not compress, so the small spool fills
+    own_influxdb.stop()
+    try:
+        for n in range(300):
+            for e in range(8):
+                hass.states.async_set(
+                    f"sensor.gap_{e}", str(n), {"note": noise.randbytes(40).hex()}
+                )
+        before = stats.dropped["spool_full"]
+        await hass.config_entries.async_unload(entry.entry_id)
+        dropped = stats.dropped["spool_full"]
+        assert dropped > before  # the stop itself overflowed the spool
+        await async_wait_recording_done(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        window = entry.runtime_data.history.gaps.tracker.window
+        assert window is not None and window.dropped == dropped
+    finally:
+        own_influxdb.start()
     await hass.config_entries.async_unload(entry.entry_id)
