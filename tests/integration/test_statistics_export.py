@@ -19,6 +19,7 @@ from homeassistant.components.recorder.tasks import StatisticsTask
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
@@ -34,19 +35,26 @@ def _hour(ts: float) -> datetime:
     return datetime.fromtimestamp(ts - ts % 3600, UTC)
 
 
+def _metadata(statistic_id: str, source: str, unit: str, unit_class: str, **kinds: Any) -> Any:
+    """A statistic's metadata as the recorder takes it on either Home Assistant version."""
+    metadata: Any = {
+        "name": statistic_id,
+        "source": source,
+        "statistic_id": statistic_id,
+        "unit_of_measurement": unit,
+        **kinds,
+    }
+    if hasattr(StatisticsMeta, "unit_class"):  # Home Assistant 2025.10+
+        metadata["unit_class"] = unit_class
+    return metadata
+
+
 async def _external_energy(hass: HomeAssistant, hours: int) -> None:
     """An external statistic (as an energy provider imports them): hourly state and sum."""
     start = _hour(time.time()) - timedelta(hours=hours + 2)
-    metadata: Any = {
-        "has_sum": True,
-        "mean_type": StatisticMeanType.NONE,
-        "name": "Grid import",
-        "source": "test",
-        "statistic_id": "test:grid_import",
-        "unit_of_measurement": "kWh",
-    }
-    if hasattr(StatisticsMeta, "unit_class"):  # Home Assistant 2025.10+
-        metadata["unit_class"] = "energy"
+    metadata = _metadata(
+        "test:grid_import", "test", "kWh", "energy", has_sum=True, mean_type=StatisticMeanType.NONE
+    )
     rows: Any = [
         {"start": start + timedelta(hours=h), "state": 0.5 * h, "sum": 0.25 * h * h}
         for h in range(hours)
@@ -59,6 +67,20 @@ async def _compile(hass: HomeAssistant, start: datetime) -> None:
     """The recorder's own compile of the 5 minutes from `start`, announcing it as it does."""
     get_instance(hass).queue_task(StatisticsTask(start, True))
     await async_wait_recording_done(hass)
+
+
+async def _exporting_entry(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> MockConfigEntry:
+    """An entry exporting statistics (and no states), once it has caught up with the past."""
+    entry = v1_entry(
+        influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
+    )
+    await setup_entry(hass, entry)
+    exporter = entry.runtime_data.history.statistics
+    assert exporter is not None
+    await asyncio.wait_for(exporter.caught_up.wait(), 60)
+    return entry
 
 
 def _influx(influxdb1: InfluxDB1, database: str) -> dict[tuple[str, str, int], dict[str, Any]]:
@@ -103,13 +125,7 @@ async def test_statistics_past_and_compiled_match_the_recorder_value_by_value(
         )
     await async_wait_recording_done(hass)
 
-    entry = v1_entry(
-        influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
-    )
-    await setup_entry(hass, entry)
-    exporter = entry.runtime_data.history.statistics
-    assert exporter is not None
-    await asyncio.wait_for(exporter.caught_up.wait(), 60)  # the past: external rows
+    entry = await _exporting_entry(hass, influxdb1, database)  # the past: external rows
 
     await _compile(hass, period)  # recorder compiles, fires its events, we write
     expected = await get_instance(hass).async_add_executor_job(_recorder, hass)
@@ -145,27 +161,19 @@ async def test_values_are_in_the_unit_their_tag_names(
         {"unit_of_measurement": "°F", "device_class": "temperature", "state_class": "measurement"},
     )
     start = _hour(time.time()) - timedelta(hours=5)
-    metadata: Any = {
-        "has_sum": False,
-        "mean_type": StatisticMeanType.ARITHMETIC,
-        "name": "Outside",
-        "source": "recorder",
-        "statistic_id": "sensor.outside",
-        "unit_of_measurement": "°C",
-    }
-    if hasattr(StatisticsMeta, "unit_class"):  # Home Assistant 2025.10+
-        metadata["unit_class"] = "temperature"
+    metadata = _metadata(
+        "sensor.outside",
+        "recorder",
+        "°C",
+        "temperature",
+        has_sum=False,
+        mean_type=StatisticMeanType.ARITHMETIC,
+    )
     async_import_statistics(
         hass, metadata, [{"start": start, "mean": 20.0, "min": 10.0, "max": 30.0}]
     )
     await async_wait_recording_done(hass)
-    entry = v1_entry(
-        influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
-    )
-    await setup_entry(hass, entry)
-    exporter = entry.runtime_data.history.statistics
-    assert exporter is not None
-    await asyncio.wait_for(exporter.caught_up.wait(), 60)
+    entry = await _exporting_entry(hass, influxdb1, database)
     key = ("sensor.outside", "hour", int(start.timestamp()))
 
     async def exported() -> bool:
