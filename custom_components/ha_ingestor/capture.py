@@ -45,6 +45,8 @@ class Capture:
         stats: Stats,
         skips: SkipCounter,
         sink: Callable[[str], None],
+        *,
+        flat_strings: bool = False,
     ) -> None:
         self._hass = hass
         self._event_types = tuple(dict.fromkeys(event_types))
@@ -54,6 +56,7 @@ class Capture:
         self.stats = stats
         self._skips = skips
         self._sink = sink
+        self._flat_strings = flat_strings  # events' string fields too (SchemaOptions)
         self._unsubs: list[Callable[[], None]] = []
         self._logged_errors: set[str] = set()
         self.held: deque[str] = deque()
@@ -146,7 +149,11 @@ class Capture:
         event_type = str(event.event_type)
         try:
             line = encode_event(
-                event_type, event.data, timestamp_us(event.time_fired_timestamp), self._skips
+                event_type,
+                event.data,
+                timestamp_us(event.time_fired_timestamp),
+                self._skips,
+                flat=self._flat_strings,
             )
         except Exception as err:  # one odd event must never stop ingestion
             self._encode_failed(event_type, err)

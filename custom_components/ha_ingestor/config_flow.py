@@ -75,6 +75,7 @@ from .const import (
     CONF_SPOOL_SIZE_MB,
     CONF_SPORTS_TEAMS,
     CONF_STATISTICS,
+    CONF_VICTORIA_METRICS,
     CONF_WEATHER_ENRICHMENT,
     CONF_WEATHER_ENTITY,
     CONF_WEATHER_SOURCE,
@@ -219,7 +220,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         target = target_from_data(data)
         session = async_get_clientsession(self.hass, verify_ssl=target.verify_ssl)
         try:
-            return await InfluxWriter(session, target).is_victoria_metrics()
+            return bool(await InfluxWriter(session, target).is_victoria_metrics())
         except Exception:
             return False
 
@@ -319,7 +320,9 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                 else:
                     if entry is None:
                         await self.async_set_unique_id(None)
-                    if api == ApiKind.V2 and await self._async_is_victoria_metrics(data):
+                    if api == ApiKind.V2:
+                        data[CONF_VICTORIA_METRICS] = await self._async_is_victoria_metrics(data)
+                    if data.get(CONF_VICTORIA_METRICS):
                         self._tested = (data, taken)
                         return await self.async_step_victoria_metrics()
                     return self._async_save(data, taken)

@@ -21,6 +21,8 @@ CONF_API: Final = "api"  # an ApiKind value
 CONF_DATABASE: Final = "database"
 CONF_ORG: Final = "organization"
 CONF_BUCKET: Final = "bucket"
+# Entry data of a 2.x entry: whether the server is VictoriaMetrics (asked by the config flow).
+CONF_VICTORIA_METRICS: Final = "victoria_metrics"
 
 # Options: filters
 CONF_INCLUDE_DOMAINS: Final = "include_domains"

@@ -4,7 +4,8 @@ Escaping follows the line protocol reference as InfluxDB 1.x and 2.x parse it:
 
 * measurement: comma and space are escaped;
 * tag keys, tag values and field keys: comma, equals sign and space are escaped;
-* string field values: double quote and backslash are escaped; newlines are kept.
+* string field values: double quote and backslash are escaped; newlines are kept (or, for
+  VictoriaMetrics, which ends a line at one even inside quotes, become spaces).
 
 Two things cannot be represented in names (measurement, tag keys/values, field keys), so
 `identifier` rewrites them and the README documents it: a line break becomes a space, and a
@@ -51,6 +52,14 @@ def escape_measurement(name: str) -> str:
     if _MEASUREMENT_SPECIAL.search(name) is None:
         return name
     return identifier(name).translate(_MEASUREMENT_ESCAPES)
+
+
+def flatten_line_breaks(value: str) -> str:
+    """Line breaks as spaces, for a server whose parser ends the line at one even inside a
+    quoted string (VictoriaMetrics: it then drops both halves, and answers 204)."""
+    if "\n" in value or "\r" in value:
+        return value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    return value
 
 
 def quote_string(value: str) -> str:

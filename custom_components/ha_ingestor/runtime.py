@@ -64,6 +64,7 @@ from .const import (
     CONF_SPOOL_SIZE_MB,
     CONF_SPORTS_TEAMS,
     CONF_STATISTICS,
+    CONF_VICTORIA_METRICS,
     CONF_WEATHER_ENRICHMENT,
     CONF_WEATHER_ENTITY,
     CONF_WEATHER_SOURCE,
@@ -73,6 +74,7 @@ from .const import (
     SPOOL_DIR,
     WEATHER_SOURCE_ENTITY,
     WEATHER_SOURCE_OWM,
+    ApiKind,
 )
 from .coordinator import (
     SportsCoordinator,
@@ -113,6 +115,7 @@ class Handover:
 
 
 HANDOVERS: HassKey[dict[str, Handover]] = HassKey(f"{DOMAIN}_handovers")
+PROBE_TIMEOUT: Final = 5.0  # seconds the setup waits to learn whether it is VictoriaMetrics
 # Entries a flow of ours is about to reload: their next unload hands over even when nothing
 # in the entry changed (a reauth retyping the token InfluxDB now accepts).
 RELOADS_EXPECTED: HassKey[set[str]] = HassKey(f"{DOMAIN}_reloads_expected")
@@ -201,6 +204,19 @@ async def _async_end_handover(
     await store.async_save(handover.stats.as_stored(pending))
 
 
+async def _async_learn_victoria_metrics(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Whether a 2.x entry writes to VictoriaMetrics, for entries made before the config flow
+    kept it: asked once it answers (during setup, before anything is encoded)."""
+    data = entry.data
+    if data[CONF_API] != ApiKind.V2 or CONF_VICTORIA_METRICS in data:
+        return
+    target = target_from_data(data)
+    session = async_get_clientsession(hass, verify_ssl=target.verify_ssl)
+    found = await InfluxWriter(session, target, timeout=PROBE_TIMEOUT).is_victoria_metrics()
+    if found is not None:  # None: no answer; asked again at the next setup
+        hass.config_entries.async_update_entry(entry, data={**data, CONF_VICTORIA_METRICS: found})
+
+
 async def _async_open_spool(
     hass: HomeAssistant, entry: ConfigEntry, options: Mapping[str, Any]
 ) -> Spool:
@@ -267,6 +283,7 @@ class IngestorRuntime:
             include_attributes=bool(options[CONF_ATTRIBUTES]),
             ignore_attributes=frozenset(options[CONF_IGNORE_ATTRIBUTES]),
             core_schema=CORE_SCHEMA,
+            flat_strings=bool(entry.data.get(CONF_VICTORIA_METRICS)),
         )
         self.encoder = make_state_encoder(schema, self.registry, self.skips)
         self.history = HistoryRuntime(
@@ -288,6 +305,7 @@ class IngestorRuntime:
             stats,
             self.skips,
             self.pipeline.submit,
+            flat_strings=schema.flat_strings,
         )
         self.coordinator = StatsCoordinator(hass, entry, self.pipeline)
         self.weather: WeatherCoordinator | None = None
@@ -305,6 +323,7 @@ class IngestorRuntime:
     async def async_build(cls, hass: HomeAssistant, entry: ConfigEntry) -> IngestorRuntime:
         """Open the spool and restore the counters (or take them over from a reload)."""
         options = entry_options(entry)
+        await _async_learn_victoria_metrics(hass, entry)
         handover = hass.data.get(HANDOVERS, {}).pop(entry.entry_id, None)
         store = counters_store(hass, entry.entry_id)
         try:

@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, Protocol
 from .const import METADATA_TAG_KEYS
 from .line_protocol import (
     escape_name,
+    flatten_line_breaks,
     format_float,
     quote_string,
     series_prefix,
@@ -213,7 +214,12 @@ def field_name(key: str, numeric: bool, reserved: frozenset[str] = _RESERVED_FIE
 
 
 def encode_value_field(
-    key: str, value: Any, skips: SkipSink, reserved: frozenset[str] = _RESERVED_FIELDS
+    key: str,
+    value: Any,
+    skips: SkipSink,
+    reserved: frozenset[str] = _RESERVED_FIELDS,
+    *,
+    flat: bool = False,
 ) -> str | None:
     """One ``key=value`` by the default type rule, or None when not written."""
     if value is None or not key:
@@ -237,6 +243,8 @@ def encode_value_field(
     if not string_fits(text):
         skips.add("string_too_large")
         return None
+    if flat:
+        text = flatten_line_breaks(text)
     return f"{escape_name(field_name(key, False, reserved))}={quote_string(text)}"
 
 
@@ -246,6 +254,9 @@ class SchemaOptions:
     include_attributes: bool = True
     ignore_attributes: frozenset[str] = frozenset()
     core_schema: CoreSchema = "2026.10"
+    # Line breaks in string fields as spaces (VictoriaMetrics stores no strings, but a raw
+    # line break in one made it drop the whole point: value and number fields too).
+    flat_strings: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +453,7 @@ class StateEncoder:
         cacheable = snap is not _UNCACHEABLE
         if cacheable and (field := self._fields.get((key, snap))) is not None:
             return field
-        fresh = encode_value_field(key, value, noted)
+        fresh = encode_value_field(key, value, noted, flat=self._options.flat_strings)
         if fresh is None:  # a skip is not kept: each build meets it again and notes it
             return None
         field = (fresh, _field_name(fresh))
@@ -458,7 +469,8 @@ class StateEncoder:
         if not string_fits(state):  # A state is at most 255 characters in HA; guard anyway.
             self.skips.add("string_too_large")
             return 'state=""' if number is None else f'state="",value={number!r}'
-        field = f"state={quote_string(state)}"
+        text = flatten_line_breaks(state) if self._options.flat_strings else state
+        field = f"state={quote_string(text)}"
         if number is not None:
             field = f"{field},value={number!r}"
         cache = self._state_fields
@@ -648,6 +660,8 @@ def encode_event(
     data: Mapping[str, Any],
     time_us: int,
     skips: SkipCounter,
+    *,
+    flat: bool = False,
 ) -> str:
     """Any other event type: measurement ``ha_events``, tag ``event_type``, data as fields.
 
@@ -663,7 +677,7 @@ def encode_event(
     for key, value in data.items():
         if key == "entity_id" and "entity_id" in tags:
             continue
-        encoded = encode_value_field(str(key), value, skips, _EVENT_RESERVED_FIELDS)
+        encoded = encode_value_field(str(key), value, skips, _EVENT_RESERVED_FIELDS, flat=flat)
         if encoded is not None:
             if (name := _field_name(encoded)) in names:
                 skips.add("duplicate_field")

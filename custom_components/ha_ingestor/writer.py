@@ -326,20 +326,18 @@ class InfluxWriter:
             return CheckError.NOT_FOUND
         return CheckError.NOT_INFLUXDB
 
-    async def is_victoria_metrics(self) -> bool:
-        """True when the server is VictoriaMetrics (it stores no string fields).
+    async def is_victoria_metrics(self) -> bool | None:
+        """True when the server is VictoriaMetrics (it stores no string fields); None when it
+        did not answer.
 
         VictoriaMetrics answers ``/health`` with a bare ``OK`` and an ``X-Server-Hostname``
         header on every answer; InfluxDB 1.8+ and 2.x answer JSON, InfluxDB 3 sends no such
         header.
         """
         answer = await self._probe("GET", self.target.base_url / "health")
-        return (
-            isinstance(answer, tuple)
-            and answer[0] == 200
-            and answer[1].strip() == "ok"
-            and VM_HEADER in answer[2]
-        )
+        if not isinstance(answer, tuple):
+            return None
+        return answer[0] == 200 and answer[1].strip() == "ok" and VM_HEADER in answer[2]
 
     async def _probe(self, method: str, url: URL) -> tuple[int, str, set[str]] | CheckError:
         """Status, lower-cased body and lower-cased header names of one empty request, or

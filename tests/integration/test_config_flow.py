@@ -23,6 +23,7 @@ from custom_components.ha_ingestor.const import (
     CONF_ORG,
     CONF_SCHEMA_MODE,
     CONF_SPOOL_SIZE_MB,
+    CONF_VICTORIA_METRICS,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
@@ -176,6 +177,7 @@ async def test_same_target_twice_aborts_other_target_allowed(
             result["flow_id"], v2_input(fake_v2.url)
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_VICTORIA_METRICS] is False  # InfluxDB 2: asked, and known
         result = await _start(hass, "influxdb_v2")
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], v2_input(fake_v2.url)

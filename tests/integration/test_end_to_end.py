@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 
+from custom_components.ha_ingestor.const import CONF_EVENT_TYPES, CONF_VICTORIA_METRICS
 from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
 from tests.helpers import flush, setup_entry, v1_entry, v2_entry
 from tests.servers import InfluxDB1, VictoriaMetrics
@@ -73,6 +74,35 @@ async def test_12k_state_changes_into_influxdb_1(
     assert stats.written == len(seen)
     assert stats.received == stats.written + stats.filtered + entry.runtime_data.pipeline.pending
     assert stats.dropped_total == 0 and stats.dead_lettered == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_line_breaks_in_strings_do_not_cost_victoriametrics_the_point(
+    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+) -> None:
+    """VictoriaMetrics ends a line at a line break even inside a quoted string, drops both
+    halves and answers 204: a multi-line attribute (a calendar description, release notes)
+    or event text cost the whole point, its value and number fields too. An entry made before
+    the config flow recorded that the server is VictoriaMetrics learns it at setup."""
+    entry = v2_entry(
+        victoria.url, token="unused", **{CONF_EVENT_TYPES: [EVENT_STATE_CHANGED, "custom_note"]}
+    )
+    await setup_entry(hass, entry)
+    assert entry.data[CONF_VICTORIA_METRICS] is True
+    hass.states.async_set(
+        "sensor.release", "21.5", {"notes": "line one\nline two\r\nthree", "build": 7}
+    )
+    hass.bus.async_fire("custom_note", {"message": "a\nb", "level": 2})
+    await flush(hass)
+    for metric, labels, value in (
+        ("ha_states_value", 'entity_id="sensor.release"', 21.5),
+        ("ha_states_build", 'entity_id="sensor.release"', 7.0),
+        ("ha_events_level", 'event_type="custom_note"', 2.0),
+    ):
+        series = await hass.async_add_executor_job(
+            victoria.wait_for_samples, 1, f"{{__name__={metric!r},{labels}}}".replace("'", '"')
+        )
+        assert [v for s in series for v in s["values"]] == [value]  # type: ignore[attr-defined]
     await hass.config_entries.async_unload(entry.entry_id)
 
 

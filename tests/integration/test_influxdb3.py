@@ -28,6 +28,7 @@ from custom_components.ha_ingestor.const import (
     CONF_BUCKET,
     CONF_DATABASE,
     CONF_ORG,
+    CONF_VICTORIA_METRICS,
     DOMAIN,
     ApiKind,
 )
@@ -252,6 +253,7 @@ async def test_victoria_metrics_gets_a_note(
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_API] == "v2"
+    assert result["data"][CONF_VICTORIA_METRICS] is True  # its string fields have no line breaks
 
 
 @pytest.mark.skipif(not REAL_URL, reason="needs a real InfluxDB 3: INFLUXDB3_URL (CI sets it)")

@@ -412,3 +412,17 @@ def test_core_compat_cache_changes_nothing(
     one per change) writes, and counts the same skips, change after change."""
     options = SchemaOptions(core_schema=core_schema)  # type: ignore[arg-type]
     _assert_like_uncached(lambda skips: CoreCompatEncoder(options, skips), changes)
+
+
+def test_flat_strings_write_line_breaks_as_spaces_and_only_in_strings() -> None:
+    """For VictoriaMetrics (SchemaOptions.flat_strings): no raw line break in a line."""
+    attributes = {"notes": "one\ntwo\r\nthree\rfour", "friendly_name": "A\nB"}
+    flat = StateEncoder(SchemaOptions(flat_strings=True))
+    line = flat.encode("sensor.x", "up\ndown", attributes, 1)
+    assert "\n" not in line and "\r" not in line
+    assert 'notes_str="one two three four"' in line and 'state="up down"' in line
+    assert "friendly_name=A\\ B" in line  # a tag: a space, escaped, as always
+    kept = StateEncoder(SchemaOptions()).encode("sensor.x", "up\ndown", attributes, 1)
+    assert 'notes_str="one\ntwo\r\nthree\rfour"' in kept  # InfluxDB stores them as they are
+    event = encode_event("note", {"message": "a\nb"}, 1, SkipCounter(), flat=True)
+    assert 'message_str="a b"' in event
