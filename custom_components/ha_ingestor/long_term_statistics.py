@@ -5,7 +5,8 @@ imports) from its cursor in `Store`, one statistic at a time so memory stays sma
 time that is all of its past. Then each time the recorder announces a compiled 5-minute or
 hourly period it writes what is new. Each read starts a lookback before the cursor, so rows
 that changed after they were written (external imports, adjusted sums) are rewritten; points
-are keyed by series and start, so a rewrite overwrites.
+are keyed by series and start, so a rewrite overwrites. A statistic that appears later (an
+energy provider importing its past) is read from its beginning once.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class StatisticsExporter:
         @callback
         def on_compiled(_event: Event) -> None:
             if self.caught_up.is_set():  # until then the catch-up reads it anyway
-                self._spawn(self._export(period, None))
+                self._spawn(self._export_new(period))
 
         return on_compiled
 
@@ -95,18 +96,46 @@ class StatisticsExporter:
         if not await get_instance(self._hass).async_db_ready:
             return
         statistic_ids = sorted(await async_statistic_ids(self._hass))
+        known = self._known(statistic_ids)
         for period in PERIODS:
-            newest = [await self._export(period, {statistic_id}) for statistic_id in statistic_ids]
+            newest = [
+                await self._export(period, {statistic_id}, full=statistic_id not in known)
+                for statistic_id in statistic_ids
+            ]
             await self._advance(period, max((n for n in newest if n is not None), default=None))
+        await self._remember(statistic_ids)
         self.caught_up.set()
 
+    def _known(self, statistic_ids: list[str]) -> set[str]:
+        """The statistics exported before; the first time this is kept, all of them (the
+        cursor covered them)."""
+        known = self._state.data.get("statistic_ids")
+        return set(statistic_ids if known is None else known)
+
+    async def _remember(self, statistic_ids: list[str]) -> None:
+        self._state.data["statistic_ids"] = sorted(statistic_ids)
+        await self._state.async_save()
+
+    async def _export_new(self, period: StatisticsPeriod) -> None:
+        """A statistic that appeared since (an energy provider importing its past) is read
+        from its beginning: the shared cursor's lookback would reach only its last day."""
+        statistic_ids = sorted(await async_statistic_ids(self._hass))
+        new = sorted(set(statistic_ids) - self._known(statistic_ids))
+        for statistic_id in new:
+            for each in PERIODS:
+                await self._export(each, {statistic_id}, full=True)
+        if new:
+            await self._remember(statistic_ids)
+        await self._export(period, None)
+
     async def _export(
-        self, period: StatisticsPeriod, statistic_ids: set[str] | None
+        self, period: StatisticsPeriod, statistic_ids: set[str] | None, *, full: bool = False
     ) -> float | None:
-        """Write rows from the cursor (less the lookback); returns the newest period start."""
+        """Write rows from the cursor (less the lookback), or all of them; returns the newest
+        period start."""
         async with self._lock:
             cursor = self._cursors.get(period)
-            start = 0.0 if cursor is None else cursor - LOOKBACK[period]
+            start = 0.0 if cursor is None or full else cursor - LOOKBACK[period]
             rows, metadata = await async_read_statistics(self._hass, start, period, statistic_ids)
             lines = statistics_lines(rows, metadata, period)
             if lines:

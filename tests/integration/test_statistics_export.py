@@ -16,6 +16,7 @@ from homeassistant.components.recorder.statistics import (
     statistics_during_period,
 )
 from homeassistant.components.recorder.tasks import StatisticsTask
+from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
@@ -182,4 +183,31 @@ async def test_values_are_in_the_unit_their_tag_names(
     await async_wait_until(exported, "the hour exported", 30)
     point = (await hass.async_add_executor_job(_influx, influxdb1, database))[key]
     assert (point["unit"], point["mean"], point["min"], point["max"]) == ("°C", 20.0, 10.0, 30.0)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_statistic_that_appears_later_is_exported_from_its_beginning(
+    recorder_mock: Any, hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """An energy provider set up after the export caught up imports three days of hours: the
+    shared cursor's lookback (a day) reached only the last 26 of them."""
+    await _external_energy(hass, hours=4)
+    entry = await _exporting_entry(hass, influxdb1, database)
+    old = _hour(time.time()) - timedelta(hours=72)
+    metadata = _metadata(
+        "test:water", "test", "m³", "volume", has_sum=True, mean_type=StatisticMeanType.NONE
+    )
+    rows: Any = [
+        {"start": old + timedelta(hours=h), "state": float(h), "sum": float(h)} for h in range(70)
+    ]
+    async_add_external_statistics(hass, metadata, rows)
+    await async_wait_recording_done(hass)
+    hass.bus.async_fire(EVENT_RECORDER_HOURLY_STATISTICS_GENERATED)
+
+    async def all_hours() -> bool:
+        stored = await hass.async_add_executor_job(_influx, influxdb1, database)
+        hours = [t for (sid, period, t) in stored if sid == "test:water" and period == "hour"]
+        return len(hours) == 70
+
+    await async_wait_until(all_hours, "all 70 hours of test:water exported", 30)
     await hass.config_entries.async_unload(entry.entry_id)
