@@ -234,6 +234,9 @@ def encode_value_field(
         except OverflowError:
             skips.add("number_too_large")
             return None
+        except ValueError:  # Decimal("sNaN"): a signalling NaN refuses float()
+            skips.add("non_finite")
+            return None
         encoded = format_float(number)
         if encoded is None:
             skips.add("non_finite")

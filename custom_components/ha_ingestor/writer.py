@@ -292,9 +292,14 @@ class InfluxWriter:
             text = f"answered {status}, not 204: not InfluxDB writing (a proxy's page?)"
         else:
             text = error_message(raw) if raw else ""
-        result = WriteResult(
-            classify(status), status, text[:1000], retry_after, time.monotonic() - start
-        )
+        outcome = classify(status)
+        if outcome is Outcome.REJECTED and raw.lstrip().startswith("<"):
+            # InfluxDB explains a refusal in JSON (or plain text); a page is a proxy's own
+            # 400 ("plain HTTP request sent to HTTPS port"): not the points' fault, so they
+            # are kept, not split down to single lines and dead-lettered.
+            outcome = Outcome.RETRY
+            text = f"answered {status} with a page: not InfluxDB (a proxy?)"
+        result = WriteResult(outcome, status, text[:1000], retry_after, time.monotonic() - start)
         return result, raw
 
     async def check(self) -> CheckError | None:

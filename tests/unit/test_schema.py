@@ -426,3 +426,9 @@ def test_flat_strings_write_line_breaks_as_spaces_and_only_in_strings() -> None:
     assert 'notes_str="one\ntwo\r\nthree\rfour"' in kept  # InfluxDB stores them as they are
     event = encode_event("note", {"message": "a\nb"}, 1, SkipCounter(), flat=True)
     assert 'message_str="a b"' in event
+
+
+def test_a_signalling_nan_is_skipped_not_an_encode_error() -> None:
+    skips = SkipCounter()
+    assert encode_value_field("x", Decimal("sNaN"), skips) is None
+    assert skips.reasons == {"non_finite": 1}

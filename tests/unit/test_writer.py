@@ -123,19 +123,22 @@ def test_a_target_on_loopback_sends_plain_bodies_unless_told() -> None:
     assert Target(api="v1", url="http://127.0.0.1:8086", database="home", gzip=True).compressed
 
 
-@pytest.mark.parametrize("answer", ["redirect", "page"])
+@pytest.mark.parametrize("answer", ["redirect", "page", "bad request page"])
 async def test_a_proxy_in_front_is_not_counted_as_written(
     session: aiohttp.ClientSession, answer: str
 ) -> None:
     """A forward-auth proxy redirects the write to its login (aiohttp followed it, as a GET,
     to a 200 page) or a captive portal answers with a page: both were counted as written,
-    and the points were gone. InfluxDB answers every write it takes with 204."""
+    and the points were gone. InfluxDB answers every write it takes with 204. A proxy's own
+    400 page was taken for InfluxDB refusing the points: all dead-lettered."""
     posts: list[bytes] = []
 
     async def write(request: web.Request) -> web.StreamResponse:
         posts.append(await request.read())
         if answer == "redirect":
             raise web.HTTPFound("/login")
+        if answer == "bad request page":  # nginx: "plain HTTP request sent to HTTPS port"
+            return web.Response(status=400, text="<html>400 Bad Request</html>")
         return web.Response(text="<html>Sign in</html>", content_type="text/html")
 
     async def login(_request: web.Request) -> web.Response:
@@ -149,5 +152,9 @@ async def test_a_proxy_in_front_is_not_counted_as_written(
         result = await InfluxWriter(session, target).write_lines(["m,k=v value=1 1700000000"])
     assert len(posts) == 1
     assert result.outcome is Outcome.RETRY  # kept: spooled and tried again
-    expected = "redirected to /login" if answer == "redirect" else "answered 200, not 204"
-    assert result.message.startswith(expected)
+    expected = {
+        "redirect": "redirected to /login",
+        "page": "answered 200, not 204",
+        "bad request page": "answered 400 with a page",  # not split and dead-lettered
+    }
+    assert result.message.startswith(expected[answer])
