@@ -267,9 +267,18 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
             team.key: game_for_team(by_league[team.league], team.team_id) for team in self.teams
         }
         now_us = timestamp_us(time.time())
-        seen = {g.key: g for g in current.values() if g is not None}
+        # Every game of a followed team, not only the one its sensor shows: a doubleheader's
+        # first game ends while the sensor already shows the second.
+        seen = {
+            g.key: g
+            for team in self.teams
+            for g in by_league[team.league]
+            if g.involves(team.team_id)
+        }
         for game in seen.values():
             previous = self._previous.get(game.key)
+            if espn.went_backwards(previous, game):
+                continue
             if changed(previous, game) and (line := sports_line(game, now_us)) is not None:
                 self._submit(line)
             for transition in espn.detect_transitions(previous, game):

@@ -599,6 +599,12 @@ def teams_from_scoreboard(data: object) -> list[Team]:
     return list(found.values())
 
 
+def went_backwards(previous: Game | None, current: Game) -> bool:
+    """ESPN flapping (``in`` -> ``pre``, ``post`` -> ``in``): a poll to ignore, not a new
+    baseline, or the next one would report the kick-off or the end again."""
+    return previous is not None and _STATE_ORDER[current.state] < _STATE_ORDER[previous.state]
+
+
 def detect_transitions(previous: Game | None, current: Game) -> list[Transition]:
     """What happened to one game since the previous poll, oldest first.
 

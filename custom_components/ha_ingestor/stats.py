@@ -91,7 +91,9 @@ class Stats:
         now = time.monotonic() if now is None else now
         samples = self._samples
         samples.append((now, self.received))
-        while len(samples) > 1 and now - samples[0][0] > 60:
+        # Keep one sample at least a minute old: samples come every 30 s, a few ms late, and
+        # dropping every one older than 60 s left half a minute's count divided by a minute.
+        while len(samples) > 2 and now - samples[1][0] >= 60:
             samples.popleft()
         first_time, first_count = samples[0]
         # Over at least a minute: right after start, a burst is not extrapolated to a rate.

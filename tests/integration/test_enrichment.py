@@ -590,3 +590,66 @@ async def test_translated_update_failures(
     assert not weather.last_update_success
     assert "The weather entity weather.nowhere does not exist" in caplog.text
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_doubleheader_reports_the_end_of_its_first_game(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """The Twins' game 1 (captured final 5-1) is live; game 2 is to come. When game 1 ends,
+    the sensor moves on to game 2, and only the game it showed was compared: game 1's last
+    score and its end were never reported."""
+    mlb = json.loads((FIXTURES / "espn/mlb_scoreboard_2022-09-17_pre_in_post.json").read_text())
+    game1 = "401423263"  # MIN @ CLE
+    live = copy.deepcopy(mlb)
+    event = next(e for e in live["events"] if e["id"] == game1)
+    for status in (event["status"], event["competitions"][0]["status"]):
+        status["type"].update(state="in", completed=False, name="STATUS_IN_PROGRESS")
+    for side in event["competitions"][0]["competitors"]:
+        side["score"] = "4" if side["homeAway"] == "home" else "1"
+    apis.scoreboard = live
+    twins = {"league": "mlb", "team_id": "9", "name": "Minnesota Twins", "abbreviation": "MIN"}
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [twins]})
+    events: list[tuple[str, str]] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append((event.data["game_id"], event.data["type"]))
+
+    hass.bus.async_listen(EVENT_SPORTS, record)
+    await setup_entry(hass, entry)
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    assert sports.data["mlb:9"].id == game1  # live: the one the sensor shows
+    apis.scoreboard = mlb  # game 1 final 5-1, game 2 still to come
+    await sports.async_refresh()
+    await hass.async_block_till_done()
+    assert events == [(game1, "score_changed"), (game1, "game_ended")]
+    assert sports.data["mlb:9"].id != game1  # the sensor shows game 2
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """A poll whose state went backwards was ignored, but kept as the baseline, so the next
+    poll reported the kick-off (or the end) a second time."""
+    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    events: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(event.data["type"])
+
+    hass.bus.async_listen(EVENT_SPORTS, record)
+    await setup_entry(hass, entry)
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    for state in ("in", "pre", "in", "post", "in", "post"):
+        apis.set_game(state, away=0, home=0)
+        await sports.async_refresh()
+        await hass.async_block_till_done()
+    assert events == ["game_started", "game_ended"]
+    await hass.config_entries.async_unload(entry.entry_id)

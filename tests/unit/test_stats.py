@@ -45,3 +45,18 @@ def test_stored_counters_round_trip_and_reconcile_with_the_spool() -> None:
     assert Stats.restore(stored, 5).dropped["unclean_shutdown"] == 20
     # No stored counters (first start): a spool left from before counts as received.
     assert Stats.restore(None, pending_now=7).received == 7
+
+
+def test_rate_holds_when_the_sampling_timer_fires_a_little_late() -> None:
+    """The stats coordinator samples every 30 s, a few ms late each time: the oldest sample
+    was dropped as soon as it was over 60 s old, so half a minute's count was divided by a
+    minute and a steady 100 a minute read 50."""
+    stats = Stats()
+    t = 1000.0
+    stats.events_per_minute(t)
+    rates = []
+    for _ in range(10):
+        t += 30.002
+        stats.received += 50
+        rates.append(stats.events_per_minute(t))
+    assert all(abs(rate - 100.0) < 0.1 for rate in rates[1:])
