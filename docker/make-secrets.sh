@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make the secret files docker-compose.prod.yml reads, once: random values, mode 0600, each owned
+# Make the secret files the compose stack reads (dev and prod), once: random values, mode 0600, each owned
 # by the uid of the container that reads it (influxdb 1000; sports-webhooks and dashboard 1001).
 # Existing files are kept. Run as root (sudo) so the ownership can be set.
 #   sudo ./make-secrets.sh [DIR]        (default: ./secrets next to this script)
@@ -39,7 +39,10 @@ if [ ! -s "$dir/dashboard.htpasswd" ]; then
         password="$(random | cut -c1-24)"
         echo "dashboard login: $user / $password   (shown once; stored only as a hash)"
     fi
-    make dashboard.htpasswd 1001 "$user:$(openssl passwd -apr1 "$password")"
+    # On its own line: a failure inside $(...) in an argument would not stop the script.
+    digest="$(openssl passwd -apr1 "$password")"
+    [ -n "$digest" ] || { echo "error: openssl passwd gave no hash" >&2; exit 1; }
+    make dashboard.htpasswd 1001 "$user:$digest"
 else
     make dashboard.htpasswd 1001 ""
 fi

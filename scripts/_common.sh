@@ -29,7 +29,10 @@ ensure_venv() {
     local py
     py="$(find_python313)" || { echo "error: Python 3.13 not found (PATH or pyenv)" >&2; exit 1; }
     echo "==> creating $VENV with $py"
-    [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+    # A venv left by something else (another Python, no pip) is made again, not reused.
+    if ! "$VENV/bin/python" -c 'import pip, sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+        "$py" -m venv --clear "$VENV"
+    fi
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
     "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
         -c "$ROOT/requirements_constraints.txt" -r "$ROOT/requirements_test.txt"

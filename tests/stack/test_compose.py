@@ -103,6 +103,25 @@ def test_make_secrets_writes_private_files(tmp_path: Path) -> None:
     assert {n: p.read_text() for n, p in made.items()} == before
 
 
+def test_make_secrets_without_openssl_fails_and_writes_no_login(tmp_path: Path) -> None:
+    """The login's hash came from $(openssl ...) inside an argument, which set -e does not
+    see: without openssl it wrote "admin:" with no hash, printed a login that could not work
+    and said it had succeeded."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "head", "od", "tr", "cut", "mkdir", "chmod", "chown", "cat", "rm"):
+        if (found := shutil.which(tool)) is not None:
+            (bin_dir / tool).symlink_to(found)
+    assert shutil.which("openssl", path=str(bin_dir)) is None
+    result = subprocess.run(
+        [str(bin_dir / "sh"), str(DOCKER / "make-secrets.sh"), str(tmp_path / "secrets")],
+        env={"PATH": str(bin_dir), "DASHBOARD_PASSWORD": "s3cret-login"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert not (tmp_path / "secrets" / "dashboard.htpasswd").exists()
+
+
 @pytest.mark.parametrize("override", [DEV, PROD], ids=["dev", "prod"])
 def test_every_secret_comes_from_a_generated_file(override: Path, tmp_path: Path) -> None:
     """Dev as prod: InfluxDB 2 answers any Origin with CORS (Authorization allowed), so a
