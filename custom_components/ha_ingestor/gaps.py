@@ -84,9 +84,11 @@ class LossTracker:
         """First observation after setup: counters so far are not new losses, except those
         above what the previous run last saw (`seen`, kept with the windows): the spool drops
         while it stopped, after its last look."""
+        now_dropped = {reason: int(dropped.get(reason, 0)) for reason in REPAIRABLE_REASONS}
+        before = seen or {}
         self.seen = {
-            reason: min(int(dropped.get(reason, 0)), int((seen or dropped).get(reason, 0)))
-            for reason in REPAIRABLE_REASONS
+            reason: min(count, int(before.get(reason, count)))
+            for reason, count in now_dropped.items()
         }
         self.observed_at = now
         if not spool_points:

@@ -22,6 +22,16 @@ def test_old_drops_are_not_new_losses() -> None:
     assert tracker.window is None
 
 
+def test_drops_after_the_previous_runs_last_look_are_new_losses() -> None:
+    """The spool dropped points while the entry stopped, after the tracker's last look: the
+    counters restored at the next start hold them, and what it saw (stored) does not."""
+    tracker = LossTracker(margin=MARGIN, spool_since=900.0)
+    seen = {"spool_full": 50}  # stored by the previous run, without queue_full (older data)
+    tracker.start(1000.0, Counter(spool_full=80, queue_full=3), spool_points=10, seen=seen)
+    assert tracker.observe(1000.0, Counter(spool_full=80, queue_full=3), spool_points=10)
+    assert tracker.window == LossWindow(900.0 - MARGIN, 1000.0, {"spool_full": 30})
+
+
 def test_queue_full_lies_between_two_observations() -> None:
     tracker = LossTracker(margin=MARGIN)
     tracker.start(1000.0, Counter(), spool_points=0)
