@@ -149,6 +149,8 @@ class TeamSensor(CoordinatorEntity[SportsCoordinator], SensorEntity):
     _attr_has_entity_name = True
     _attr_translation_key = "team"
     _attr_device_class = SensorDeviceClass.ENUM
+    # The game clock moves on every live poll (20 s): shown, not a recorder row each time.
+    _unrecorded_attributes = frozenset({"clock", "detail"})
 
     def __init__(
         self, entry: IngestorConfigEntry, coordinator: SportsCoordinator, team: FollowedTeam

@@ -27,6 +27,7 @@ from tests.fake_influxdb3 import FakeInfluxDB3
 from tests.helpers import FakeServer, serve, setup_entry, v1_entry
 from tests.servers import InfluxDB1
 
+from .fake_apis import FakeApis, use_apis
 from .translations import TranslationCheck, watching
 
 _db_names = itertools.count()
@@ -199,3 +200,12 @@ async def not_influx_url(socket_enabled: None) -> AsyncIterator[str]:
     app.router.add_route("*", "/{tail:.*}", page)
     async with serve(app) as url:
         yield url
+
+
+@pytest.fixture
+async def apis(socket_enabled: None, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeApis]:
+    """The fake ESPN and OpenWeatherMap (fake_apis.py) on 127.0.0.1, used by the integration."""
+    fake = FakeApis()
+    async with serve(fake.app()) as base:
+        use_apis(monkeypatch, espn_base=f"{base}/apis/site/v2/sports", owm_base=base)
+        yield fake

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from unittest.mock import patch
 
-from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder import Recorder, history
 from homeassistant.components.recorder.db_schema import States, StatesMeta
 from homeassistant.components.recorder.util import session_scope
 from homeassistant.core import HomeAssistant
@@ -28,9 +28,11 @@ from pytest_homeassistant_custom_component.typing import (
     WebSocketGenerator,
 )
 
-from custom_components.ha_ingestor.const import DOMAIN, STATS_INTERVAL_SECONDS
-from tests.helpers import v1_entry
+from custom_components.ha_ingestor.const import CONF_SPORTS_TEAMS, DOMAIN, STATS_INTERVAL_SECONDS
+from tests.helpers import async_wait_until, setup_entry, v1_entry
 from tests.servers import InfluxDB1
+
+from .fake_apis import FakeApis, team_entity
 
 MINUTES = 5
 CHANGES_PER_SECOND = 2
@@ -119,4 +121,33 @@ async def test_steady_ingestion_is_quiet_in_recorder_and_logbook(
     assert all(n <= refreshes for n in rows.values()), rows
     unchanging = [e for e in enabled if "dropped" in e or "dead_lettered" in e or "filtered" in e]
     assert unchanging and all(rows[e] == 0 for e in unchanging), rows
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_live_games_clock_is_not_kept_by_the_recorder(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+    apis: FakeApis,
+) -> None:
+    """A team sensor's clock and detail change on every live poll (20 s): shown in the UI,
+    left out of the recorder's attributes, as the score and the opponent are not."""
+    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
+    apis.set_game("in", away=7, home=3)
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    await setup_entry(hass, entry)
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    entity_id = team_entity(hass, entry, "nfl_12")
+    state = hass.states.get(entity_id)
+    assert state is not None and state.state == "live" and state.attributes["clock"] == "5:00"
+    await async_wait_recording_done(hass)
+    recorded = await recorder_mock.async_add_executor_job(
+        history.get_last_state_changes, hass, 1, entity_id
+    )
+    attributes = recorded[entity_id][0].attributes
+    assert "clock" not in attributes and "detail" not in attributes
+    assert attributes["score"] is not None and attributes["opponent"]
     await hass.config_entries.async_unload(entry.entry_id)
