@@ -255,6 +255,12 @@ class Game:
         return self.state == "in"
 
     @property
+    def called_off(self) -> bool:
+        """Over without a result: postponed, cancelled, suspended (ESPN: ``post``, not
+        completed)."""
+        return self.state == "post" and not self.completed
+
+    @property
     def scores(self) -> tuple[int | None, int | None]:
         """(home, away)."""
         return (self.home.score, self.away.score)
@@ -519,7 +525,8 @@ def _event(value: object, league_key: str) -> Game | None:
         short_name=_str(event.get("shortName")) or f"{away.abbreviation} @ {home.abbreviation}",
         start=start,
         state=cast(GameState, state),
-        completed=status_type.get("completed") is True,
+        completed=status_type.get("completed") is True
+        and _str(status_type.get("name")) not in _CALLED_OFF,
         detail=detail,
         period=_int(status.get("period")) if state != "pre" else None,
         clock=_str(status.get("displayClock")) if state == "in" else None,
@@ -599,6 +606,18 @@ def teams_from_scoreboard(data: object) -> list[Team]:
     return list(found.values())
 
 
+# Status names of a game over without a result; ESPN may mark a cancelled one completed.
+_CALLED_OFF: Final = frozenset(
+    {
+        "STATUS_POSTPONED",
+        "STATUS_CANCELED",
+        "STATUS_CANCELLED",
+        "STATUS_SUSPENDED",
+        "STATUS_ABANDONED",
+    }
+)
+
+
 def went_backwards(previous: Game | None, current: Game) -> bool:
     """ESPN flapping (``in`` -> ``pre``, ``post`` -> ``in``): a poll to ignore, not a new
     baseline, or the next one would report the kick-off or the end again."""
@@ -619,10 +638,10 @@ def detect_transitions(previous: Game | None, current: Game) -> list[Transition]
     * -> ``post``: ``score_changed`` if the final score differs from the last one seen, then
       ``game_ended``. A game seen ``pre`` and then ``post`` (the whole game fell between two
       polls) reports only ``game_ended``.
-    * Nothing is reported for ``post`` -> ``post`` (stat corrections) or for a state going
-      backwards (ESPN flapping).
+    * Nothing is reported for ``post`` -> ``post`` (stat corrections), for a state going
+      backwards (ESPN flapping) or for a game called off (postponed, cancelled, suspended).
     """
-    if previous is None:
+    if previous is None or current.called_off:  # no kick-off, score or end to report
         return []
     old_rank = _STATE_ORDER[previous.state]
     new_rank = _STATE_ORDER[current.state]

@@ -76,7 +76,10 @@ def game_for_team(games: Iterable[Game], team_id: str) -> Game | None:
 
 
 def team_state(game: Game | None) -> TeamState:
-    return "no_game" if game is None else _TEAM_STATES[game.state]
+    """A game called off (postponed, cancelled) is no game, not a final: its detail says why."""
+    if game is None or game.called_off:
+        return "no_game"
+    return _TEAM_STATES[game.state]
 
 
 def team_attributes(game: Game | None, team_id: str) -> dict[str, Any]:

@@ -209,6 +209,32 @@ def test_game_for_team_and_state() -> None:
     assert team_attributes(None, "1") == {}
 
 
+@pytest.mark.parametrize(
+    ("name", "completed"),
+    [("STATUS_POSTPONED", False), ("STATUS_SUSPENDED", False), ("STATUS_CANCELED", True)],
+)
+def test_a_game_called_off_is_no_final_and_reports_no_end(name: str, completed: bool) -> None:
+    """ESPN ends a postponed, suspended or cancelled game "post" (not completed, or completed
+    for some cancellations): it showed as final and fired game_ended with the score at the
+    stop, for a game not played to a result."""
+    data = load(NFL)
+    atl_event = next(
+        e
+        for e in data["events"]
+        if any(c["team"]["id"] == "1" for c in e["competitions"][0]["competitors"])
+    )
+    for status in (atl_event["status"], atl_event["competitions"][0]["status"]):
+        status["type"].update(state="post", completed=completed, name=name, detail="Postponed")
+    live = game_for_team(nfl_games(), "1")
+    stopped = game_for_team(espn.parse_scoreboard(data, "nfl"), "1")
+    assert live is not None and stopped is not None and stopped.called_off
+    assert espn.detect_transitions(live, stopped) == []
+    assert team_state(stopped) == "no_game"
+    assert team_attributes(stopped, "1")["detail"] == "Postponed"
+    final = game_for_team(nfl_games(), "15")
+    assert final is not None and not final.called_off and team_state(final) == "final"
+
+
 def test_sports_line_and_event() -> None:
     atl = game_for_team(nfl_games(), "1")
     assert atl is not None
