@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
@@ -14,6 +15,7 @@ from .capture import FILTERED_REASONS
 from .const import CONF_OWM_API_KEY
 from .coordinator import snapshot
 from .runtime import IngestorConfigEntry
+from .spool import SpoolError
 
 TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_OWM_API_KEY}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -30,16 +32,23 @@ def _redact_urls(data: dict[str, Any]) -> dict[str, Any]:
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: IngestorConfigEntry
 ) -> dict[str, Any]:
+    settings = {
+        "title": entry.title,
+        "state": entry.state.value,
+        "data": _redact_urls(async_redact_data(dict(entry.data), TO_REDACT)),
+        "options": _redact_urls(async_redact_data(dict(entry.options), TO_REDACT)),
+    }
+    if entry.state is not ConfigEntryState.LOADED:  # failed or retrying: when it helps most
+        return {"entry": settings}
     data = entry.runtime_data
     pipeline = data.pipeline
     spool = pipeline.spool
-    dead_letters = await hass.async_add_executor_job(spool.dead_letters, 20)
+    try:
+        dead_letters = await hass.async_add_executor_job(spool.dead_letters, 20)
+    except SpoolError as err:
+        dead_letters, settings["spool_error"] = [], str(err)
     return {
-        "entry": {
-            "title": entry.title,
-            "data": _redact_urls(async_redact_data(dict(entry.data), TO_REDACT)),
-            "options": _redact_urls(async_redact_data(dict(entry.options), TO_REDACT)),
-        },
+        "entry": settings,
         "counters": asdict(snapshot(pipeline)),
         "filtered_reasons": {
             reason: {"count": count, "meaning": FILTERED_REASONS.get(reason, reason)}

@@ -29,6 +29,7 @@ class HealthReporter:
     def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         self._hass = hass
         self._entry = entry
+        self._spool_dropped = 0  # since the spool-full issue was raised
 
     def _issue(
         self,
@@ -56,6 +57,7 @@ class HealthReporter:
             # What made these happen is over; dropped points stay counted in the sensor.
             for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_FULL):
                 ir.async_delete_issue(self._hass, DOMAIN, issue_id(kind, self._entry))
+            self._spool_dropped = 0
         else:
             _LOGGER.warning(
                 "InfluxDB %s is unavailable (%s); spooling to disk until it is back",
@@ -98,7 +100,10 @@ class HealthReporter:
         and the count; without it nothing can bring the points back, and this says so."""
         if recorder_loaded(self._hass):
             return
-        self._issue(ISSUE_SPOOL_FULL, ir.IssueSeverity.WARNING, {"points": str(points)})
+        self._spool_dropped += points  # the issue says all of this outage's, not the last
+        self._issue(
+            ISSUE_SPOOL_FULL, ir.IssueSeverity.WARNING, {"points": str(self._spool_dropped)}
+        )
 
     @callback
     def spool_recovered(self, moved_to: str) -> None:

@@ -380,6 +380,11 @@ async def test_entities_and_diagnostics(
     assert diagnostics["counters"]["written"] == 5
     assert diagnostics["spool"]["pending_points"] == 0
     await hass.config_entries.async_unload(entry.entry_id)
+    # Not loaded (failed, retrying, unloaded): the download still works, settings redacted.
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["state"] == "not_loaded"
+    assert diagnostics["entry"]["data"][CONF_PASSWORD] == REDACTED
+    assert "counters" not in diagnostics and "secret" not in str(diagnostics)
 
 
 async def test_flush_action_errors(
