@@ -17,6 +17,7 @@ from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN
 from .coordinator import sports_store
 from .gap_repair import gap_issue_id
+from .health import HEALTH_ISSUES, issue_id
 from .migration import async_migrate_entry
 from .runtime import (
     IngestorConfigEntry,
@@ -91,3 +92,5 @@ async def async_remove_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
     await counters_store(hass, entry.entry_id).async_remove()
     await history_store(hass, entry.entry_id).async_remove()
     ir.async_delete_issue(hass, DOMAIN, gap_issue_id(entry.entry_id))  # nothing left to fill
+    for kind in HEALTH_ISSUES:  # about an entry that is gone: nothing left to fix
+        ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry))

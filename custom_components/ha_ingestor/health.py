@@ -17,6 +17,7 @@ ISSUE_TARGET_MISSING = "target_missing"
 ISSUE_DEAD_LETTERS = "dead_letters"
 ISSUE_SPOOL_FULL = "spool_full"
 ISSUE_SPOOL_RECOVERED = "spool_recovered"
+HEALTH_ISSUES = (ISSUE_TARGET_MISSING, ISSUE_DEAD_LETTERS, ISSUE_SPOOL_FULL, ISSUE_SPOOL_RECOVERED)
 
 
 def issue_id(kind: str, entry: ConfigEntry) -> str:

@@ -40,9 +40,11 @@ class ClearDeadLettersFlow(_EntryRepairFlow):
     ) -> data_entry_flow.FlowResult:
         if user_input is not None:
             entry = self.hass.config_entries.async_get_entry(self._entry_id)
-            if entry is not None and entry.state is ConfigEntryState.LOADED:
-                spool = entry.runtime_data.pipeline.spool
-                await self.hass.async_add_executor_job(spool.clear_dead_letters)
+            if entry is None or entry.state is not ConfigEntryState.LOADED:
+                # Said, not claimed done: the table stays, and with it the issue.
+                return self.async_abort(reason="entry_not_loaded")
+            spool = entry.runtime_data.pipeline.spool
+            await self.hass.async_add_executor_job(spool.clear_dead_letters)
             return self.async_create_entry(data={})
         return self.async_show_form(step_id="confirm")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntryState
@@ -45,12 +46,14 @@ def loaded_entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorCo
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     async def flush(call: ServiceCall) -> None:
-        for entry in loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID)):
-            if not await entry.runtime_data.pipeline.flush():
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="flush_incomplete",
-                    translation_placeholders={"title": entry.title},
-                )
+        """Every entry at once: one that cannot be written does not hold the others back."""
+        entries = loaded_entries(hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+        done = await asyncio.gather(*(entry.runtime_data.pipeline.flush() for entry in entries))
+        if failed := [entry.title for entry, ok in zip(entries, done, strict=True) if not ok]:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="flush_incomplete",
+                translation_placeholders={"title": ", ".join(failed)},
+            )
 
     hass.services.async_register(DOMAIN, SERVICE_FLUSH, flush, schema=FLUSH_SCHEMA)

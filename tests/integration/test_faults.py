@@ -13,7 +13,7 @@ from typing import Any
 
 from homeassistant import loader
 from homeassistant.components.repairs import DOMAIN as REPAIRS, repairs_flow_manager
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -176,6 +176,14 @@ async def test_c_only_rejected_points_are_dead_lettered(
     assert await async_setup_component(hass, REPAIRS, {})
     flow_manager = repairs_flow_manager(hass)
     assert flow_manager is not None
+    # Submitted after the entry was disabled: said so, not claimed done (nothing was cleared).
+    result = await flow_manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
+    await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    result = await flow_manager.async_configure(result["flow_id"], {})
+    assert (result["type"], result["reason"]) == ("abort", "entry_not_loaded")
+    await hass.config_entries.async_set_disabled_by(entry.entry_id, None)
+    await hass.async_block_till_done()
+    data = entry.runtime_data
     result = await flow_manager.async_init(DOMAIN, data={"issue_id": issue.issue_id})
     assert result["step_id"] == "confirm"
     result = await flow_manager.async_configure(result["flow_id"], {})

@@ -10,11 +10,12 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
     entity_registry as er,
+    issue_registry as ir,
     label_registry as lr,
 )
 from homeassistant.util import dt as dt_util
@@ -39,14 +40,22 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     STATS_INTERVAL_SECONDS,
 )
+from custom_components.ha_ingestor.health import (
+    ISSUE_SPOOL_RECOVERED,
+    ISSUE_TARGET_MISSING,
+    issue_id,
+)
 from custom_components.ha_ingestor.runtime import spool_path
+from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
+    FakeServer,
     async_wait_until,
     closed_port_url,
     flush,
     setup_entry,
     states_rows,
     v1_entry,
+    v2_entry,
 )
 from tests.servers import InfluxDB1
 
@@ -89,6 +98,49 @@ async def test_setup_with_influxdb_down_still_loads_and_spools(
     assert spool_path(hass, entry).exists()
     await hass.config_entries.async_remove(entry.entry_id)
     assert not spool_path(hass, entry).exists()
+
+
+async def test_a_deleted_entry_takes_its_repair_issues_along(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2]
+) -> None:
+    """Its issues (a missing bucket, a damaged spool, ...) stayed in Settings -> Repairs until
+    the next restart, about an entry that no longer existed; another entry's stay."""
+    keep = v2_entry(fake_v2.url, bucket="keep")
+    gone = v2_entry(fake_v2.url, bucket="gone")
+    for entry in (keep, gone):
+        await setup_entry(hass, entry)
+        entry.runtime_data.health.target_missing("bucket not found")
+        entry.runtime_data.health.spool_recovered("/config/ha_ingestor/spool.db.damaged")
+    await hass.config_entries.async_remove(gone.entry_id)
+    await hass.async_block_till_done()
+    issues = ir.async_get(hass)
+    for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_RECOVERED):
+        assert issues.async_get_issue(DOMAIN, issue_id(kind, gone)) is None
+        assert issues.async_get_issue(DOMAIN, issue_id(kind, keep)) is not None
+    await hass.config_entries.async_unload(keep.entry_id)
+
+
+async def test_flush_of_every_entry_goes_past_one_that_fails(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2]
+) -> None:
+    """The action without config_entry_id stopped at the first entry it could not write, so a
+    reachable one waiting out a retry backoff kept its points queued."""
+    down = v2_entry(closed_port_url(), bucket="down")
+    up = v2_entry(fake_v2.url)
+    await setup_entry(hass, down)
+    await setup_entry(hass, up)
+    fake_v2.fake.retry_after = "300"  # one 503 puts "up" in a 5-minute backoff
+    fake_v2.fake.fail_next = [503]
+    hass.states.async_set("sensor.a", "1")
+    pipeline = up.runtime_data.pipeline
+    await async_wait_until(lambda: pipeline.stats.failed_writes, "the 503")
+    assert pipeline.pending == 1
+    with pytest.raises(HomeAssistantError) as info:
+        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    assert info.value.translation_placeholders == {"title": down.title}  # only the one down
+    assert pipeline.pending == 0 and pipeline.stats.written == 1
+    for entry in (down, up):
+        await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_options_take_effect_without_restart(
