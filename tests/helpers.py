@@ -181,6 +181,7 @@ class Hooks:
     missing: list[str] = field(default_factory=list)
     dead: list[tuple[str, str]] = field(default_factory=list)
     spool_drops: list[int] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
 
     def connectivity_changed(self, connected: bool, error: str | None) -> None:
         self.connectivity.append(connected)
@@ -196,6 +197,9 @@ class Hooks:
 
     def spool_dropped(self, points: int) -> None:
         self.spool_drops.append(points)
+
+    def spool_recovered(self, moved_to: str) -> None:
+        self.recovered.append(moved_to)
 
 
 def lines(n: int, start: int = 0, measurement: str = "m") -> list[str]:
@@ -240,6 +244,25 @@ def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dic
     from custom_components.ha_ingestor.const import DOMAIN
 
     return hass_storage[f"{DOMAIN}.counters_{entry.entry_id}"]["data"]  # type: ignore[no-any-return]
+
+
+class CorruptOnce:
+    """Wraps the spool's connection; the first query on ``batches`` fails as SQLITE_CORRUPT."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.armed = True
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if self.armed and "FROM batches" in sql:
+            self.armed = False
+            err = sqlite3.DatabaseError("database disk image is malformed")
+            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
+            raise err
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
 
 
 # Config entries as the integration stores them (Home Assistant imported on use).

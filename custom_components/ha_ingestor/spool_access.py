@@ -20,6 +20,7 @@ _T = TypeVar("_T")
 
 class SpoolHooks(Protocol):
     def spool_dropped(self, points: int) -> None: ...
+    def spool_recovered(self, moved_to: str) -> None: ...
 
 
 class SpoolAccess:
@@ -29,6 +30,7 @@ class SpoolAccess:
         self._hooks = hooks
         self.points = spool.pending_points
         self._unreadable_seen = spool.unreadable_points
+        self._recovered_seen = spool.recovered_from  # at open: the runtime says so at start
         self._lock = asyncio.Lock()
 
     async def _call(
@@ -53,11 +55,15 @@ class SpoolAccess:
         return await asyncio.shield(self._call(func, *args, done=done))
 
     def _count_unreadable(self) -> None:
-        """Points the spool had to discard (a damaged row or file) are dropped, with a reason."""
+        """Points the spool had to discard (a damaged row or file) are dropped, with a reason;
+        a file found damaged while running is said as at start (a repair issue)."""
         unreadable = self.spool.unreadable_points
         if unreadable > self._unreadable_seen:
             self._stats.dropped["spool_unreadable"] += unreadable - self._unreadable_seen
             self._unreadable_seen = unreadable
+        if (moved := self.spool.recovered_from) is not None and moved != self._recovered_seen:
+            self._recovered_seen = moved
+            self._hooks.spool_recovered(str(moved))
 
     def _dropped(self, points: int) -> None:
         if points:

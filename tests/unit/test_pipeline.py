@@ -20,6 +20,7 @@ from custom_components.ha_ingestor.stats import Stats
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target, WriteResult
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
+    CorruptOnce,
     Hooks,
     accounted,
     async_wait_until,
@@ -321,6 +322,24 @@ async def test_stop_after_its_tasks_were_cancelled_still_spools_everything(
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 700  # the one on its way too
     reopened.close()
+
+
+async def test_a_spool_found_damaged_while_running_is_said_as_at_start(
+    harness: Harness,
+) -> None:
+    """SQLite reported the file corrupt during a replay: the spool set it aside and started
+    over (its points counted as unreadable), but only a damage found at start raised the
+    repair issue; now the hook is told as soon as it happens."""
+    harness.fake.fail_next = [503] * 3
+    p = harness.pipeline(batch_size=100, flush_interval=0.05)
+    harness.submit(p, lines(300))
+    await async_wait_until(lambda: p.spool.pending_points > 0, "points in the spool")
+    p.spool._conn = CorruptOnce(p.spool._conn)  # type: ignore[arg-type,assignment]
+    await async_wait_until(lambda: harness.hooks.recovered, "the damage said")
+    assert harness.hooks.recovered == [str(p.spool.recovered_from)]
+    assert p.stats.dropped["spool_unreadable"] > 0
+    assert accounted(p) == 300
+    await p.async_stop()
 
 
 async def test_a_lone_point_is_written_at_once_not_after_the_flush_interval(

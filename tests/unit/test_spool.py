@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
 
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -36,7 +35,7 @@ from custom_components.ha_ingestor.spool import (
     _decode,
     _encode,
 )
-from tests.helpers import spooled
+from tests.helpers import CorruptOnce, spooled
 from tests.unit.spool_child import expected_lines, seq_of
 
 BIG = 1 << 40
@@ -453,25 +452,6 @@ def test_damaged_file_is_moved_aside(
     with closing(Spool(path, BIG)) as spool:  # the fresh file is healthy from now on
         assert spool.recovered_from is None
         assert spool.pending_points == 1
-
-
-class CorruptOnce:
-    """Wraps the spool's connection; the first query on ``batches`` fails as SQLITE_CORRUPT."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.armed = True
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if self.armed and "FROM batches" in sql:
-            self.armed = False
-            err = sqlite3.DatabaseError("database disk image is malformed")
-            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
-            raise err
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
 
 
 def test_corruption_found_later_starts_over_once(
