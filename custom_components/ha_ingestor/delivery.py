@@ -78,7 +78,10 @@ class Delivery:
         self.first_queued = 0.0  # monotonic time the oldest queued line arrived
         self._last_request = -float("inf")  # monotonic time the previous live request started
         self.inflight = 0  # live lines being written
-        self.replay_counted = 0  # lines of the spooled batch being written, already counted
+        # Lines of the spooled batch being written that were written or dead-lettered: counted
+        # once the spool has settled the batch, in the same step (they stay pending till then).
+        self._replay_written = 0
+        self._replay_dead = 0
         self._retry_at = 0.0
         self._auth_paused = False
         self._stopping = False
@@ -211,6 +214,8 @@ class Delivery:
         live = spool_id is None
         if live:
             self.inflight += len(lines)
+        else:  # nothing of an earlier replay cut short (shutdown) carries over
+            self._replay_written = self._replay_dead = 0
         parts: deque[list[str]] = deque([lines])
         dead: list[tuple[str, str]] = []
         try:
@@ -229,8 +234,7 @@ class Delivery:
                     parts.popleft()
                     if len(part) == 1:
                         dead.append((part[0], f"HTTP {result.status}: {result.message}"))
-                        self.stats.dead_lettered += 1
-                        self._counted(1, live)
+                        self._counted(1, live, dead=True)
                     else:
                         mid = len(part) // 2
                         parts.appendleft(part[mid:])
@@ -268,18 +272,25 @@ class Delivery:
         (it lists at most 100) are sent again (a point written twice overwrites itself)."""
         for index, reason in result.rejected:
             dead.append((part[index], f"HTTP {result.status}: {reason}"))
-        self.stats.dead_lettered += len(result.rejected)
-        self._counted(len(result.rejected), live)
+        self._counted(len(result.rejected), live, dead=True)
         self._written(result.covered - len(result.rejected), result, live)
         if result.covered < len(part):
             parts.appendleft(part[result.covered :])
 
-    def _counted(self, count: int, live: bool) -> None:
-        """`count` lines left the pending state (written or dead-lettered)."""
+    def _counted(self, count: int, live: bool, *, dead: bool = False) -> None:
+        """`count` lines were written (or dead-lettered): counted now if live, else once the
+        spool has settled the batch (a spool that cannot be changed keeps all of it, to be
+        written and counted again: counting at once counted it twice, and on every retry)."""
         if live:
             self.inflight -= count
+            if dead:
+                self.stats.dead_lettered += count
+            else:
+                self.stats.written += count
+        elif dead:
+            self._replay_dead += count
         else:
-            self.replay_counted += count
+            self._replay_written += count
 
     async def _settle_replayed(self, spool_id: int, count: int) -> None:
         """A spooled batch was written (bar dead letters): remove it from the spool."""
@@ -287,21 +298,24 @@ class Delivery:
         try:
             await self._spool.remove(spool_id, self._replay_settled)
         except SpoolError as err:
-            self.replay_counted = 0
+            self._replay_written = self._replay_dead = 0
             self._spool_failed(err)
 
     def _replay_settled(self, found: bool) -> None:
         """The spooled batch being written is settled in the spool (removed, or shrunk to
-        what is left). Not found: the spool dropped it (full) meanwhile and counted all of it
-        as dropped, but the lines counted since were written or dead-lettered after all."""
+        what is left): what was written or dead-lettered of it is counted, in the same step
+        as the spool's count. Not found: the spool dropped it (full) meanwhile and counted all
+        of it as dropped, but those lines were written or dead-lettered after all."""
+        stats = self.stats
+        done = self._replay_written + self._replay_dead
         if not found:
-            dropped = self.stats.dropped
-            dropped["spool_full"] -= min(dropped["spool_full"], self.replay_counted)
-        self.replay_counted = 0
+            stats.dropped["spool_full"] -= min(stats.dropped["spool_full"], done)
+        stats.written += self._replay_written
+        stats.dead_lettered += self._replay_dead
+        self._replay_written = self._replay_dead = 0
 
     def _written(self, count: int, result: WriteResult, live: bool) -> None:
         stats = self.stats
-        stats.written += count
         stats.last_write = time.time()
         stats.last_latency = result.latency
         self._counted(count, live)
@@ -336,7 +350,7 @@ class Delivery:
             try:
                 await self._spool.replace(spool_id, lines, self._replay_settled)
             except SpoolError as err:
-                self.replay_counted = 0
+                self._replay_written = self._replay_dead = 0
                 self._spool_failed(err)
             return
         count = len(lines)

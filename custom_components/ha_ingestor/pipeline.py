@@ -107,13 +107,7 @@ class Pipeline:
     def pending(self) -> int:
         """Queued + in flight + spilled + spooled (not yet written, dead-lettered or dropped)."""
         delivery = self._delivery
-        return (
-            len(self.queue)
-            + delivery.inflight
-            + self._outbox.points
-            + self._spool.points
-            - delivery.replay_counted
-        )
+        return len(self.queue) + delivery.inflight + self._outbox.points + self._spool.points
 
     @property
     def stopping(self) -> bool:

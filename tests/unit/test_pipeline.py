@@ -15,7 +15,7 @@ import pytest
 
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
-from custom_components.ha_ingestor.spool import EncodedBatch, Spool, encode_batch
+from custom_components.ha_ingestor.spool import EncodedBatch, Spool, SpoolError, encode_batch
 from custom_components.ha_ingestor.stats import Stats
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target, WriteResult
 from tests.fake_influxdb2 import FakeInfluxDB2
@@ -322,6 +322,33 @@ async def test_stop_after_its_tasks_were_cancelled_still_spools_everything(
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 700  # the one on its way too
     reopened.close()
+
+
+async def test_a_replayed_batch_the_spool_could_not_remove_is_counted_once(
+    harness: Harness,
+) -> None:
+    """The removal after a successful replay failed (a full disk: the DELETE writes to the
+    WAL too): the batch stays and is replayed again, and its points were counted written
+    each time (1,000 written for 500 points)."""
+    harness.fake.fail_next = [503]  # so the points go to the spool first
+    p = harness.pipeline()
+    real_remove = p.spool.remove
+    failures = [SpoolError("database or disk is full")]
+
+    def remove_fails_once(batch_id: int) -> bool:
+        if failures:
+            raise failures.pop()
+        return real_remove(batch_id)
+
+    p.spool.remove = remove_fails_once  # type: ignore[method-assign]
+    harness.submit(p, lines(500))
+    await async_wait_until(
+        lambda: not failures and p.pending == 0 and not p.spool.pending_points,
+        "replayed, then removed",
+    )
+    assert p.stats.written == 500
+    assert accounted(p) == 500
+    await p.async_stop()
 
 
 async def test_a_spool_found_damaged_while_running_is_said_as_at_start(
