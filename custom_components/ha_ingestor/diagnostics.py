@@ -62,6 +62,8 @@ async def async_get_config_entry_diagnostics(
             "size_bytes": spool.size_bytes,
             "max_bytes": spool.max_bytes,
             "dropped_points": spool.dropped_points,
+            "unreadable_points": spool.unreadable_points,
+            "recovered_from": None if spool.recovered_from is None else str(spool.recovered_from),
         },
         "dead_letters": {
             "count": spool.dead_letter_count,

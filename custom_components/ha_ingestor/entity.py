@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from homeassistant.const import EntityCategory
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import CONF_API, DOMAIN, ApiKind
+from .const import CONF_API, CONF_VICTORIA_METRICS, DOMAIN, ApiKind
 from .coordinator import StatsCoordinator
 from .runtime import IngestorConfigEntry
+
+
+def target_model(data: Mapping[str, Any]) -> str:
+    """What the entry writes to, as its device's model."""
+    api = data[CONF_API]
+    if api == ApiKind.V1:
+        return "InfluxDB 1.x"
+    if api == ApiKind.V3:
+        return "InfluxDB 3"
+    return "VictoriaMetrics" if data.get(CONF_VICTORIA_METRICS) else "InfluxDB 2.x"
 
 
 def device_info(entry: IngestorConfigEntry) -> DeviceInfo:
@@ -17,7 +30,7 @@ def device_info(entry: IngestorConfigEntry) -> DeviceInfo:
         identifiers={(DOMAIN, entry.entry_id)},
         name=entry.title,
         manufacturer="HA Ingestor",
-        model="InfluxDB 1.x" if entry.data[CONF_API] == ApiKind.V1 else "InfluxDB 2.x/3.x",
+        model=target_model(entry.data),
         entry_type=DeviceEntryType.SERVICE,
     )
 

@@ -40,6 +40,7 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     STATS_INTERVAL_SECONDS,
 )
+from custom_components.ha_ingestor.entity import target_model
 from custom_components.ha_ingestor.health import (
     ISSUE_SPOOL_RECOVERED,
     ISSUE_TARGET_MISSING,
@@ -98,6 +99,21 @@ async def test_setup_with_influxdb_down_still_loads_and_spools(
     assert spool_path(hass, entry).exists()
     await hass.config_entries.async_remove(entry.entry_id)
     assert not spool_path(hass, entry).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "model"),
+    [
+        ({"api": "v1"}, "InfluxDB 1.x"),
+        ({"api": "v2", "victoria_metrics": False}, "InfluxDB 2.x"),
+        ({"api": "v2", "victoria_metrics": True}, "VictoriaMetrics"),
+        ({"api": "v2"}, "InfluxDB 2.x"),  # not asked yet
+        ({"api": "v3"}, "InfluxDB 3"),
+    ],
+)
+def test_the_device_names_what_the_entry_writes_to(data: dict[str, object], model: str) -> None:
+    """It said "InfluxDB 2.x/3.x" for InfluxDB 2, InfluxDB 3 and VictoriaMetrics alike."""
+    assert target_model(data) == model
 
 
 async def test_a_deleted_entry_takes_its_repair_issues_along(
@@ -431,6 +447,10 @@ async def test_entities_and_diagnostics(
     assert "secret" not in str(diagnostics)
     assert diagnostics["counters"]["written"] == 5
     assert diagnostics["spool"]["pending_points"] == 0
+    assert (diagnostics["spool"]["unreadable_points"], diagnostics["spool"]["recovered_from"]) == (
+        0,
+        None,
+    )
     await hass.config_entries.async_unload(entry.entry_id)
     # Not loaded (failed, retrying, unloaded): the download still works, settings redacted.
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
