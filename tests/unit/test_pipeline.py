@@ -357,10 +357,12 @@ async def test_a_spool_found_damaged_while_running_is_said_as_at_start(
     """SQLite reported the file corrupt during a replay: the spool set it aside and started
     over (its points counted as unreadable), but only a damage found at start raised the
     repair issue; now the hook is told as soon as it happens."""
-    harness.fake.fail_next = [503] * 3
+    # InfluxDB stays down, so the points stay spooled and each retry reads the spool (however
+    # slow the machine: with a few failures only, the spool could drain before the damage).
+    harness.fake.fail_next = [503] * 10_000
     p = harness.pipeline(batch_size=100, flush_interval=0.05)
     harness.submit(p, lines(300))
-    await async_wait_until(lambda: p.spool.pending_points > 0, "points in the spool")
+    await async_wait_until(lambda: p.spool.pending_points == 300, "all points in the spool")
     p.spool._conn = CorruptOnce(p.spool._conn)  # type: ignore[arg-type,assignment]
     await async_wait_until(lambda: harness.hooks.recovered, "the damage said")
     assert harness.hooks.recovered == [str(p.spool.recovered_from)]
