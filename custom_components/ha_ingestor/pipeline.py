@@ -80,7 +80,9 @@ class Pipeline:
         # reaches the spill threshold).
         self._last_before_batch = batch_size - 1
         self._last_before_spill = spill_at - 1
-        self._mover = DiskMover(self._outbox, self._spool, stats, Backoff())
+        self._mover = DiskMover(
+            self._outbox, self._spool, stats, Backoff(), self._delivery.wake.set
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 import contextlib
 import logging
 
@@ -71,11 +72,19 @@ class DiskMover:
     """Moves the outbox to the spool. On a spool error the batches stay in memory and it tries
     again after a backoff; once closed it ends when the outbox is empty."""
 
-    def __init__(self, outbox: Outbox, spool: SpoolAccess, stats: Stats, backoff: Backoff) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        spool: SpoolAccess,
+        stats: Stats,
+        backoff: Backoff,
+        on_stored: Callable[[], None],
+    ) -> None:
         self._outbox = outbox
         self._spool = spool
         self._stats = stats
         self._backoff = backoff
+        self._on_stored = on_stored  # the batch task replays what reached the spool
         self._closing = False
 
     def close(self) -> None:
@@ -86,6 +95,9 @@ class DiskMover:
     def _stored(self) -> None:
         outbox = self._outbox
         outbox.points -= outbox.batches.popleft().points  # in the step the spool counts them
+        # Woken: it may have gone to sleep with the spool empty while this batch was on its
+        # way there, and nothing else would wake it before the next event (the burst's end).
+        self._on_stored()
 
     async def run(self) -> None:
         outbox = self._outbox
