@@ -100,7 +100,7 @@ from .identity import (
     same_target,
 )
 from .migration import MINOR_VERSION
-from .runtime import expect_reload, target_from_data
+from .runtime import cleaned, expect_reload, target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 
@@ -124,13 +124,6 @@ _TEXT = TextSelector()
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _MULTI_TEXT = TextSelector(TextSelectorConfig(multiple=True))
-
-
-def _cleaned(values: list[Any]) -> list[Any]:
-    """Texts stripped; blanks and repeats dropped (an empty include pattern would match
-    nothing and so leave everything out)."""
-    kept = (v.strip() if isinstance(v, str) else v for v in values)
-    return list(dict.fromkeys(v for v in kept if v != ""))
 
 
 def _secret(key: str, shown: Mapping[str, Any], required: bool) -> vol.Marker:
@@ -489,7 +482,7 @@ class IngestorOptionsFlow(OptionsFlowBase):
                 options.update(values)
             for key, value in options.items():  # a list's added but blank line is no rule
                 if isinstance(value, list):
-                    options[key] = _cleaned(value)
+                    options[key] = cleaned(value)
             if not options.get(CONF_EVENT_TYPES):
                 errors["base"] = "no_event_types"
             else:

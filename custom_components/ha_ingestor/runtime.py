@@ -11,7 +11,7 @@ fired while the entry reloads are not lost. The counters travel with them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 import inspect
@@ -152,13 +152,20 @@ def entry_options(entry: ConfigEntry) -> dict[str, Any]:
     return {**DEFAULT_OPTIONS, **entry.options}
 
 
+def cleaned(values: Iterable[Any]) -> list[Any]:
+    """Texts stripped; blanks and repeats dropped (an empty include pattern would match
+    nothing and so leave everything out). The options form saves lists so; filter_rules
+    reads them so too, for entries saved before."""
+    kept = (v.strip() if isinstance(v, str) else v for v in values)
+    return list(dict.fromkeys(v for v in kept if v != ""))
+
+
 def filter_rules(options: Mapping[str, Any]) -> FilterRules:
     def names(key: str) -> frozenset[str]:
         return frozenset(patterns(key))
 
     def patterns(key: str) -> tuple[str, ...]:
-        """Blank values are no rule (stored before the form dropped them)."""
-        return tuple(v.strip() for v in options.get(key) or () if v.strip())
+        return tuple(cleaned(options.get(key) or ()))
 
     return FilterRules(
         include_domains=names(CONF_INCLUDE_DOMAINS),
