@@ -86,14 +86,12 @@ class StatsSnapshot:
 
 def snapshot(pipeline: Pipeline) -> StatsSnapshot:
     stats = pipeline.stats
-    spooled = pipeline.spool.pending_points
     return StatsSnapshot(
         received=stats.received,
         written=stats.written,
         pending=pipeline.pending,
-        # Not below 0 while a written spooled batch waits to be removed (counted, not yet gone).
-        queued=max(0, pipeline.pending - spooled),
-        spooled=spooled,
+        queued=pipeline.queued,
+        spooled=pipeline.spooled,
         filtered=stats.filtered,
         filtered_reasons=dict(stats.filtered_reasons),
         dead_lettered=stats.dead_lettered,

@@ -107,9 +107,19 @@ class Pipeline:
 
     @property
     def pending(self) -> int:
-        """Queued + in flight + spilled + spooled (not yet written, dead-lettered or dropped)."""
-        delivery = self._delivery
-        return len(self.queue) + delivery.inflight + self._outbox.points + self._spool.points
+        """Not yet written, dead-lettered or dropped: queued or spooled."""
+        return self.queued + self._spool.points
+
+    @property
+    def queued(self) -> int:
+        """In memory: queued, in flight, or spilled on their way to the spool."""
+        return len(self.queue) + self._delivery.inflight + self._outbox.points
+
+    @property
+    def spooled(self) -> int:
+        """In the spool, as of the last spool call that returned (the count `pending` uses;
+        the spool's own count runs ahead while a call is in the executor)."""
+        return self._spool.points
 
     @property
     def stopping(self) -> bool:

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from custom_components.ha_ingestor.backoff import Backoff
+from custom_components.ha_ingestor.coordinator import snapshot
 from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
 from custom_components.ha_ingestor.spool import EncodedBatch, Spool, SpoolError, encode_batch
 from custom_components.ha_ingestor.stats import Stats
@@ -348,6 +349,34 @@ async def test_a_replayed_batch_the_spool_could_not_remove_is_counted_once(
     )
     assert p.stats.written == 500
     assert accounted(p) == 500
+    await p.async_stop()
+
+
+async def test_queued_and_spooled_add_up_while_a_spool_call_is_in_the_executor(
+    harness: Harness,
+) -> None:
+    """The Pending sensor's queued/spooled split read the spool's own count, which runs ahead
+    of the pipeline's while a call is in the executor: a replayed batch being removed showed
+    as queued (300 queued, with nothing in memory)."""
+    harness.fake.fail_next = [503] * 3  # the points go to the spool first
+    p = harness.pipeline()
+    real_remove = p.spool.remove
+    removed, release = threading.Event(), threading.Event()
+
+    def slow_remove(batch_id: int) -> bool:
+        done = real_remove(batch_id)
+        removed.set()
+        release.wait(10)
+        return done
+
+    p.spool.remove = slow_remove  # type: ignore[method-assign]
+    harness.submit(p, lines(300))
+    await async_wait_until(removed.is_set, "a replayed batch being removed")
+    now = snapshot(p)
+    release.set()
+    assert (now.queued, now.queued + now.spooled) == (0, now.pending)
+    await async_wait_until(lambda: p.pending == 0, "everything written")
+    assert accounted(p) == 300
     await p.async_stop()
 
 
