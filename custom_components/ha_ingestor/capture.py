@@ -15,7 +15,7 @@ from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 
 from .entity_filter import EntityFilter, Verdict
-from .schema import CoreCompatEncoder, SkipCounter, StateEncoder, encode_event, timestamp_us
+from .schema import CoreCompatEncoder, EventEncoder, StateEncoder, timestamp_us
 from .stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,21 +42,18 @@ class Capture:
         event_types: Iterable[str],
         entity_filter: EntityFilter,
         encoder: StateEncoder | CoreCompatEncoder,
+        event_encoder: EventEncoder,
         stats: Stats,
-        skips: SkipCounter,
         sink: Callable[[str], None],
-        *,
-        flat_strings: bool = False,
     ) -> None:
         self._hass = hass
         self._event_types = tuple(dict.fromkeys(event_types))
         self._filter = entity_filter
         self._verdicts = entity_filter.verdicts  # its cache, read first: no call per event
         self._encoder = encoder
+        self._event_encoder = event_encoder
         self.stats = stats
-        self._skips = skips
         self._sink = sink
-        self._flat_strings = flat_strings  # events' string fields too (SchemaOptions)
         self._unsubs: list[Callable[[], None]] = []
         self._logged_errors: set[str] = set()
         self.held: deque[str] = deque()
@@ -148,12 +145,8 @@ class Capture:
         self.stats.received += 1
         event_type = str(event.event_type)
         try:
-            line = encode_event(
-                event_type,
-                event.data,
-                timestamp_us(event.time_fired_timestamp),
-                self._skips,
-                flat=self._flat_strings,
+            line = self._event_encoder(
+                event_type, event.data, timestamp_us(event.time_fired_timestamp)
             )
         except Exception as err:  # one odd event must never stop ingestion
             self._encode_failed(event_type, err)

@@ -88,7 +88,13 @@ from .health import HealthReporter
 from .history_runtime import HistoryRuntime
 from .pipeline import Pipeline, PipelineConfig
 from .registry_cache import RegistryCache
-from .schema import SchemaOptions, SkipCounter, StateEncoder, make_state_encoder
+from .schema import (
+    SchemaOptions,
+    SkipCounter,
+    StateEncoder,
+    event_encoder,
+    make_state_encoder,
+)
 from .spool import Spool, SpoolError
 from .sports import FollowedTeam
 from .stats import Stats
@@ -309,10 +315,9 @@ class IngestorRuntime:
             options[CONF_EVENT_TYPES],
             self.entity_filter,
             self.encoder,
+            event_encoder(schema, self.skips),
             stats,
-            self.skips,
             self.pipeline.submit,
-            flat_strings=schema.flat_strings,
         )
         self.coordinator = StatsCoordinator(hass, entry, self.pipeline)
         self.weather: WeatherCoordinator | None = None

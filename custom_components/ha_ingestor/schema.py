@@ -28,7 +28,7 @@ The type rule of the default mode: a field name never changes type (so InfluxDB 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import datetime as dt
 from decimal import Decimal
@@ -688,6 +688,15 @@ def encode_event(
             names.add(name)
             parts.append(encoded)
     return f"{series_prefix(EVENT_MEASUREMENT, tags.items())} {','.join(parts)} {time_us}"
+
+
+# (event type, event data, time in microseconds) -> line; see encode_event.
+type EventEncoder = Callable[[str, Mapping[str, Any], int], str]
+
+
+def event_encoder(options: SchemaOptions, skips: SkipCounter) -> EventEncoder:
+    """encode_event with what the entry's schema options decide (the target's strings)."""
+    return functools.partial(encode_event, skips=skips, flat=options.flat_strings)
 
 
 def make_state_encoder(
