@@ -217,21 +217,35 @@ def partial_result(result: WriteResult, body: str, lines: int) -> WriteResult:
     )
 
 
-def classify(status: int) -> Outcome:
-    """Only 204 is a write: InfluxDB (1.x to 3.x) and VictoriaMetrics answer every accepted
-    one so. Another 2xx or a redirect is something in front of it (a login page of a proxy,
-    a captive portal): the points are kept and tried again."""
+def classify(status: int, raw: str, location: str | None) -> tuple[Outcome, str]:
+    """What an answer means for the points, and what to tell the user.
+
+    Only 204 is a write: InfluxDB (1.x to 3.x) and VictoriaMetrics answer every accepted one
+    so. Another 2xx or a redirect is something in front of it (a proxy's login page, a captive
+    portal), and so is a 400 page (InfluxDB explains a refusal in JSON or plain text; a page
+    is a proxy's "plain HTTP request sent to HTTPS port"): the points are not at fault, so
+    they are kept and tried again, not split down to single lines and dead-lettered.
+    """
     if status == 204:
-        return Outcome.OK
+        return Outcome.OK, ""
+    if 300 <= status < 400:
+        return Outcome.RETRY, (
+            f"redirected to {location}: the URL is not InfluxDB's own (a proxy's login?)"
+        )
+    if 200 <= status < 300:
+        return Outcome.RETRY, f"answered {status}, not 204: not InfluxDB writing (a proxy's page?)"
+    text = error_message(raw) if raw else ""
     if status in (401, 403):
-        return Outcome.AUTH
+        return Outcome.AUTH, text
     if status == 404:
-        return Outcome.NOT_FOUND
+        return Outcome.NOT_FOUND, text
     if status == 413:
-        return Outcome.TOO_LARGE
+        return Outcome.TOO_LARGE, text
     if status in (400, 422):
-        return Outcome.REJECTED
-    return Outcome.RETRY
+        if raw.lstrip().startswith("<"):
+            return Outcome.RETRY, f"answered {status} with a page: not InfluxDB (a proxy?)"
+        return Outcome.REJECTED, text
+    return Outcome.RETRY, text
 
 
 class InfluxWriter:
@@ -286,19 +300,7 @@ class InfluxWriter:
                 latency=time.monotonic() - start,
             )
             return result, ""
-        if 300 <= status < 400:
-            text = f"redirected to {location}: the URL is not InfluxDB's own (a proxy's login?)"
-        elif 200 <= status < 300 and status != 204:
-            text = f"answered {status}, not 204: not InfluxDB writing (a proxy's page?)"
-        else:
-            text = error_message(raw) if raw else ""
-        outcome = classify(status)
-        if outcome is Outcome.REJECTED and raw.lstrip().startswith("<"):
-            # InfluxDB explains a refusal in JSON (or plain text); a page is a proxy's own
-            # 400 ("plain HTTP request sent to HTTPS port"): not the points' fault, so they
-            # are kept, not split down to single lines and dead-lettered.
-            outcome = Outcome.RETRY
-            text = f"answered {status} with a page: not InfluxDB (a proxy?)"
+        outcome, text = classify(status, raw, location)
         result = WriteResult(outcome, status, text[:1000], retry_after, time.monotonic() - start)
         return result, raw
 
