@@ -430,6 +430,37 @@ async def test_burst_faster_than_the_server_spills_and_loses_nothing(harness: Ha
     await p.async_stop()
 
 
+async def test_a_spill_that_reaches_the_spool_after_the_batch_task_slept_is_replayed(
+    harness: Harness,
+) -> None:
+    """The batch task wrote what was queued and went to sleep with the spool still empty,
+    while the burst's spill was on its way to the disk: nothing woke it once the spill was
+    stored, and the points waited for the next event (a burst's last ones: for good)."""
+    harness.fake.delay = 0.2  # the first request is on its way while the burst comes
+    p = harness.pipeline(batch_size=100, spill_at=200, spill_chunk=200)
+    real_append = p.spool.append_encoded
+    release = threading.Event()
+
+    def gated_append(batch: EncodedBatch) -> int:
+        release.wait(10)
+        return real_append(batch)
+
+    p.spool.append_encoded = gated_append  # type: ignore[method-assign]
+    data = lines(1_001)
+    harness.submit(p, data[:1])
+    await async_wait_until(lambda: p._delivery.inflight == 1, "the first request sent")
+    harness.submit(p, data[1:])  # the burst: all but the last 100 spill
+    await async_wait_until(
+        lambda: p.stats.written == 101 and not p.queue and not p._delivery.inflight,
+        "the queue written, the spill still on its way to the spool",
+    )
+    await asyncio.sleep(0.1)  # the batch task is asleep now
+    release.set()
+    await async_wait_until(lambda: p.stats.written == 1_001, "the spill replayed")
+    assert sorted(harness.fake.written) == sorted(data)
+    await p.async_stop()
+
+
 async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness: Harness) -> None:
     from custom_components.ha_ingestor.spool import SpoolError
 
