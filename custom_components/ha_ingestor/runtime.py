@@ -348,7 +348,11 @@ class IngestorRuntime:
             if handover is not None:
                 stats = handover.stats
             else:
-                stats = Stats.restore(await store.async_load(), spool.pending_points)
+                stats = Stats.restore(
+                    await store.async_load(),
+                    spool.pending_points,
+                    spool_damaged=spool.recovered_from is not None,
+                )
             return cls(hass, entry, options, spool, stats, store, handover)
         except BaseException:
             if handover is not None:

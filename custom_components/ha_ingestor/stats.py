@@ -52,13 +52,17 @@ class Stats:
         }
 
     @classmethod
-    def restore(cls, stored: dict[str, Any] | None, pending_now: int) -> Stats:
+    def restore(
+        cls, stored: dict[str, Any] | None, pending_now: int, *, spool_damaged: bool = False
+    ) -> Stats:
         """Counters as stored, reconciled with what is pending now (the spool).
 
         After a clean stop the stored pending equals the spool's. After a crash (or on the first
         start of a version that did not keep counters) it differs: points spooled since the last
         save were received, and points missing from the spool since then may have been written
-        or lost; they count as dropped ("unclean_shutdown"), so the identity holds.
+        or lost; they count as dropped ("unclean_shutdown"), so the identity holds. When the
+        spool file was found damaged and set aside, the missing points were in it
+        ("spool_unreadable").
         """
         stats = cls()
         stored = stored or {}
@@ -79,7 +83,7 @@ class Stats:
         if gap > 0:
             stats.received += gap
         elif gap < 0:
-            stats.dropped["unclean_shutdown"] += -gap
+            stats.dropped["spool_unreadable" if spool_damaged else "unclean_shutdown"] += -gap
         return stats
 
     @property

@@ -34,6 +34,7 @@ from custom_components.ha_ingestor.const import (
 from custom_components.ha_ingestor.health import (
     ISSUE_DEAD_LETTERS,
     ISSUE_SPOOL_FULL,
+    ISSUE_SPOOL_RECOVERED,
     ISSUE_TARGET_MISSING,
     issue_id,
 )
@@ -252,6 +253,30 @@ async def test_e_spool_full_drops_are_counted_and_raise_an_issue(
     # all this outage's drops (it said the last drop's alone: 501 of 18,501 in one run)
     assert int(issue.translation_placeholders["points"]) == stats.dropped["spool_full"]  # type: ignore[index]
     assert pipeline.spool.size_bytes <= 0.02 * 1024 * 1024
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_spool_damaged_while_stopped_counts_its_points_as_unreadable(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """The spool file was damaged between two runs (a disk fault): the points it held were
+    counted as an unclean shutdown, while the repair issue said to look at the Dropped sensor
+    for what the damaged file held."""
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    await fire_numbered(hass, 0, 300)
+    await hass.config_entries.async_unload(entry.entry_id)  # all 300 spooled, counters saved
+    path = spool_path(hass, entry)
+    await hass.async_add_executor_job(path.write_bytes, b"not a database " * 1_000)
+    for name in ("-wal", "-shm"):
+        await hass.async_add_executor_job(path.with_name(path.name + name).unlink, True)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    stats = entry.runtime_data.stats
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_RECOVERED, entry)), (
+        "the repair issue"
+    )
+    assert dict(stats.dropped) == {"spool_unreadable": 300}
+    assert stats.received == 300 and entry.runtime_data.pipeline.pending == 0
     await hass.config_entries.async_unload(entry.entry_id)
 
 
