@@ -30,8 +30,12 @@ Follows InfluxDB 3 Core's documentation:
 value) and ``SELECT * FROM "m" ... GROUP BY "tag" ... LIMIT 1`` (newest row per tag value); WHERE
 clauses are not evaluated; anything else is a 400 in InfluxDB's shape.
 
-An empty write body is answered 204 (nothing to write). Tokens are ``{token: "write" | "read"}``;
-an empty dict runs the server without auth (``--without-auth``). No Home Assistant imports.
+A write with no line (an empty body, or comments only) is refused after the token was checked:
+400, plain text ``incoming write was empty``, no database created (the server's source,
+influxdata/influxdb ``influxdb3_write/src/write_buffer/mod.rs`` ``Error::EmptyWrite``, answered
+in ``influxdb3_server/src/http.rs``; since #26223, before 3.0.0). Tokens are
+``{token: "write" | "read"}``; an empty dict runs the server without auth (``--without-auth``).
+No Home Assistant imports.
 """
 
 from __future__ import annotations
@@ -244,10 +248,8 @@ class FakeInfluxDB3:
         db = request.query.get("db", "")
         if not db:
             return web.json_response({"error": "missing query parameter: db"}, status=400)
-        if db not in self.databases:
-            if not self.create_databases:
-                return web.json_response({"error": f"database not found {db}"}, status=404)
-            self.databases.add(db)
+        if db not in self.databases and not self.create_databases:
+            return web.json_response({"error": f"database not found {db}"}, status=404)
         precision = request.query.get("precision", "auto")
         if precision not in _PRECISION_NS:
             return web.json_response({"error": f"invalid precision {precision}"}, status=400)
@@ -255,7 +257,10 @@ class FakeInfluxDB3:
         if self.delay:
             await asyncio.sleep(self.delay)
         body = (await request.read()).decode("utf-8")  # aiohttp has undone gzip
-        lines = split_lines(body)
+        lines = [line for line in split_lines(body) if not line.lstrip().startswith("#")]
+        if not lines:
+            return web.Response(status=400, text="incoming write was empty")
+        self.databases.add(db)
         valid: list[tuple[str, Row]] = []
         errors: list[dict[str, Any]] = []
         staged: dict[tuple[str, str], Table] = {}

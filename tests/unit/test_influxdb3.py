@@ -176,6 +176,14 @@ async def test_rejected_token_pauses_for_reauth_and_keeps_everything(v3: V3) -> 
 
 @pytest.mark.asyncio
 async def test_check(v3: V3) -> None:
+    """InfluxDB 3 refuses the check's empty write once the token may write (400, "incoming
+    write was empty"): that is a working server, not "not InfluxDB"."""
+    async with v3.session.post(
+        f"{v3.url}/api/v3/write_lp?db=home_assistant&precision=microsecond",
+        data=b"",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as empty:
+        assert (empty.status, await empty.text()) == (400, "incoming write was empty")
     assert await v3.writer().check() is None
     assert await v3.writer(token="wrong").check() is CheckError.INVALID_AUTH
     assert await v3.writer(token="").check() is CheckError.INVALID_AUTH  # auth is on
