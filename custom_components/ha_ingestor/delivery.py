@@ -305,13 +305,13 @@ class Delivery:
         """The spooled batch being written is settled in the spool (removed, or shrunk to
         what is left): what was written or dead-lettered of it is counted, in the same step
         as the spool's count. Not found: the spool dropped it (full) meanwhile and counted all
-        of it as dropped, but those lines were written or dead-lettered after all."""
+        of it as dropped; what reached InfluxDB of it is recovered."""
         stats = self.stats
-        done = self._replay_written + self._replay_dead
-        if not found:
-            stats.dropped["spool_full"] -= min(stats.dropped["spool_full"], done)
-        stats.written += self._replay_written
-        stats.dead_lettered += self._replay_dead
+        if found:
+            stats.written += self._replay_written
+            stats.dead_lettered += self._replay_dead
+        else:
+            stats.recover(self._replay_written)
         self._replay_written = self._replay_dead = 0
 
     def _written(self, count: int, result: WriteResult, live: bool) -> None:

@@ -269,8 +269,7 @@ class GapRepair:
             return
         done = job.status is JobStatus.DONE
         if done:
-            recovered = recovered_points(window, job.points_written)
-            self._pipeline.stats.recovered += recovered
+            recovered = self._pipeline.stats.recover(recovered_points(window, job.points_written))
             _LOGGER.info(
                 "Gap from %s to %s repaired: %d points written from the recorder, %d of %d"
                 " dropped points recovered",

@@ -6,10 +6,11 @@ the life of the entry: the runtime keeps them in Home Assistant's storage across
 restarts (``as_stored`` / ``restore``).
 
 ``recovered`` is outside the identity, beside ``dropped``: of the dropped points (``spool_full``,
-``queue_full``), how many a gap repair wrote again from the recorder. A dropped event stays
-dropped (it was received and never written by the live path); the repair's points are history,
-like a backfill's, and are no events received. So recovered <= dropped, and dropped - recovered
-is what InfluxDB may still miss.
+``queue_full``), how many a gap repair wrote again from the recorder, or a replay wrote while
+the full spool was dropping its batch. A dropped event stays dropped (it was received and never
+written by the live path); the repair's points are history, like a backfill's, and are no
+events received. So recovered <= dropped, and dropped - recovered is what InfluxDB may still
+miss.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Stats:
     written: int = 0
     filtered: int = 0
     dead_lettered: int = 0
-    recovered: int = 0  # of the dropped, written again by a gap repair (not in the identity)
+    recovered: int = 0  # of the dropped, written after all (not in the identity)
     dropped: Counter[str] = field(default_factory=Counter)
     filtered_reasons: Counter[str] = field(default_factory=Counter)
     last_write: float | None = None  # wall clock (unix seconds) of the last successful write
@@ -85,6 +86,15 @@ class Stats:
         elif gap < 0:
             stats.dropped["spool_unreadable" if spool_damaged else "unclean_shutdown"] += -gap
         return stats
+
+    def recover(self, points: int) -> int:
+        """Count `points` of the dropped as written after all (a gap repair's, or a replay's
+        whose batch the full spool dropped while it was on its way), never more than were
+        dropped; returns how many counted. Dropped itself never goes down: the sensors are
+        total_increasing, and Home Assistant reads a decrease as a meter reset."""
+        points = max(0, min(points, self.dropped_total - self.recovered))
+        self.recovered += points
+        return points
 
     @property
     def dropped_total(self) -> int:

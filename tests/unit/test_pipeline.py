@@ -551,7 +551,7 @@ async def test_flush_writes_at_once_during_a_retry_backoff(harness: Harness) -> 
 
 class ScriptedWriter:
     """Answers from a script of (outcome, status); a None step holds the request until
-    released, then answers 503."""
+    released, then answers the next step (503 when none is left)."""
 
     def __init__(self, script: list[tuple[Outcome, int] | None]) -> None:
         self.script = script
@@ -563,7 +563,7 @@ class ScriptedWriter:
         if step is None:
             self.holding.set()
             await self.release.wait()
-            step = (Outcome.RETRY, 503)
+            step = self.script.pop(0) if self.script else (Outcome.RETRY, 503)
         outcome, status = step
         return WriteResult(outcome, status, "scripted", None, 0.001)
 
@@ -597,9 +597,46 @@ async def test_a_replayed_batch_the_full_spool_dropped_mid_split_is_counted_once
     await async_wait_until(lambda: stats.dropped["spool_full"] > 0, "the old batch dropped")
     writer.release.set()
     await async_wait_until(lambda: p.pending == 0, "everything settled")
-    # Each line once: written (the old batch's first half among them) or dropped (its
-    # second half, and what else the full spool dropped), never both.
-    assert stats.written >= 5
+    # Each line once: written or dropped (the old batch among them), never both; of the
+    # old batch, the half written before the spool dropped it is recovered.
     assert stats.written + stats.dropped["spool_full"] == stats.received == 50
+    assert stats.recovered == 5
+    assert accounted(p) == 50
+    await p.async_stop()
+
+
+async def test_a_replayed_batch_the_full_spool_dropped_meanwhile_never_lowers_dropped(
+    tmp_path: Path,
+) -> None:
+    """The replay of a spooled batch succeeded after the full spool had dropped that batch:
+    Dropped was lowered again (10 -> 0). It is total_increasing: Home Assistant reads a
+    decrease as a meter reset, and its statistics keep the drop twice."""
+    old = lines(10, 0, "old")
+    burst = lines(40, 1000, "new")
+    room = len(encode_batch(old).data) + len(encode_batch(burst[:20]).data) + 10
+    spool = Spool(tmp_path / "spool.db", room, synchronous="NORMAL")
+    spool.append(old)  # left from an outage, replayed at start
+    stats = Stats.restore({"received": 10, "pending": 10}, spool.pending_points)
+    writer = ScriptedWriter([None, (Outcome.OK, 204)])
+    p = Pipeline(
+        writer,  # type: ignore[arg-type]
+        spool,
+        stats,
+        PipelineConfig(batch_size=10, flush_interval=0.05, spill_at=20, spill_chunk=20),
+        Hooks(),
+        Backoff(initial=0.02, cap=0.05),
+    )
+    p.start(lambda coro: asyncio.get_running_loop().create_task(coro))
+    await asyncio.wait_for(writer.holding.wait(), 30)  # the replay is on its way
+    for line in burst:  # fills the spool, which drops the oldest batch: the one replayed
+        stats.received += 1
+        p.submit(line)
+    await async_wait_until(lambda: stats.dropped_total > 0, "the old batch dropped")
+    seen = [snapshot(p).dropped]  # a refresh of the sensors lands here
+    writer.release.set()  # the replay succeeds after all
+    await async_wait_until(lambda: p.pending == 0, "everything settled")
+    seen.append(snapshot(p).dropped)
+    assert seen[1] >= seen[0] > 0
+    assert stats.recovered == 10  # the old batch reached InfluxDB
     assert accounted(p) == 50
     await p.async_stop()
