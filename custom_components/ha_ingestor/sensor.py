@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -167,7 +167,11 @@ class TeamSensor(CoordinatorEntity[SportsCoordinator], SensorEntity):
         return (self.coordinator.data or {}).get(self._team.key)
 
     @property
-    def native_value(self) -> str:
+    def native_value(self) -> str | None:
+        """Unknown until ESPN first answers: "no_game" would be a claim (history, triggers)."""
+        # Typed as always set, but None until the first refresh succeeded.
+        if cast("dict[str, Game | None] | None", self.coordinator.data) is None:
+            return None
         return team_state(self._game)
 
     @property

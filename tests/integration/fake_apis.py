@@ -4,6 +4,7 @@ where the integration is told to find it."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import dataclass, field
 import functools
@@ -25,6 +26,8 @@ NFL = json.loads((FIXTURES / "espn/nfl_scoreboard_2022-09-11_pre_in_post.json").
 OWM = json.loads((FIXTURES / "owm/weather_metric_belo_horizonte.json").read_text())
 OWM_401 = (FIXTURES / "owm/error_401_invalid_api_key.json").read_bytes()
 KC_GAME = "401437653"  # KC @ ARI, "pre" in the capture
+# The followed-team option for the Chiefs, as the options flow stores it.
+KC = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
 
 
 @dataclass
@@ -36,6 +39,11 @@ class FakeApis:
     raw_scoreboard: bytes | None = None
     owm_keys: set[str] = field(default_factory=lambda: {"good-key"})
     requests: list[str] = field(default_factory=list)
+    # Cleared: the scoreboard answers once it is set (ESPN slow to answer, as over the internet).
+    scoreboard_gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.scoreboard_gate.set()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -46,6 +54,7 @@ class FakeApis:
 
     async def _scoreboard(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
+        await self.scoreboard_gate.wait()
         if self.raw_scoreboard is not None:
             return web.Response(body=self.raw_scoreboard, content_type="application/json")
         return web.json_response(self.scoreboard, status=self.scoreboard_status)

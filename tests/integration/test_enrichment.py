@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_TOKEN, STATE_UNAVAILABLE
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.const import CONF_TOKEN, EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
@@ -38,7 +38,7 @@ from tests.helpers import (
 )
 from tests.servers import InfluxDB1
 
-from .fake_apis import FIXTURES, NFL, FakeApis, team_entity, use_apis
+from .fake_apis import FIXTURES, KC, NFL, FakeApis, team_entity, use_apis
 
 
 async def options_step(hass: HomeAssistant, entry: MockConfigEntry, *steps: str) -> dict[str, Any]:
@@ -67,9 +67,7 @@ async def test_sports_picker_sensor_events_and_points(
     result = await hass.config_entries.options.async_configure(result["flow_id"], {"teams": ["12"]})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options[CONF_SPORTS_TEAMS] == [
-        {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
-    ]
+    assert entry.options[CONF_SPORTS_TEAMS] == [KC]
 
     sports = entry.runtime_data.sports
     assert sports is not None
@@ -130,6 +128,33 @@ async def test_sports_picker_sensor_events_and_points(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_a_team_sensor_is_unknown_until_espn_first_answers(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """Until the first scoreboard arrived, a team sensor said "No game" (at every restart and
+    reload): history showed it and a trigger on it fired, though the team had a game."""
+    apis.scoreboard_gate.clear()
+    seen: list[str] = []
+
+    @callback
+    def record(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) is not None and "_chiefs" in new.entity_id:
+            seen.append(new.state)
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, record)
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
+    await setup_entry(hass, entry)
+    entity_id = team_entity(hass, entry, "nfl_12")
+    assert hass.states.get(entity_id).state == STATE_UNKNOWN  # type: ignore[union-attr]
+    apis.scoreboard_gate.set()
+    await async_wait_until(
+        lambda: hass.states.get(entity_id).state == "scheduled",  # type: ignore[union-attr]
+        "the first scoreboard shown",
+    )
+    assert "no_game" not in seen
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
 @pytest.mark.parametrize("failure", ["http_500", "truncated", "empty", "not_json"])
 async def test_sports_bad_input_fails_the_update_only(
     hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis, failure: str
@@ -137,16 +162,7 @@ async def test_sports_bad_input_fails_the_update_only(
     entry = v1_entry(
         influxdb1.url,
         database,
-        **{
-            CONF_SPORTS_TEAMS: [
-                {
-                    "league": "nfl",
-                    "team_id": "12",
-                    "name": "Kansas City Chiefs",
-                    "abbreviation": "KC",
-                }
-            ]
-        },
+        **{CONF_SPORTS_TEAMS: [KC]},
     )
     await setup_entry(hass, entry)
     sports = entry.runtime_data.sports
@@ -437,8 +453,7 @@ async def test_renamed_entity_and_new_device_in_next_points(
 async def test_sports_options_edge_cases(
     hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
 ) -> None:
-    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
-    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
     await setup_entry(hass, entry)
     sensor = team_entity(hass, entry, "nfl_12")
     # ESPN down: the picker says so instead of showing an empty list
@@ -540,8 +555,7 @@ async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
 ) -> None:
     """A poll whose state went backwards was ignored, but kept as the baseline, so the next
     poll reported the kick-off (or the end) a second time."""
-    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
-    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
     events: list[str] = []
 
     @callback

@@ -32,7 +32,7 @@ from custom_components.ha_ingestor.const import CONF_SPORTS_TEAMS, DOMAIN, STATS
 from tests.helpers import async_wait_until, setup_entry, v1_entry
 from tests.servers import InfluxDB1
 
-from .fake_apis import FakeApis, team_entity
+from .fake_apis import KC, FakeApis, team_entity
 
 MINUTES = 5
 CHANGES_PER_SECOND = 2
@@ -133,9 +133,8 @@ async def test_a_live_games_clock_is_not_kept_by_the_recorder(
 ) -> None:
     """A team sensor's clock and detail change on every live poll (20 s): shown in the UI,
     left out of the recorder's attributes, as the score and the opponent are not."""
-    kc = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
     apis.set_game("in", away=7, home=3)
-    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [kc]})
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
     await setup_entry(hass, entry)
     sports = entry.runtime_data.sports
     assert sports is not None

@@ -47,9 +47,8 @@ from tests.helpers import (
 )
 from tests.servers import InfluxDB1, VictoriaMetrics
 
+from .fake_apis import KC
 from .test_faults import fire_numbered, written_values
-
-TEAM = {"league": "nfl", "team_id": "12", "name": "Kansas City Chiefs", "abbreviation": "KC"}
 
 
 def our_tasks() -> list[asyncio.Task[Any]]:
@@ -108,7 +107,7 @@ async def test_a_failed_setup_step_releases_everything(
     entry = v1_entry(
         influxdb1.url,
         database,
-        **{CONF_WEATHER_ENTITY: "weather.home", CONF_SPORTS_TEAMS: [TEAM]},
+        **{CONF_WEATHER_ENTITY: "weather.home", CONF_SPORTS_TEAMS: [KC]},
     )
     entry.add_to_hass(hass)
     with (
