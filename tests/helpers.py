@@ -410,3 +410,18 @@ async def flush(hass: HomeAssistant) -> None:
     from custom_components.ha_ingestor.const import DOMAIN
 
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+
+
+def own_state(
+    hass: HomeAssistant, entry: MockConfigEntry, key: str, platform: str = "sensor"
+) -> str:
+    """The state of one of the entry's diagnostic entities (key: its unique id's suffix)."""
+    from homeassistant.helpers import entity_registry as er
+
+    from custom_components.ha_ingestor.const import DOMAIN
+
+    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{entry.entry_id}_{key}")
+    assert entity_id is not None, f"no {platform} {key}"
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
+    return state.state

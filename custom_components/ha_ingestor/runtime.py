@@ -105,7 +105,6 @@ _LOGGER = logging.getLogger(__name__)
 
 MIB: Final = 1024 * 1024
 COUNTERS_STORE_VERSION: Final = 1
-COUNTERS_SAVE_INTERVAL: Final = timedelta(minutes=5)
 
 type IngestorConfigEntry = ConfigEntry[IngestorRuntime]
 type Release = Callable[[], Awaitable[None] | None]
@@ -386,11 +385,7 @@ class IngestorRuntime:
                 cancel_on_shutdown=True,
             )
         )
-        self._releases.append(
-            async_track_time_interval(
-                hass, self._async_save_counters, COUNTERS_SAVE_INTERVAL, cancel_on_shutdown=True
-            )
-        )
+        self._releases.append(self.coordinator.async_add_listener(self._counters_shown))
         self._listen_for_hass_stop()
 
     @callback
@@ -471,8 +466,18 @@ class IngestorRuntime:
         if line is not None and self.stats.connected:
             await self.writer.write_lines([line])
 
-    async def _async_save_counters(self, _now: Any = None) -> None:
-        await self._store.async_save(self.stats.as_stored(self.pipeline.pending))
+    @callback
+    def _counters_shown(self) -> None:
+        """The sensors show new counters: saved now, so a crash never takes a
+        total_increasing sensor below what it showed (Home Assistant reads that as a meter
+        reset). At most once per statistics refresh, never per event."""
+        self._store.async_delay_save(self._stored_counters, 0)
+
+    def _stored_counters(self) -> dict[str, Any]:
+        return self.stats.as_stored(self.pipeline.pending)
+
+    async def _async_save_counters(self) -> None:
+        await self._store.async_save(self._stored_counters())
 
     # ------------------------------------------------------------------ stop
 

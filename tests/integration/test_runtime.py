@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 import contextlib
+import copy
 from datetime import timedelta
 import functools
 from typing import Any
@@ -28,6 +29,7 @@ from custom_components.ha_ingestor.const import (
     CONF_SPORTS_TEAMS,
     CONF_WEATHER_ENTITY,
     DOMAIN,
+    STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
 from custom_components.ha_ingestor.runtime import IngestorRuntime
@@ -39,6 +41,7 @@ from tests.helpers import (
     closed_port_url,
     count_in,
     flush,
+    own_state,
     setup_entry,
     spool_closed,
     stored_counters,
@@ -303,12 +306,12 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
         "3,000 points spooled",
     )
     assert_accounted(entry)
-    # Saved every few minutes, never per event.
-    assert f"{DOMAIN}.counters_{entry.entry_id}" not in hass_storage
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
-    await hass.async_block_till_done()
-    assert stored_counters(hass_storage, entry)["received"] == runtime.stats.received
+    # Saved when the sensors show new counters (a statistics refresh), never per event.
+    assert await refresh_statistics(hass, hass_storage, entry) == runtime.stats.received
     received = runtime.stats.received
+    hass.states.async_set("light.l", "on")  # one more (filtered)
+    await hass.async_block_till_done()
+    assert stored_counters(hass_storage, entry)["received"] == received
 
     # A reload keeps counting from where it was.
     assert await hass.config_entries.async_reload(entry.entry_id)
@@ -331,6 +334,47 @@ async def test_counters_add_up_across_reloads_and_a_restart_that_replays_a_spool
     assert stats.filtered >= 31
     assert stats.received >= saved["received"] >= 3_031  # cumulative, not reset
     assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def refresh_statistics(
+    hass: HomeAssistant, hass_storage: dict[str, Any], entry: MockConfigEntry
+) -> int:
+    """The diagnostic sensors' next refresh (every STATS_INTERVAL_SECONDS), and the counters'
+    save it starts (Home Assistant's Store writes in a background task); the count shown."""
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=STATS_INTERVAL_SECONDS + 1))
+    await hass.async_block_till_done()
+    shown = int(own_state(hass, entry, "events_received"))
+    key = f"{DOMAIN}.counters_{entry.entry_id}"
+    await async_wait_until(
+        lambda: key in hass_storage and stored_counters(hass_storage, entry)["received"] == shown,
+        f"the {shown} events received the sensor shows saved",
+    )
+    return shown
+
+
+async def test_a_crash_never_sets_a_counter_below_what_its_sensor_showed(
+    hass: HomeAssistant, hass_storage: dict[str, Any], influxdb1: InfluxDB1, database: str
+) -> None:
+    """Counters were saved every 5 minutes: after a power cut the total_increasing sensors
+    resumed from the last save, below what they had shown and what the recorder holds (Home
+    Assistant logs that, or reads a meter reset)."""
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    for n in range(100):
+        hass.states.async_set(f"sensor.seq_{n % 10}", str(n))
+    await flush(hass)
+    shown = await refresh_statistics(hass, hass_storage, entry)
+    assert shown == 100
+    key = f"{DOMAIN}.counters_{entry.entry_id}"
+    on_disk = copy.deepcopy(hass_storage.get(key))  # what a power cut now leaves
+    await hass.config_entries.async_unload(entry.entry_id)  # frees the entry; its save undone:
+    hass_storage.pop(key, None)
+    if on_disk is not None:
+        hass_storage[key] = on_disk
+    assert await hass.config_entries.async_setup(entry.entry_id)  # the next start
+    await hass.async_block_till_done()
+    assert int(own_state(hass, entry, "events_received")) >= shown
     await hass.config_entries.async_unload(entry.entry_id)
 
 
