@@ -54,14 +54,14 @@ class HealthReporter:
     @callback
     def connectivity_changed(self, connected: bool, error: str | None) -> None:
         if connected:
-            _LOGGER.info("InfluxDB %s is reachable again; writing resumed", self._entry.title)
+            _LOGGER.info("%s: InfluxDB is reachable again; writing resumed", self._entry.title)
             # What made these happen is over; dropped points stay counted in the sensor.
             for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_FULL):
                 ir.async_delete_issue(self._hass, DOMAIN, issue_id(kind, self._entry))
             self._spool_dropped = 0
         else:
             _LOGGER.warning(
-                "InfluxDB %s is unavailable (%s); spooling to disk until it is back",
+                "%s: InfluxDB is unavailable (%s); spooling to disk until it is back",
                 self._entry.title,
                 error,
             )
@@ -69,7 +69,7 @@ class HealthReporter:
     @callback
     def auth_failed(self, message: str) -> None:
         _LOGGER.error(
-            "InfluxDB %s rejected the credentials (%s); data is kept until you re-authenticate",
+            "%s: InfluxDB rejected the credentials (%s); data is kept until you re-authenticate",
             self._entry.title,
             message,
         )
