@@ -289,6 +289,11 @@ def test_key_guessing_and_test_floods_are_limited(
     answers = [service.request("POST", f"/api/subscriptions/{sub['id']}/test")[0] for _ in range(8)]
     assert answers == [202] * 6 + [429] * 2
     wait_until(lambda: len(receiver.deliveries("/ok/flood")) == 6, "the six allowed tests")
+    # Requests without a key guess nothing, and any web page can send them (an image, a
+    # no-cors fetch; a page cannot add the header): they never lock the owner out.
+    assert [service.request("GET", "/api/games", key=None)[0] for _ in range(12)] == [401] * 12
+    assert service.request("GET", "/api/games", key="")[0] == 401
+    assert service.request("GET", "/api/games")[0] == 200
     statuses = [service.request("GET", "/api/games", key=f"guess-{i:016d}")[0] for i in range(12)]
     assert statuses == [401] * 10 + [429] * 2
     # Locked out for the minute, the right key too: guessing on gains nothing.

@@ -122,7 +122,10 @@ async def encoding_middleware(request: web.Request, handler: Handler) -> web.Str
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """X-API-Key on everything but /health and /openapi.json, compared in constant time. The
     read key opens only the dashboard's reads. A client (address) that sends wrong keys too
-    often is answered 429 for the rest of the minute, right keys included: guessing is slow."""
+    often is answered 429 for the rest of the minute, right keys included: guessing is slow.
+    A request without the header guesses nothing and is not counted: any web page can send
+    those (an image, a no-cors fetch), and under Docker every client on the host shares one
+    address, so counting them would let a page lock the owner out."""
     if request.path in _PUBLIC:
         return await handler(request)
     settings = request.app[SETTINGS]
@@ -130,7 +133,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     client, now = request.remote or "?", time.monotonic()
     if (wait := failures.blocked(client, now)) is not None:
         return _too_many(wait, "wrong API keys")
-    provided = request.headers.get(API_KEY_HEADER, "").encode("utf-8", "replace")
+    header = request.headers.get(API_KEY_HEADER)
+    if not header:
+        return _error(401, f"missing or wrong {API_KEY_HEADER} header")
+    provided = header.encode("utf-8", "replace")
     if hmac.compare_digest(provided, settings.api_key.encode()):
         return await handler(request)
     if settings.read_key and hmac.compare_digest(provided, settings.read_key.encode()):
