@@ -270,8 +270,11 @@ class CorruptOnce:
 TEST_FLUSH_INTERVAL = 0.2  # seconds: tests see writes quickly
 
 
-def v1_entry(url: str, database: str, **options: Any) -> MockConfigEntry:
-    """An InfluxDB 1.x entry, as the v1 config-flow step creates it."""
+def v1_entry(
+    url: str, database: str, *, victoria_metrics: bool | None = False, **options: Any
+) -> MockConfigEntry:
+    """An InfluxDB 1.x entry, as the v1 config-flow step creates it (victoria_metrics None:
+    as made before the flow asked whether the server is VictoriaMetrics)."""
     from homeassistant.const import CONF_URL, CONF_VERIFY_SSL
     from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -280,16 +283,20 @@ def v1_entry(url: str, database: str, **options: Any) -> MockConfigEntry:
         CONF_BATCH_SIZE,
         CONF_DATABASE,
         CONF_FLUSH_INTERVAL,
+        CONF_VICTORIA_METRICS,
         DEFAULT_OPTIONS,
         DOMAIN,
     )
     from custom_components.ha_ingestor.migration import MINOR_VERSION
 
+    data = {CONF_API: "v1", CONF_URL: url, CONF_DATABASE: database, CONF_VERIFY_SSL: True}
+    if victoria_metrics is not None:
+        data[CONF_VICTORIA_METRICS] = victoria_metrics
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"InfluxDB {database} (127.0.0.1)",
         minor_version=MINOR_VERSION,
-        data={CONF_API: "v1", CONF_URL: url, CONF_DATABASE: database, CONF_VERIFY_SSL: True},
+        data=data,
         options={
             **DEFAULT_OPTIONS,
             CONF_FLUSH_INTERVAL: TEST_FLUSH_INTERVAL,

@@ -238,7 +238,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_victoria_metrics(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The 2.x form reached VictoriaMetrics: say that it keeps no string fields."""
+        """The 1.x or 2.x form reached VictoriaMetrics: say that it keeps no string fields."""
         if user_input is None:
             return self.async_show_form(step_id=STEP_VICTORIA_METRICS)
         return self._async_save(*self._tested)
@@ -313,7 +313,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                 else:
                     if entry is None:
                         await self.async_set_unique_id(None)
-                    if api == ApiKind.V2:
+                    if api != ApiKind.V3:  # VictoriaMetrics speaks both the 1.x and 2.x APIs
                         data[CONF_VICTORIA_METRICS] = await self._async_is_victoria_metrics(data)
                     if data.get(CONF_VICTORIA_METRICS):
                         self._tested = (data, taken)

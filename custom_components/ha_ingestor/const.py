@@ -21,7 +21,7 @@ CONF_API: Final = "api"  # an ApiKind value
 CONF_DATABASE: Final = "database"
 CONF_ORG: Final = "organization"
 CONF_BUCKET: Final = "bucket"
-# Entry data of a 2.x entry: whether the server is VictoriaMetrics (asked by the config flow).
+# Entry data of a 1.x or 2.x entry: whether the server is VictoriaMetrics (asked by the flow).
 CONF_VICTORIA_METRICS: Final = "victoria_metrics"
 
 # Options: filters

@@ -18,11 +18,11 @@ from .runtime import IngestorConfigEntry
 def target_model(data: Mapping[str, Any]) -> str:
     """What the entry writes to, as its device's model."""
     api = data[CONF_API]
-    if api == ApiKind.V1:
-        return "InfluxDB 1.x"
     if api == ApiKind.V3:
         return "InfluxDB 3"
-    return "VictoriaMetrics" if data.get(CONF_VICTORIA_METRICS) else "InfluxDB 2.x"
+    if data.get(CONF_VICTORIA_METRICS):
+        return "VictoriaMetrics"
+    return "InfluxDB 1.x" if api == ApiKind.V1 else "InfluxDB 2.x"
 
 
 def device_info(entry: IngestorConfigEntry) -> DeviceInfo:

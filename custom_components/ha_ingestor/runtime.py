@@ -217,10 +217,10 @@ async def _async_end_handover(
 
 
 async def _async_learn_victoria_metrics(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Whether a 2.x entry writes to VictoriaMetrics, for entries made before the config flow
-    kept it: asked once it answers (during setup, before anything is encoded)."""
+    """Whether a 1.x or 2.x entry writes to VictoriaMetrics, for entries made before the config
+    flow kept it: asked once it answers (during setup, before anything is encoded)."""
     data = entry.data
-    if data[CONF_API] != ApiKind.V2 or CONF_VICTORIA_METRICS in data:
+    if data[CONF_API] == ApiKind.V3 or CONF_VICTORIA_METRICS in data:
         return
     target = target_from_data(data)
     session = async_get_clientsession(hass, verify_ssl=target.verify_ssl)

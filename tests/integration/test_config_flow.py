@@ -65,6 +65,7 @@ async def test_v1_creates_entry_after_real_test(
         CONF_DATABASE: database,
         CONF_VERIFY_SSL: True,
         CONF_API: "v1",
+        CONF_VICTORIA_METRICS: False,  # asked: VictoriaMetrics speaks the 1.x API too
     }
     assert result["options"] == DEFAULT_OPTIONS
     assert result["result"].unique_id is None  # duplicates are found by the data, not a URL id

@@ -7,6 +7,7 @@ from typing import Any
 
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+import pytest
 
 from custom_components.ha_ingestor.const import CONF_EVENT_TYPES, CONF_VICTORIA_METRICS
 from custom_components.ha_ingestor.schema import state_to_number, timestamp_us
@@ -77,15 +78,20 @@ async def test_12k_state_changes_into_influxdb_1(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+@pytest.mark.parametrize("api", ["v2", "v1"])
 async def test_line_breaks_in_strings_do_not_cost_victoriametrics_the_point(
-    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None, api: str
 ) -> None:
     """VictoriaMetrics ends a line at a line break even inside a quoted string, drops both
     halves and answers 204: a multi-line attribute (a calendar description, release notes)
     or event text cost the whole point, its value and number fields too. An entry made before
-    the config flow recorded that the server is VictoriaMetrics learns it at setup."""
-    entry = v2_entry(
-        victoria.url, token="unused", **{CONF_EVENT_TYPES: [EVENT_STATE_CHANGED, "custom_note"]}
+    the config flow recorded that the server is VictoriaMetrics learns it at setup, through
+    either API it speaks."""
+    options = {CONF_EVENT_TYPES: [EVENT_STATE_CHANGED, "custom_note"]}
+    entry = (
+        v2_entry(victoria.url, token="unused", **options)
+        if api == "v2"
+        else v1_entry(victoria.url, "home_assistant", victoria_metrics=None, **options)
     )
     await setup_entry(hass, entry)
     assert entry.data[CONF_VICTORIA_METRICS] is True

@@ -228,31 +228,37 @@ async def test_v3_rejected_token_starts_reauth(
     assert entry.runtime_data.pipeline.pending == 1  # kept for when the token works
 
 
+@pytest.mark.parametrize(
+    ("api", "form"),
+    [
+        ("v2", {CONF_ORG: "home", CONF_BUCKET: "home_assistant", CONF_TOKEN: "unused"}),
+        # The form core's influxdb users know: it took VictoriaMetrics for InfluxDB 1.x, so
+        # line breaks in strings cost VictoriaMetrics whole points, numbers included.
+        ("v1", {CONF_DATABASE: "home_assistant"}),
+    ],
+)
 async def test_victoria_metrics_gets_a_note(
-    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+    hass: HomeAssistant,
+    victoria: VictoriaMetrics,
+    socket_enabled: None,
+    api: str,
+    form: dict[str, str],
 ) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "influxdb_v2"}
+        result["flow_id"], {"next_step_id": f"influxdb_{api}"}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            CONF_URL: victoria.url,
-            CONF_ORG: "home",
-            CONF_BUCKET: "home_assistant",
-            CONF_TOKEN: "unused",
-            CONF_VERIFY_SSL: True,
-        },
+        result["flow_id"], {CONF_URL: victoria.url, CONF_VERIFY_SSL: True, **form}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "victoria_metrics"  # the note: string fields are dropped
     with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_API] == "v2"
+    assert result["data"][CONF_API] == api
     assert result["data"][CONF_VICTORIA_METRICS] is True  # its string fields have no line breaks
 
 

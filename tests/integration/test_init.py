@@ -107,6 +107,7 @@ async def test_setup_with_influxdb_down_still_loads_and_spools(
         ({"api": "v1"}, "InfluxDB 1.x"),
         ({"api": "v2", "victoria_metrics": False}, "InfluxDB 2.x"),
         ({"api": "v2", "victoria_metrics": True}, "VictoriaMetrics"),
+        ({"api": "v1", "victoria_metrics": True}, "VictoriaMetrics"),
         ({"api": "v2"}, "InfluxDB 2.x"),  # not asked yet
         ({"api": "v3"}, "InfluxDB 3"),
     ],
