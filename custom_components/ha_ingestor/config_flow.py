@@ -638,10 +638,17 @@ class IngestorOptionsFlow(OptionsFlowBase):
             else:
                 errors = await check_owm_key(self.hass, key)
             if not errors:
-                self.hass.config_entries.async_update_entry(
-                    self.config_entry, data={**self.config_entry.data, CONF_OWM_API_KEY: key}
-                )
-                return self._save({**user_input, CONF_WEATHER_SOURCE: WEATHER_SOURCE_OWM})
+                entry = self.config_entry
+                changes = {**user_input, CONF_WEATHER_SOURCE: WEATHER_SOURCE_OWM}
+                if key != stored:
+                    self.hass.config_entries.async_update_entry(
+                        entry, data={**entry.data, CONF_OWM_API_KEY: key}
+                    )
+                    if OPTIONS_FLOW_RELOADS and {**self._current, **changes} == entry.options:
+                        # The flow reloads only for changed options; the weather
+                        # coordinator would keep asking with the old key.
+                        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+                return self._save(changes)
         schema = vol.Schema(
             {
                 vol.Optional(CONF_OWM_API_KEY): _PASSWORD,

@@ -316,6 +316,32 @@ async def test_openweathermap_key_checked_then_reauth_on_401(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_a_new_openweathermap_key_alone_is_used_at_once(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """Options -> Weather with a new key and the rest as it was: on Home Assistant 2025.8+
+    the options flow reloads only when options change, and the key is entry data, so the
+    weather coordinator kept the revoked key (and asked for reauth) until a restart."""
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    options = {CONF_WEATHER_ENRICHMENT: "tag"}
+    for key in ("good-key", "second-key"):
+        apis.owm_keys = {"good-key", "second-key"}
+        result = await options_step(hass, entry, "weather", "weather_owm")
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {**options, CONF_OWM_API_KEY: key}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+    apis.owm_keys = {"second-key"}  # the first one is revoked
+    weather = entry.runtime_data.weather
+    assert weather is not None
+    await weather.async_refresh()
+    assert weather.last_update_success
+    assert weather.data.temperature == 28.42
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_influxdb_reauth_goes_before_a_pending_openweathermap_one(
     hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2], apis: FakeApis
 ) -> None:
