@@ -204,6 +204,10 @@ def test_hardening(files: tuple[Path, ...], tmp_path: Path) -> None:
     for name in ("dashboard", "sports-webhooks"):
         assert cfg["services"][name]["user"] == "1001:1001"
     assert cfg["services"]["influxdb"]["user"] == "1000:1000"  # the image's influxdb user
+    # InfluxDB serves these without a token: off (influxd's documented INFLUXD_* settings).
+    influxd = cfg["services"]["influxdb"]["environment"]
+    for setting in ("INFLUXD_PPROF_DISABLED", "INFLUXD_METRICS_DISABLED"):
+        assert influxd[setting] == "true", setting
     assert cfg["services"]["dashboard"]["group_add"] == ["1000"]  # reads the 0640 token
     mounts = {(v["source"], v["target"]) for v in cfg["services"]["influxdb"]["volumes"]}
     assert ("influxdb_data", "/var/lib/influxdb2") in mounts
