@@ -99,6 +99,9 @@ class BackfillGapFlow(_EntryRepairFlow):
     async def async_step_done(
         self, user_input: dict[str, str] | None = None
     ) -> data_entry_flow.FlowResult:
+        # Ending with an entry deletes the issue, which by now may name a newer gap.
+        if (gaps := self._gaps()) is not None and gaps.tracker.window is not None:
+            return self.async_abort(reason="new_gap")
         return self.async_create_entry(data={})
 
     async def async_step_cancelled(

@@ -337,3 +337,56 @@ async def test_what_the_spool_drops_while_the_entry_stops_is_a_gap(
     finally:
         own_influxdb.start()
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_points_dropped_during_a_backfill_keep_their_issue(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    own_influxdb: InfluxDB1,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fix flow ended with an entry when its backfill was done, and Home Assistant then
+    deletes the issue: the one the gap repair had raised meanwhile for a newer gap too."""
+    monkeypatch.setattr(
+        runtime_module,
+        "PipelineConfig",
+        functools.partial(PipelineConfig, spill_at=200, spill_chunk=200, max_queue=400),
+    )
+    entry = v1_entry(
+        own_influxdb.url, "faults", **{CONF_BATCH_SIZE: 100, CONF_INCLUDE_GLOBS: GAP_GLOB}
+    )
+    await setup_entry(hass, entry)
+    runtime = entry.runtime_data
+    pipeline, stats = runtime.pipeline, runtime.pipeline.stats
+
+    async def burst(value: int) -> None:
+        """More changes in one turn of the loop than the queue holds (queue_full)."""
+        for n in range(60):
+            for entity_id in ENTITIES:
+                hass.states.async_set(entity_id, str(value + n), {"unit_of_measurement": "W"})
+        await hass.async_block_till_done()
+        await async_wait_recording_done(hass)
+        await async_wait_until(lambda: pipeline.pending == 0, "the queued points written", 60)
+        await _check(hass)
+
+    await burst(0)
+    first = stats.dropped["queue_full"]
+    assert first > 0
+    _issue(hass, entry)
+    issue = gap_issue_id(entry.entry_id)
+    assert await async_setup_component(hass, REPAIRS, {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(DOMAIN, data={"issue_id": issue})
+    result = await manager.async_configure(result["flow_id"], {})
+    assert result["type"] == "progress"
+    await async_wait_until(lambda: not runtime.history.gaps.busy, "the backfill", 120)
+    await burst(1_000)  # dropped again before the dialog takes the progress's end
+    assert stats.dropped["queue_full"] > first
+    assert runtime.history.gaps.tracker.window is not None
+    result = await manager.async_configure(result["flow_id"])
+    assert result["type"] == "abort"
+    assert result["reason"] == "new_gap"
+    assert not manager.async_progress()
+    _issue(hass, entry)  # still there, for the new gap
+    await hass.config_entries.async_unload(entry.entry_id)
