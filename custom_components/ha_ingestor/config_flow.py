@@ -241,7 +241,16 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         """The 1.x or 2.x form reached VictoriaMetrics: say that it keeps no string fields."""
         if user_input is None:
             return self.async_show_form(step_id=STEP_VICTORIA_METRICS)
-        return self._async_save(*self._tested)
+        data, taken = self._tested
+        # Asked again: this flow gave up its unique id, and another may have saved meanwhile.
+        own = self._get_reconfigure_entry().entry_id if self.source == SOURCE_RECONFIGURE else None
+        if any(
+            same_target(data, other.data)
+            for other in self._async_current_entries(include_ignore=False)
+            if other.entry_id != own
+        ):
+            return self.async_abort(reason="already_configured")
+        return self._async_save(data, taken)
 
     def _async_update_and_reload(
         self,

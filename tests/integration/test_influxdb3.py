@@ -262,6 +262,40 @@ async def test_victoria_metrics_gets_a_note(
     assert result["data"][CONF_VICTORIA_METRICS] is True  # its string fields have no line breaks
 
 
+async def test_two_windows_adding_one_victoria_metrics_make_one_entry(
+    hass: HomeAssistant, victoria: VictoriaMetrics, socket_enabled: None
+) -> None:
+    """Both flows reached the note; the second one to submit it saved a duplicate."""
+    flows = []
+    for _ in range(2):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": config_entries.SOURCE_USER}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "influxdb_v2"}
+        )
+        flows.append(result["flow_id"])
+    for flow_id in flows:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            {
+                CONF_URL: victoria.url,
+                CONF_VERIFY_SSL: True,
+                CONF_ORG: "home",
+                CONF_BUCKET: "home_assistant",
+                CONF_TOKEN: "unused",
+            },
+        )
+        assert result["step_id"] == "victoria_metrics"
+    with patch("custom_components.ha_ingestor.async_setup_entry", return_value=True):
+        first = await hass.config_entries.flow.async_configure(flows[0], {})
+        second = await hass.config_entries.flow.async_configure(flows[1], {})
+    assert first["type"] is FlowResultType.CREATE_ENTRY
+    assert second["type"] is FlowResultType.ABORT
+    assert second["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
 @pytest.mark.skipif(not REAL_URL, reason="needs a real InfluxDB 3: INFLUXDB3_URL (CI sets it)")
 async def test_real_influxdb3(socket_enabled: None) -> None:
     """The same contract against a real influxdb:3-core: check, a partial write naming the
