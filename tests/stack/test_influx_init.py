@@ -172,12 +172,7 @@ def test_refuses_to_run_without_setup_variables(cli: Path, missing: str) -> None
 
 def test_a_failing_cli_call_fails_the_script(cli: Path) -> None:
     # bucket create is refused by the server: the script must stop, not carry on half done.
-    bin_influx = cli / "bin" / "influx"
-    real = bin_influx.read_text()
-    bin_influx.write_text(
-        '#!/bin/sh\nif [ "$1 $2" = "bucket create" ]; then echo "Error: quota" >&2; exit 1; fi\n'
-        + real.split("\n", 1)[1]
-    )
+    _refuse_bucket_create(cli)
     result = run(cli)
     assert result.returncode != 0
     assert not (cli / "tokens" / "homeassistant.token").exists()
@@ -187,3 +182,42 @@ def test_script_is_executable_and_mounted_by_compose() -> None:
     assert os.access(SCRIPT, os.X_OK)
     compose = (DOCKER / "docker-compose.yml").read_text()
     assert "./influxdb/init:/docker-entrypoint-initdb.d:ro" in compose
+
+
+def _refuse_bucket_create(cli: Path) -> None:
+    """The server refuses `bucket create` (a bad retention, a quota)."""
+    bin_influx = cli / "bin" / "influx"
+    real = bin_influx.read_text()
+    bin_influx.write_text(
+        '#!/bin/sh\nif [ "$1 $2" = "bucket create" ]; then echo "Error: quota" >&2; exit 1; fi\n'
+        + real.split("\n", 1)[1]
+    )
+
+
+@pytest.mark.parametrize("first_start", [True, False], ids=["first start", "by hand"])
+def test_a_failed_first_start_leaves_nothing_that_blocks_the_next(
+    cli: Path, first_start: bool
+) -> None:
+    """The image's entrypoint deletes the database when a first start fails, but kept the CLI
+    profile `influx setup` had written: the next `influx setup` refused its name at every
+    restart, and token files for the deleted database stayed. During the first start the
+    entrypoint points the CLI at its setup server (INFLUX_HOST); a run by hand keeps both."""
+    profile = cli / "influx-configs"
+    profile.write_text('[default]\n  url = "http://localhost:9999"\n')
+    tokens = cli / "tokens"
+    (tokens / "dashboard").mkdir(parents=True)
+    for name in ("homeassistant.token", "dashboard/dashboard.token"):
+        (tokens / name).write_text("from an earlier attempt\n")
+    _refuse_bucket_create(cli)
+    env = {"INFLUX_CONFIGS_PATH": str(profile), "INFLUXD_INIT_PORT": "9999"}
+    if first_start:
+        env["INFLUX_HOST"] = "http://localhost:9999"
+    result = run(cli, **env)
+    assert result.returncode != 0
+    left = {p.name for p in (profile, tokens / "homeassistant.token",
+                             tokens / "dashboard" / "dashboard.token") if p.exists()}  # fmt: skip
+    if first_start:
+        assert left == set()
+        assert "first start failed" in result.stderr
+    else:
+        assert left == {"influx-configs", "homeassistant.token", "dashboard.token"}

@@ -9,7 +9,7 @@
 #   - a task writing hourly means of numeric states into the downsampled bucket;
 #   - a write token for Home Assistant and a read-only token for the dashboard, saved as files
 #     (never printed): InfluxDB generates token values, they cannot be chosen in advance.
-# Every step checks first, so a re-run after a partial failure completes instead of duplicating.
+# Every step checks first, so a re-run by hand completes instead of duplicating.
 set -euo pipefail
 
 : "${DOCKER_INFLUXDB_INIT_ORG:?}"
@@ -25,9 +25,34 @@ downsampled_retention="${HA_INGESTOR_DOWNSAMPLED_RETENTION:-1825d}"
 downsampled_database="${HA_INGESTOR_DOWNSAMPLED_DATABASE:-$downsampled_bucket}"
 token_dir="${HA_INGESTOR_TOKEN_DIR:-/etc/influxdb2/ha-ingestor}"
 task_name="ha_ingestor_downsample_1h"
+cli_configs="${INFLUX_CONFIGS_PATH:-/etc/influxdb2/influx-configs}"
+flux=""
 
 # To stderr: several helpers return values on stdout through $(...).
 log() { echo "ha-ingestor init: $*" >&2; }
+
+# When a first start fails, the image's entrypoint deletes the database (bolt and engine files)
+# so that the next start sets it up again; it keeps the CLI profile `influx setup` wrote, and the
+# next `influx setup` refuses that name ("already exists") at every restart. So the profile goes
+# too, and the token files made here (for the deleted database). Only during the first start:
+# the entrypoint points the CLI at its temporary setup server (influxdata-docker,
+# influxdb/2.7/entrypoint.sh, init_influxd); a failed run by hand leaves everything as it was.
+first_start=false
+if [ -n "${INFLUXD_INIT_PORT:-}" ] && [ "${INFLUX_HOST:-}" = "http://localhost:$INFLUXD_INIT_PORT" ]; then
+    first_start=true
+fi
+on_exit() {
+    local status=$?
+    [ -z "$flux" ] || rm -f "$flux"
+    if [ "$status" != 0 ] && $first_start; then
+        log "first start failed (exit $status): removing the CLI profile and token files," \
+            "so that the next start sets InfluxDB up from scratch"
+        rm -f "$cli_configs" "$token_dir/homeassistant.token" "$token_dir/dashboard/dashboard.token"
+    fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 bucket_id() {
     # Table output, first column is the ID; empty when the bucket does not exist.
@@ -83,7 +108,6 @@ ensure_dbrp "$downsampled_database" "$downsampled_id"
 if ! influx task list --org "$org" --hide-headers 2>/dev/null | awk '{ print $2 }' | grep -qx "$task_name"; then
     log "creating task $task_name"
     flux="$(mktemp)"
-    trap 'rm -f "$flux"' EXIT
     cat >"$flux" <<FLUX
 option task = {name: "$task_name", every: 1h, offset: 5m}
 
