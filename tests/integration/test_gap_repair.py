@@ -200,23 +200,28 @@ async def test_spool_overflow_is_repaired_from_the_recorder(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def _entry_with_a_small_queue(
+    hass: HomeAssistant, server: InfluxDB1, monkeypatch: pytest.MonkeyPatch
+) -> MockConfigEntry:
+    """An entry whose queue holds 400 lines (twice the spill threshold, itself twice the
+    batch size): the default, 1,000,000, is the same cap, only far bigger."""
+    monkeypatch.setattr(
+        runtime_module,
+        "PipelineConfig",
+        functools.partial(PipelineConfig, spill_at=200, spill_chunk=200, max_queue=400),
+    )
+    entry = v1_entry(server.url, "faults", **{CONF_BATCH_SIZE: 100, CONF_INCLUDE_GLOBS: GAP_GLOB})
+    await setup_entry(hass, entry)
+    return entry
+
+
 async def test_queue_overflow_is_repaired_from_the_recorder(
     recorder_mock: Any,
     hass: HomeAssistant,
     own_influxdb: InfluxDB1,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A queue limit of 400 lines (twice the spill threshold, itself twice the batch size):
-    # the default, 1,000,000, is the same cap, only far bigger.
-    monkeypatch.setattr(
-        runtime_module,
-        "PipelineConfig",
-        functools.partial(PipelineConfig, spill_at=200, spill_chunk=200, max_queue=400),
-    )
-    entry = v1_entry(
-        own_influxdb.url, "faults", **{CONF_BATCH_SIZE: 100, CONF_INCLUDE_GLOBS: GAP_GLOB}
-    )
-    await setup_entry(hass, entry)
+    entry = await _entry_with_a_small_queue(hass, own_influxdb, monkeypatch)
     runtime = entry.runtime_data
     pipeline, stats = runtime.pipeline, runtime.pipeline.stats
     began = dt_util.utcnow().timestamp()
@@ -347,15 +352,7 @@ async def test_points_dropped_during_a_backfill_keep_their_issue(
 ) -> None:
     """The fix flow ended with an entry when its backfill was done, and Home Assistant then
     deletes the issue: the one the gap repair had raised meanwhile for a newer gap too."""
-    monkeypatch.setattr(
-        runtime_module,
-        "PipelineConfig",
-        functools.partial(PipelineConfig, spill_at=200, spill_chunk=200, max_queue=400),
-    )
-    entry = v1_entry(
-        own_influxdb.url, "faults", **{CONF_BATCH_SIZE: 100, CONF_INCLUDE_GLOBS: GAP_GLOB}
-    )
-    await setup_entry(hass, entry)
+    entry = await _entry_with_a_small_queue(hass, own_influxdb, monkeypatch)
     runtime = entry.runtime_data
     pipeline, stats = runtime.pipeline, runtime.pipeline.stats
 

@@ -568,19 +568,18 @@ class ScriptedWriter:
         return WriteResult(outcome, status, "scripted", None, 0.001)
 
 
-async def test_a_replayed_batch_the_full_spool_dropped_mid_split_is_counted_once(
-    tmp_path: Path,
-) -> None:
-    """A spooled batch is replayed: 400, so it is split; the first half is written, and while
-    the second is on its way a burst fills the spool, which drops that batch (counting all of
-    it as dropped); then the second half fails. The written half was counted twice."""
+async def replay_into_a_spool_that_fills(
+    tmp_path: Path, writer: ScriptedWriter
+) -> tuple[Pipeline, Stats]:
+    """A spooled batch of 10 (left from an outage) is replayed through ``writer``; once the
+    writer holds a request, 40 new lines fill the spool, which drops its oldest batch: the
+    one being replayed."""
     old = lines(10, 0, "old")
     burst = lines(40, 1000, "new")
     room = len(encode_batch(old).data) + len(encode_batch(burst[:20]).data) + 10
     spool = Spool(tmp_path / "spool.db", room, synchronous="NORMAL")
     spool.append(old)
     stats = Stats.restore({"received": 10, "pending": 10}, spool.pending_points)
-    writer = ScriptedWriter([(Outcome.REJECTED, 400), (Outcome.OK, 204), None])
     p = Pipeline(
         writer,  # type: ignore[arg-type]
         spool,
@@ -594,6 +593,17 @@ async def test_a_replayed_batch_the_full_spool_dropped_mid_split_is_counted_once
     for line in burst:
         stats.received += 1
         p.submit(line)
+    return p, stats
+
+
+async def test_a_replayed_batch_the_full_spool_dropped_mid_split_is_counted_once(
+    tmp_path: Path,
+) -> None:
+    """A spooled batch is replayed: 400, so it is split; the first half is written, and while
+    the second is on its way a burst fills the spool, which drops that batch (counting all of
+    it as dropped); then the second half fails. The written half was counted twice."""
+    writer = ScriptedWriter([(Outcome.REJECTED, 400), (Outcome.OK, 204), None])
+    p, stats = await replay_into_a_spool_that_fills(tmp_path, writer)
     await async_wait_until(lambda: stats.dropped["spool_full"] > 0, "the old batch dropped")
     writer.release.set()
     await async_wait_until(lambda: p.pending == 0, "everything settled")
@@ -611,26 +621,8 @@ async def test_a_replayed_batch_the_full_spool_dropped_meanwhile_never_lowers_dr
     """The replay of a spooled batch succeeded after the full spool had dropped that batch:
     Dropped was lowered again (10 -> 0). It is total_increasing: Home Assistant reads a
     decrease as a meter reset, and its statistics keep the drop twice."""
-    old = lines(10, 0, "old")
-    burst = lines(40, 1000, "new")
-    room = len(encode_batch(old).data) + len(encode_batch(burst[:20]).data) + 10
-    spool = Spool(tmp_path / "spool.db", room, synchronous="NORMAL")
-    spool.append(old)  # left from an outage, replayed at start
-    stats = Stats.restore({"received": 10, "pending": 10}, spool.pending_points)
-    writer = ScriptedWriter([None, (Outcome.OK, 204)])
-    p = Pipeline(
-        writer,  # type: ignore[arg-type]
-        spool,
-        stats,
-        PipelineConfig(batch_size=10, flush_interval=0.05, spill_at=20, spill_chunk=20),
-        Hooks(),
-        Backoff(initial=0.02, cap=0.05),
-    )
-    p.start(lambda coro: asyncio.get_running_loop().create_task(coro))
-    await asyncio.wait_for(writer.holding.wait(), 30)  # the replay is on its way
-    for line in burst:  # fills the spool, which drops the oldest batch: the one replayed
-        stats.received += 1
-        p.submit(line)
+    writer = ScriptedWriter([None, (Outcome.OK, 204)])  # the replay is held
+    p, stats = await replay_into_a_spool_that_fills(tmp_path, writer)
     await async_wait_until(lambda: stats.dropped_total > 0, "the old batch dropped")
     seen = [snapshot(p).dropped]  # a refresh of the sensors lands here
     writer.release.set()  # the replay succeeds after all
