@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import re
+import signal
 import subprocess
 
 import pytest
@@ -48,23 +49,35 @@ def test_develop_check_starts_ha_and_points_arrive(tmp_path: Path) -> None:
     }
     env.pop("DEVELOP_CHECK", None)
 
-    result = subprocess.run(
+    proc = subprocess.Popen(
         [str(ROOT / "scripts" / "develop"), "--check"],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=840,
-        check=False,
+        start_new_session=True,
     )
-    output = result.stdout + result.stderr
+    try:
+        stdout, stderr = proc.communicate(timeout=840)
+    except subprocess.TimeoutExpired:
+        # TERM, not KILL: the script's trap stops Home Assistant and InfluxDB, which run in
+        # sessions of their own and would outlive it.
+        proc.terminate()
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+        pytest.fail(f"scripts/develop --check took over 840 s\n{stdout}{stderr}")
+    output = stdout + stderr
     log = config / "home-assistant.log"
     context = f"{output}\n--- home-assistant.log (tail) ---\n" + (
         "\n".join(log.read_text(errors="replace").splitlines()[-60:]) if log.exists() else ""
     )
 
-    assert result.returncode == 0, context
+    assert proc.returncode == 0, context
     match = re.search(r"points in home_assistant\.ha_states: (\d+)", output)
     assert match, context
     assert int(match[1]) >= MIN_POINTS, context
