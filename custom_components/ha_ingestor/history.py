@@ -76,8 +76,13 @@ def recorder_loaded(hass: HomeAssistant) -> bool:
 
 
 def oldest_kept(hass: HomeAssistant) -> float:
-    """Unix time before which the recorder purges states (its `purge_keep_days`)."""
-    return time.time() - timedelta(days=get_instance(hass).keep_days).total_seconds()
+    """Unix time before which the recorder may have purged states: its `purge_keep_days`, and
+    the day its nightly purge lets pass; none when it does not purge on its own (auto_purge
+    off: it keeps everything until told)."""
+    recorder = get_instance(hass)
+    if not recorder.auto_purge:
+        return 0.0
+    return time.time() - timedelta(days=recorder.keep_days + 1).total_seconds()
 
 
 def _read_states(

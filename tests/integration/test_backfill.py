@@ -11,6 +11,7 @@ from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.recorder import get_instance
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import pytest_socket
@@ -336,4 +337,35 @@ async def test_backfill_without_the_recorder_is_refused(
     with pytest.raises(ServiceValidationError) as info:
         await hass.services.async_call(DOMAIN, "backfill", _window(), blocking=True)
     assert info.value.translation_key == "recorder_not_loaded"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_recorder_that_does_not_purge_is_read_as_far_back_as_it_holds(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With `auto_purge: false` the recorder keeps everything, but a window older than
+    `purge_keep_days` was refused as purged."""
+    start = time.time() - 13 * 86_400
+    rows = simulate(start, 1, 20)
+    await async_record(hass, rows)
+    for row in {row.entity_id: row for row in rows}.values():
+        hass.states.async_set(row.entity_id, row.state, row.attributes)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
+    await setup_entry(hass, entry)
+    window = {
+        "start": datetime.fromtimestamp(start - 60, UTC),
+        "end": datetime.fromtimestamp(start + 86_400, UTC),
+    }
+    with pytest.raises(ServiceValidationError) as purged:  # purging: 10 days (+ 1) are kept
+        await hass.services.async_call(DOMAIN, "backfill", window, blocking=True)
+    assert purged.value.translation_key == "backfill_window_purged"
+    monkeypatch.setattr(get_instance(hass), "auto_purge", False)
+    await hass.services.async_call(DOMAIN, "backfill", window, blocking=True)
+    job = await _until_done(entry)
+    assert job.status is JobStatus.DONE
+    assert job.points_written == len(rows)
     await hass.config_entries.async_unload(entry.entry_id)
