@@ -52,6 +52,8 @@ class StatisticsExporter:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.caught_up = asyncio.Event()
+        self._catching_up = False
+        self._failing = False  # logged once until a read works again
 
     @property
     def _cursors(self) -> dict[str, float]:
@@ -87,24 +89,51 @@ class StatisticsExporter:
     def _compiled(self, period: StatisticsPeriod) -> Callable[[Event], None]:
         @callback
         def on_compiled(_event: Event) -> None:
-            if self.caught_up.is_set():  # until then the catch-up reads it anyway
+            if self.caught_up.is_set():
                 self._spawn(self._export_new(period))
+            elif not self._catching_up:  # it failed: again, at the recorder's pace
+                self._spawn(self._catch_up())
+            # else the running catch-up reads this period anyway
 
         return on_compiled
 
     async def _catch_up(self) -> None:
-        if not await get_instance(self._hass).async_db_ready:
-            return
-        statistic_ids = sorted(await async_statistic_ids(self._hass))
-        known = self._known(statistic_ids)
-        for period in PERIODS:
-            newest = [
-                await self._export(period, {statistic_id}, full=statistic_id not in known)
-                for statistic_id in statistic_ids
-            ]
-            await self._advance(period, max((n for n in newest if n is not None), default=None))
-        await self._remember(statistic_ids)
-        self.caught_up.set()
+        self._catching_up = True
+        try:
+            if not await get_instance(self._hass).async_db_ready:
+                return
+            statistic_ids = sorted(await async_statistic_ids(self._hass))
+            known = self._known(statistic_ids)
+            for period in PERIODS:
+                newest = [
+                    await self._export(period, {statistic_id}, full=statistic_id not in known)
+                    for statistic_id in statistic_ids
+                ]
+                await self._advance(period, max((n for n in newest if n is not None), default=None))
+            await self._remember(statistic_ids)
+            self.caught_up.set()
+            self._worked()
+        except Exception as err:  # a database error must not end the export for good
+            self._failed(err)
+        finally:
+            self._catching_up = False
+
+    def _failed(self, err: Exception) -> None:
+        """Nothing is lost: the cursor moves only past what was written, so the next compile
+        reads it again."""
+        if not self._failing:
+            self._failing = True
+            _LOGGER.warning(
+                "Exporting long-term statistics failed (%s: %s); trying again at the"
+                " recorder's next compile",
+                type(err).__name__,
+                err,
+            )
+
+    def _worked(self) -> None:
+        if self._failing:
+            self._failing = False
+            _LOGGER.info("Exporting long-term statistics works again")
 
     def _known(self, statistic_ids: list[str]) -> set[str]:
         """The statistics exported before; the first time this is kept, all of them (the
@@ -119,14 +148,19 @@ class StatisticsExporter:
     async def _export_new(self, period: StatisticsPeriod) -> None:
         """A statistic that appeared since (an energy provider importing its past) is read
         from its beginning: the shared cursor's lookback would reach only its last day."""
-        statistic_ids = sorted(await async_statistic_ids(self._hass))
-        new = sorted(set(statistic_ids) - self._known(statistic_ids))
-        for statistic_id in new:
-            for each in PERIODS:
-                await self._export(each, {statistic_id}, full=True)
-        if new:
-            await self._remember(statistic_ids)
-        await self._export(period, None)
+        try:
+            statistic_ids = sorted(await async_statistic_ids(self._hass))
+            new = sorted(set(statistic_ids) - self._known(statistic_ids))
+            for statistic_id in new:
+                for each in PERIODS:
+                    await self._export(each, {statistic_id}, full=True)
+            if new:
+                await self._remember(statistic_ids)
+            await self._export(period, None)
+        except Exception as err:  # a database error must not end the export for good
+            self._failed(err)
+        else:
+            self._worked()
 
     async def _export(
         self, period: StatisticsPeriod, statistic_ids: set[str] | None, *, full: bool = False

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 import time
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.components.recorder.db_schema import StatisticsMeta
 from homeassistant.components.recorder.models import StatisticMeanType
@@ -20,11 +21,14 @@ from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
+from sqlalchemy.exc import OperationalError
 
+from custom_components.ha_ingestor import long_term_statistics
 from custom_components.ha_ingestor.const import CONF_INCLUDE_GLOBS, CONF_STATISTICS
 from tests.helpers import async_wait_until, setup_entry, v1_entry
 from tests.servers import InfluxDB1
@@ -210,4 +214,44 @@ async def test_a_statistic_that_appears_later_is_exported_from_its_beginning(
         return len(hours) == 70
 
     await async_wait_until(all_hours, "all 70 hours of test:water exported", 30)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_failed_read_while_catching_up_is_tried_again(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One database error during the first catch-up (a dropped MySQL connection, a locked
+    SQLite file) ended the export until a reload: later compiles were ignored while it had
+    not caught up, and nothing said so but an unretrieved task exception."""
+    await _external_energy(hass, hours=6)
+    real = long_term_statistics.async_read_statistics
+    failures = [OperationalError("SELECT", {}, Exception("database is locked"))]
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    with patch.object(long_term_statistics, "async_read_statistics", flaky):
+        entry = v1_entry(
+            influxdb1.url, database, **{CONF_STATISTICS: True, CONF_INCLUDE_GLOBS: ["none.*"]}
+        )
+        await setup_entry(hass, entry)
+        exporter = entry.runtime_data.history.statistics
+        assert exporter is not None
+        await async_wait_until(
+            lambda: "Exporting long-term statistics failed" in caplog.text, "the failure logged"
+        )
+        assert not exporter.caught_up.is_set()
+        hass.bus.async_fire(EVENT_RECORDER_HOURLY_STATISTICS_GENERATED)
+        await asyncio.wait_for(exporter.caught_up.wait(), 60)
+
+    stored = await hass.async_add_executor_job(_influx, influxdb1, database)
+    recorded = await get_instance(hass).async_add_executor_job(_recorder, hass)
+    assert {key for key in recorded if key[0] == "test:grid_import"} <= set(stored)
+    assert "works again" in caplog.text
     await hass.config_entries.async_unload(entry.entry_id)
