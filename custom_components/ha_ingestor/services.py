@@ -22,11 +22,16 @@ FLUSH_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
 def loaded_entries(hass: HomeAssistant, entry_id: str | None) -> list[IngestorConfigEntry]:
     """The entry an action names (or every loaded one); a translated error if it cannot act."""
     if entry_id is None:
-        return [
+        entries = [
             entry
             for entry in hass.config_entries.async_entries(DOMAIN)
             if entry.state is ConfigEntryState.LOADED
         ]
+        if not entries:  # said, not done silently: an automation's author should know
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="no_entry_loaded"
+            )
+        return entries
     entry = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
         raise ServiceValidationError(

@@ -471,10 +471,16 @@ async def test_flush_action_errors(
         DOMAIN, "flush", {"config_entry_id": entry.entry_id}, blocking=True
     )
     await hass.config_entries.async_unload(entry.entry_id)
-    with pytest.raises(ServiceValidationError):
+    with pytest.raises(ServiceValidationError) as unloaded:
         await hass.services.async_call(
             DOMAIN, "flush", {"config_entry_id": entry.entry_id}, blocking=True
         )
+    assert unloaded.value.translation_key == "entry_not_loaded"
+    # Without an entry named, every loaded one: none is an error too, not a silent no-op.
+    for action, data in (("flush", {}), ("cancel_backfill", {})):
+        with pytest.raises(ServiceValidationError) as none:
+            await hass.services.async_call(DOMAIN, action, data, blocking=True)
+        assert none.value.translation_key == "no_entry_loaded", action
 
 
 async def test_spool_lives_under_config_dir(
