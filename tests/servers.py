@@ -172,6 +172,12 @@ class InfluxDB1(Server):
     def create_database(self, db: str) -> None:
         self.query(f'CREATE DATABASE "{db}"')
 
+    def write(self, db: str, body: str) -> None:
+        """Lines written straight to the server (what another writer left there)."""
+        url = f"{self.url}/write?{urllib.parse.urlencode({'db': db})}"
+        with urllib.request.urlopen(url, data=body.encode(), timeout=30) as resp:
+            assert resp.status == 204, resp.status
+
     def rows(self, q: str, db: str) -> list[dict[str, object]]:
         """Run an InfluxQL SELECT and return rows as dicts (tags included for GROUP BY *)."""
         out: list[dict[str, object]] = []

@@ -232,6 +232,7 @@ class Delivery:
                     self._partial(part, result, dead, parts, live)
                 elif outcome in (Outcome.REJECTED, Outcome.TOO_LARGE):
                     parts.popleft()
+                    self._reached()  # InfluxDB answered, about these points
                     if len(part) == 1:
                         dead.append((part[0], f"HTTP {result.status}: {result.message}"))
                         self._counted(1, live, dead=True)
@@ -319,6 +320,11 @@ class Delivery:
         stats.last_write = time.time()
         stats.last_latency = result.latency
         self._counted(count, live)
+        self._reached()
+
+    def _reached(self) -> None:
+        """InfluxDB answered a write as InfluxDB does (wrote it, or refused its points)."""
+        stats = self.stats
         if stats.connected is not True:
             recovered = stats.connected is False  # not just the first write since start
             stats.connected = True

@@ -14,19 +14,30 @@ from homeassistant.core import HomeAssistant
 from .capture import FILTERED_REASONS
 from .const import CONF_OWM_API_KEY
 from .coordinator import snapshot
+from .line_protocol import mask_field_values
 from .runtime import IngestorConfigEntry
-from .spool import SpoolError
+from .spool import DeadLetter, SpoolError
 
 TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_OWM_API_KEY}
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# InfluxDB 1.x also takes credentials in the query string (?u=...&p=...).
+_QUERY_SECRET = re.compile(r"(?<=[?&])(u|p|username|password|token)=[^&#\s]*", re.IGNORECASE)
 
 
 def _redact_urls(data: dict[str, Any]) -> dict[str, Any]:
     """A URL such as http://user:pass@host:8086 keeps its host, never the credentials."""
-    return {
-        key: _USERINFO.sub(f"{REDACTED}@", value) if isinstance(value, str) else value
-        for key, value in data.items()
-    }
+
+    def redact(value: str) -> str:
+        return _QUERY_SECRET.sub(rf"\1={REDACTED}", _USERINFO.sub(f"{REDACTED}@", value))
+
+    return {key: redact(value) if isinstance(value, str) else value for key, value in data.items()}
+
+
+def _shown(letter: DeadLetter) -> dict[str, Any]:
+    """A rejected point without its values (a location, a code): its series, field names and
+    types, and InfluxDB's reason, are what tell why it was refused."""
+    masked = mask_field_values(letter.line)
+    return {**asdict(letter), "line": masked, "reason": letter.reason.replace(letter.line, masked)}
 
 
 async def async_get_config_entry_diagnostics(
@@ -67,6 +78,6 @@ async def async_get_config_entry_diagnostics(
         },
         "dead_letters": {
             "count": spool.dead_letter_count,
-            "newest": [asdict(letter) for letter in dead_letters],
+            "newest": [_shown(letter) for letter in dead_letters],
         },
     }

@@ -128,3 +128,43 @@ def encode_point(
     if not encoded:
         return None
     return f"{series_prefix(measurement, tags.items())} {encoded} {time_us}"
+
+
+def _skip_to(text: str, start: int, stops: str) -> int:
+    """The index of the first of ``stops`` at or after ``start`` not escaped by a backslash."""
+    i, n = start, len(text)
+    while i < n and text[i] not in stops:
+        i += 2 if text[i] == "\\" else 1
+    return min(i, n)
+
+
+def mask_field_values(line: str) -> str:
+    """The line with each field value replaced by its type (``<float>``, ``<string>``, ...).
+
+    For diagnostics: a rejected point's series, field names and types say why InfluxDB
+    refused it (a type conflict, a bad name) without what it recorded (a location, a code).
+    """
+    head_end = _skip_to(line, 0, " ")
+    parts: list[str] = []
+    i, n = head_end + 1, len(line)
+    while i < n:
+        equals = _skip_to(line, i, "=")
+        key = line[i:equals]
+        i = equals + 1
+        if i < n and line[i] == '"':
+            i = _skip_to(line, i + 1, '"') + 1
+            kind = "string"
+        else:
+            end = _skip_to(line, i, ", ")
+            raw = line[i:end]
+            i = end
+            if raw.lower() in ("t", "f", "true", "false"):
+                kind = "boolean"
+            else:
+                kind = {"i": "integer", "u": "unsigned"}.get(raw[-1:], "float")
+        parts.append(f"{key}=<{kind}>")
+        if i >= n or line[i] == " ":
+            break
+        i += 1  # the comma before the next field
+    timestamp = line[i:] if i < n else ""
+    return f"{line[:head_end]} {','.join(parts)}{timestamp}"

@@ -35,7 +35,8 @@ async def test_camera_token_never_reaches_influxdb_and_spool_is_private(
 ) -> None:
     plain = v1_entry(influxdb1.url, database)
     # Credentials in the URL (a form users paste): diagnostics must not show them.
-    url = influxdb1.url.replace("http://", "http://writer:url-secret-pw@")
+    # (and InfluxDB 1.x's query-string form, ?u=...&p=...)
+    url = influxdb1.url.replace("http://", "http://writer:url-secret-pw@") + "?u=qs&p=qs-secret"
     entry = MockConfigEntry(
         domain=DOMAIN, title=plain.title, unique_id=plain.unique_id,
         data={**plain.data, CONF_URL: url}, options=plain.options,
@@ -58,10 +59,12 @@ async def test_camera_token_never_reaches_influxdb_and_spool_is_private(
 
     diag = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     text = json.dumps(diag)
-    assert "url-secret-pw" not in text
-    assert "writer" not in text
-    assert diag["entry"]["data"][CONF_URL] == influxdb1.url.replace(
-        "http://", "http://**REDACTED**@"
+    for secret in ("url-secret-pw", "writer", "qs-secret", "u=qs"):
+        assert secret not in text, secret
+    assert (
+        diag["entry"]["data"][CONF_URL]
+        == influxdb1.url.replace("http://", "http://**REDACTED**@")
+        + "?u=**REDACTED**&p=**REDACTED**"
     )
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -91,3 +94,43 @@ async def test_redirect_loop_error_keeps_the_api_key_out(socket_enabled: None) -
     assert "owm-key-9c1d" not in json.dumps(placeholders)
     assert "owm-key-9c1d" not in str(caught.value)
     assert placeholders["url"] == f"http://127.0.0.1:{port}/data/2.5/weather"
+
+
+async def test_diagnostics_show_a_rejected_point_without_its_values(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    influxdb1: InfluxDB1,
+    database: str,
+) -> None:
+    """Dead letters were in the download as sent: a phone's coordinates, anything an
+    attribute or event held. The series, field names and types say why InfluxDB refused it.
+    The only point since the start being refused also left the entry 'not connected', so
+    flush failed with 'the rest stays queued' while nothing was pending."""
+    # InfluxDB holds `latitude` as a string this week (its shard): ours, a float, is a type
+    # conflict (400).
+    await hass.async_add_executor_job(
+        influxdb1.write, database, 'ha_states,entity_id=device_tracker.old latitude="north"'
+    )
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    hass.states.async_set(
+        "device_tracker.phone",
+        "home",
+        {"latitude": 52.373123, "longitude": 4.892456, "gps_accuracy": 12, "source": "gps"},
+    )
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    runtime = entry.runtime_data
+    assert runtime.pipeline.stats.dead_lettered == 1
+    assert runtime.stats.connected is True
+
+    diag = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    (letter,) = diag["dead_letters"]["newest"]
+    text = json.dumps(diag)
+    for value in ("52.373", "4.892", "gps_accuracy=12"):
+        assert value not in text, value
+    assert letter["line"].startswith("ha_states,")
+    assert "entity_id=device_tracker.phone" in letter["line"]
+    assert "latitude=<float>" in letter["line"]
+    assert "state=<string>" in letter["line"]
+    assert "field type conflict" in letter["reason"]
+    await hass.config_entries.async_unload(entry.entry_id)

@@ -18,7 +18,9 @@ from custom_components.ha_ingestor.line_protocol import (
     escape_measurement,
     escape_name,
     identifier,
+    mask_field_values,
     quote_string,
+    series_prefix,
 )
 from custom_components.ha_ingestor.schema import (
     ATTRIBUTE_TAGS,
@@ -432,3 +434,47 @@ def test_a_signalling_nan_is_skipped_not_an_encode_error() -> None:
     skips = SkipCounter()
     assert encode_value_field("x", Decimal("sNaN"), skips) is None
     assert skips.reasons == {"non_finite": 1}
+
+
+_ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@given(
+    measurement=_ANY_TEXT.filter(bool),
+    tags=st.dictionaries(_ANY_TEXT.filter(bool), _ANY_TEXT.filter(bool), max_size=3),
+    fields=st.dictionaries(
+        _ANY_TEXT.filter(bool),
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.integers(-(2**63), 2**63 - 1),
+            st.booleans(),
+            _ANY_TEXT,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_a_masked_line_keeps_its_series_field_names_and_types_not_its_values(
+    measurement: str,
+    tags: dict[str, str],
+    fields: dict[str, float | int | str | bool],
+) -> None:
+    """What diagnostics show of a rejected point (mask_field_values), for any names and
+    strings the encoder writes (quotes, commas, spaces, equals signs, line breaks)."""
+    line = encode_point(measurement, tags, fields, 1_700_000_000_000_000)
+    assert line is not None
+    kinds = {bool: "boolean", int: "integer", float: "float", str: "string"}
+    masked_fields = ",".join(f"{escape_name(k)}=<{kinds[type(v)]}>" for k, v in fields.items())
+    expected = f"{series_prefix(measurement, tags.items())} {masked_fields} 1700000000000000"
+    assert mask_field_values(line) == expected
+
+
+def test_a_masked_line_names_each_kind() -> None:
+    line = (
+        "ha_states,entity_id=device_tracker.phone latitude=52.37,count=3i,big=7u,on=t,"
+        'note="a \\"b\\", c=d" 1700000000000000'
+    )
+    assert mask_field_values(line) == (
+        "ha_states,entity_id=device_tracker.phone latitude=<float>,count=<integer>,"
+        "big=<unsigned>,on=<boolean>,note=<string> 1700000000000000"
+    )
