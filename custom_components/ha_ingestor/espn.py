@@ -43,7 +43,7 @@ Normalisation (so both consumers agree):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import json
 import math
@@ -618,9 +618,19 @@ _CALLED_OFF: Final = frozenset(
 )
 
 
+def _baseline(previous: Game | None) -> Game | None:
+    """A game called off and played after all under its id (a postponed game rescheduled, a
+    suspended one resumed) starts over: its called-off ``post`` counts as ``pre``, or every
+    later poll would look like flapping and its kick-off, scores and end would go unreported."""
+    if previous is not None and previous.called_off:
+        return replace(previous, state="pre")
+    return previous
+
+
 def went_backwards(previous: Game | None, current: Game) -> bool:
     """ESPN flapping (``in`` -> ``pre``, ``post`` -> ``in``): a poll to ignore, not a new
     baseline, or the next one would report the kick-off or the end again."""
+    previous = _baseline(previous)
     return previous is not None and _STATE_ORDER[current.state] < _STATE_ORDER[previous.state]
 
 
@@ -640,7 +650,9 @@ def detect_transitions(previous: Game | None, current: Game) -> list[Transition]
       polls) reports only ``game_ended``.
     * Nothing is reported for ``post`` -> ``post`` (stat corrections), for a state going
       backwards (ESPN flapping) or for a game called off (postponed, cancelled, suspended).
+      A called-off game that is played after all counts as ``pre`` until then.
     """
+    previous = _baseline(previous)
     if previous is None or current.called_off:  # no kick-off, score or end to report
         return []
     old_rank = _STATE_ORDER[previous.state]

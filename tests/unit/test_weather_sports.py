@@ -265,3 +265,28 @@ def test_followed_team_options_round_trip() -> None:
     team = FollowedTeam("mls", "183", "Columbus Crew", "CLB")
     assert FollowedTeam.from_option(team.as_option()) == team
     assert team.key == "mls:183"
+
+
+def test_a_postponed_game_played_after_all_reports_its_kick_off_and_end() -> None:
+    """ESPN keeps a postponed (or suspended) game's id when it is played later: its
+    called-off 'post' made every later poll look like flapping, so the kick-off, the scores
+    and the end went unreported."""
+    live = game_for_team(nfl_games(), "1")
+    assert live is not None and live.live
+    pre = dataclasses.replace(live, state="pre", completed=False)
+    polls = [
+        pre,
+        dataclasses.replace(live, state="post", completed=False),  # postponed
+        pre,  # rescheduled
+        live,
+        dataclasses.replace(live, state="post", completed=True),
+    ]
+    previous: espn.Game | None = None
+    reported: list[list[str]] = []
+    for game in polls:  # as the sports coordinator handles each poll
+        if espn.went_backwards(previous, game):
+            reported.append(["ignored"])
+            continue
+        reported.append([t.kind for t in espn.detect_transitions(previous, game)])
+        previous = game
+    assert reported == [[], [], [], ["game_started"], ["game_ended"]]
