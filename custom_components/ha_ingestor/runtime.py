@@ -131,6 +131,11 @@ def expect_reload(hass: HomeAssistant, entry_id: str) -> None:
     hass.data.setdefault(RELOADS_EXPECTED, set()).add(entry_id)
 
 
+@callback
+def _keep_polling() -> None:
+    """A listener that keeps a coordinator polling (see _async_start_enrichment)."""
+
+
 def target_from_data(data: Mapping[str, Any]) -> Target:
     return Target(
         api=data[CONF_API],
@@ -407,6 +412,9 @@ class IngestorRuntime:
             self._releases.append(sports.async_shutdown)
             await sports.async_load()
             self._releases.append(sports.async_save)
+            # A coordinator polls only while something listens, and the events and points
+            # come from each poll: they go on with every team sensor disabled.
+            self._releases.append(sports.async_add_listener(_keep_polling))
             entry.async_create_background_task(hass, sports.async_refresh(), f"{DOMAIN} sports")
 
     def _listen_for_hass_stop(self) -> None:

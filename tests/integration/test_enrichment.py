@@ -12,9 +12,11 @@ from homeassistant.const import CONF_TOKEN, EVENT_STATE_CHANGED, STATE_UNAVAILAB
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
+from custom_components.ha_ingestor import espn
 from custom_components.ha_ingestor.const import (
     CONF_OWM_API_KEY,
     CONF_SCHEMA_MODE,
@@ -152,6 +154,33 @@ async def test_a_team_sensor_is_unknown_until_espn_first_answers(
         "the first scoreboard shown",
     )
     assert "no_game" not in seen
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_sports_events_go_on_with_the_team_sensor_disabled(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """The team sensor was the sports coordinator's only listener, and a coordinator polls
+    only while something listens: with it disabled, no poll, no event, no point."""
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
+    await setup_entry(hass, entry)
+    registry = er.async_get(hass)
+    registry.async_update_entity(
+        team_entity(hass, entry, "nfl_12"), disabled_by=er.RegistryEntryDisabler.USER
+    )
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    def polls() -> int:
+        return sum("scoreboard" in path for path in apis.requests)
+
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await async_wait_until(lambda: sports.data is not None, "the first poll after the reload")
+    before = polls()
+    for n in (1, 2):  # each poll runs in the background: waited for, not blocked on
+        async_fire_time_changed(hass, dt_util.utcnow() + espn.POLL_IDLE, fire_all=True)
+        await async_wait_until(lambda n=n: polls() >= before + n, f"poll {n}", timeout=10)
     await hass.config_entries.async_unload(entry.entry_id)
 
 
