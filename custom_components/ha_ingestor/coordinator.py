@@ -248,8 +248,11 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
         return {"games": {k: g.to_dict() for k, g in self._previous.items()}}
 
     async def async_save(self) -> None:
-        """Persist now (entry unload), not after the save delay."""
-        await self._store.async_save(self._stored())
+        """Persist now (entry unload), not after the save delay: once a poll on its way has
+        handled its games. Saved before, the next entry (a reload) fired its events again."""
+        await self.async_shutdown()  # no poll starts after this one
+        async with self._lock:
+            await self._store.async_save(self._stored())
 
     async def _async_update_data(self) -> dict[str, espn.Game | None]:
         async with self._lock:

@@ -3,6 +3,7 @@ from the captured responses in tests/fixtures."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import Any
@@ -627,4 +628,40 @@ async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
         await sports.async_refresh()
         await hass.async_block_till_done()
     assert events == ["game_started", "game_ended"]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_reload_during_a_poll_fires_its_events_once(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """An options change while ESPN was answering: the unload saved the games before the
+    poll on its way had handled them, so the reloaded entry fired its kick-off again."""
+    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
+    events: list[str] = []
+
+    @callback
+    def record(event: Event) -> None:
+        events.append(event.data["type"])
+
+    hass.bus.async_listen(EVENT_SPORTS, record)
+    await setup_entry(hass, entry)
+    sports = entry.runtime_data.sports
+    assert sports is not None
+    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    asked = len(apis.requests)
+    apis.scoreboard_gate.clear()
+    apis.set_game("in", away=7, home=0)
+    poll = hass.async_create_task(sports.async_refresh())
+    await async_wait_until(lambda: len(apis.requests) > asked, "the poll on its way")
+    reload = hass.async_create_task(hass.config_entries.async_reload(entry.entry_id))
+    await asyncio.sleep(0.2)  # the unload has begun
+    apis.scoreboard_gate.set()
+    await poll
+    assert await reload
+    await hass.async_block_till_done()
+    reloaded = entry.runtime_data.sports
+    assert reloaded is not None
+    await async_wait_until(lambda: reloaded.data is not None, "the reloaded entry's poll")
+    await hass.async_block_till_done()
+    assert events == ["game_started", "score_changed"]
     await hass.config_entries.async_unload(entry.entry_id)
