@@ -499,6 +499,9 @@ def _event(value: object, league_key: str) -> Game | None:
     state = status_type.get("state")
     if not isinstance(state, str) or state not in _STATE_ORDER:
         return None
+    called_off = _str(status_type.get("name")) in _CALLED_OFF
+    if called_off:  # ESPN may keep a postponed game "pre": it is not about to start
+        state = "post"
     finished = state == "post"
     home = away = None
     for item in _list(competition.get("competitors")):
@@ -525,8 +528,7 @@ def _event(value: object, league_key: str) -> Game | None:
         short_name=_str(event.get("shortName")) or f"{away.abbreviation} @ {home.abbreviation}",
         start=start,
         state=cast(GameState, state),
-        completed=status_type.get("completed") is True
-        and _str(status_type.get("name")) not in _CALLED_OFF,
+        completed=status_type.get("completed") is True and not called_off,
         detail=detail,
         period=_int(status.get("period")) if state != "pre" else None,
         clock=_str(status.get("displayClock")) if state == "in" else None,

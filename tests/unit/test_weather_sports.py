@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,21 @@ def test_a_postponed_game_played_after_all_reports_its_kick_off_and_end() -> Non
         reported.append([t.kind for t in espn.detect_transitions(previous, game)])
         previous = game
     assert reported == [[], [], [], ["game_started"], ["game_ended"]]
+
+
+def test_a_game_postponed_before_its_start_is_called_off() -> None:
+    """ESPN can mark a game postponed while it is still "pre": it showed as scheduled and
+    was polled every minute for six hours past its start."""
+    data = load(NFL)
+    kc_event = next(
+        e
+        for e in data["events"]
+        if any(c["team"]["id"] == "12" for c in e["competitions"][0]["competitors"])
+    )
+    for status in (kc_event["status"], kc_event["competitions"][0]["status"]):
+        status["type"].update(state="pre", completed=False, name="STATUS_POSTPONED")
+    game = game_for_team(espn.parse_scoreboard(data, "nfl"), "12")
+    assert game is not None and game.called_off
+    assert team_state(game) == "no_game"
+    late = game.start + timedelta(hours=1)
+    assert espn.next_poll_interval([game], late) != espn.POLL_SOON
