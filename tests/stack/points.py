@@ -75,7 +75,8 @@ def lines(now: float) -> list[str]:
 
     weather_tags = {"source": "weather.home", "condition": "rainy"}
     old = {"temperature": 9.0, "humidity": 90.0}
-    latest = {"temperature": 12.5, "humidity": 81.0, "pressure": 1012.0, "wind_speed": 14.4,
+    # wind_speed: an entity's 14.4 km/h, which the integration stores in m/s
+    latest = {"temperature": 12.5, "humidity": 81.0, "pressure": 1012.0, "wind_speed": 4.0,
               "wind_bearing": 225.0, "apparent_temperature": 10.9}  # fmt: skip
     for fields, t in ((old, now - 3600), (latest, now - 600)):
         line = encode_point("weather", weather_tags, fields, timestamp_us(t))
@@ -207,13 +208,13 @@ def check_domains(t: dict[str, str]) -> None:
 
 def check_weather_and_games(t: dict[str, str]) -> None:
     w = "dashboard/weather/weather-weather.home"
-    # Units on every value: a Home Assistant weather entity's metric defaults.
+    # Units on every value, as the integration stores every source (wind in m/s).
     assert t[f"{w}/temperature"] == "12.5 °C"
     assert t[f"{w}/condition"] == "rainy"
     assert t[f"{w}/humidity"] == "81 %"
     assert t[f"{w}/apparent"] == "10.9 °C"
     assert t[f"{w}/pressure"] == "1,012 hPa"
-    assert t[f"{w}/wind"] == "14.4 km/h SW"
+    assert t[f"{w}/wind"] == "4.0 m/s SW"
 
     live = "dashboard/games/game-401437654"
     assert (t[f"{live}/away"], t[f"{live}/away-score"]) == ("NO", "10")

@@ -190,7 +190,7 @@ function WeatherCard({ v }: { v: View }) {
       <Body s={v.weather} empty={(d) => d.length === 0} emptyText="No weather in the last 7 days (enable weather enrichment in the integration).">
         {(list) =>
           list.map((w) => {
-            const u = m.weatherUnits(w.source);
+            const u = m.weatherUnits();
             return (
               <div class="weather" key={w.source} data-testid={`weather-${w.source}`}>
                 <div class="big">

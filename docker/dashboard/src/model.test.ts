@@ -267,8 +267,8 @@ describe("formatting", () => {
     expect(m.withUnit(1012, 0, "hPa")).toBe("1,012 hPa");
     expect(m.withUnit(81, 0, "%")).toBe("81 %");
     expect(m.withUnit(null, 1, "ms")).toBe("–");
-    expect(m.weatherUnits("weather.home")).toEqual({ temperature: "°C", pressure: "hPa", windSpeed: "km/h" });
-    expect(m.weatherUnits("openweathermap").windSpeed).toBe("m/s");
+    // The integration stores every source in these (an entity's km/h converted to m/s).
+    expect(m.weatherUnits()).toEqual({ temperature: "°C", pressure: "hPa", windSpeed: "m/s" });
   });
 });
 

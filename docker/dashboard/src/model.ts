@@ -145,10 +145,11 @@ export interface Weather {
   windBearing: number | null;
 }
 
-/** Units of a weather point. OpenWeatherMap is read with units=metric (m/s wind); a Home
- * Assistant weather entity's values are in its own units, metric ones by default (km/h). */
-export function weatherUnits(source: string): { temperature: string; pressure: string; windSpeed: string } {
-  return { temperature: "°C", pressure: "hPa", windSpeed: source === "openweathermap" ? "m/s" : "km/h" };
+/** Units of a weather point, whatever its source: the integration reads OpenWeatherMap with
+ * units=metric and converts a Home Assistant weather entity's own units to the same (wind in
+ * m/s: an entity's 36 km/h is stored as 10). */
+export function weatherUnits(): { temperature: string; pressure: string; windSpeed: string } {
+  return { temperature: "°C", pressure: "hPa", windSpeed: "m/s" };
 }
 
 export function weather(rows: Row[]): Weather[] {
