@@ -124,10 +124,18 @@ export async function query(fetchFn: Fetch, db: string, q: string): Promise<Seri
   return parseQueryResponse(body);
 }
 
+/** Longest wait for an answer: nginx gives up on its upstreams after 30 s (a 504), so only a
+ * connection that hangs (a paused container, a socket dead after sleep) waits longer, and the
+ * page then said "Healthy" with its refresh stopped until it ended. */
+export const FETCH_TIMEOUT_MS = 35_000;
+
 /** fetch() that turns "no answer at all" into the one part that can cause it: nginx itself. */
 export async function reach(fetchFn: Fetch, url: string): Promise<Response> {
+  // Not cleared on an answer: the abort covers reading the body too (a no-op once it is read).
+  const giveUp = new AbortController();
+  setTimeout(() => giveUp.abort(), FETCH_TIMEOUT_MS);
   try {
-    return await fetchFn(url, { headers: { Accept: "application/json" } });
+    return await fetchFn(url, { headers: { Accept: "application/json" }, signal: giveUp.signal });
   } catch {
     throw new SourceError("dashboard", DASHBOARD_DOWN);
   }

@@ -1,8 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { mergeConfig } from "./config";
 import { clock, day, yTicks } from "./Chart";
 import { faults, refresh, update } from "./data";
-import { DASHBOARD_DOWN, duration, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
+import { DASHBOARD_DOWN, duration, FETCH_TIMEOUT_MS, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
 import * as m from "./model";
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -75,6 +75,23 @@ describe("InfluxQL responses", () => {
       throw new TypeError("Failed to fetch");
     };
     await expect(query(nothing, "db", "SELECT 1")).rejects.toMatchObject({ part: "dashboard", message: DASHBOARD_DOWN });
+    // A connection that never answers is given up on (the refresh goes on), not waited for.
+    let signal: AbortSignal | undefined;
+    const hangs = (_url: string, init?: RequestInit) => {
+      signal = init?.signal ?? undefined;
+      return new Promise<Response>((_resolve, reject) => {
+        signal?.addEventListener("abort", () => reject(signal?.reason));
+      });
+    };
+    vi.useFakeTimers();
+    try {
+      const pending = expect(query(hangs, "db", "SELECT 1")).rejects.toMatchObject({ part: "dashboard" });
+      await vi.advanceTimersByTimeAsync(FETCH_TIMEOUT_MS + 1);
+      await pending;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(signal?.aborted).toBe(true);
   });
 
   it("pings and reads the version header; a failed ping has no latency", async () => {
