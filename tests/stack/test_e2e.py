@@ -416,7 +416,7 @@ def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) 
     assert e["dashboard/domains/empty"].startswith("No state changes")
     assert e["dashboard/weather/empty"].startswith("No weather")
     assert "dashboard/games" not in e and "dashboard/deliveries" not in e
-    assert e["verdict"] == "1 warning: no self-metrics from the integration in the last hour"
+    assert e["verdict"] == "1 warning: no self-metrics from the integration in the last 7 days"
     for name in ("empty", "no-sports"):
         assert not [r for r in seen[name]["requests"] if "/sports/" in r["url"]], name
         assert seen[name]["consoleErrors"] == [], name

@@ -199,7 +199,7 @@ def test_the_dashboards_own_reads_still_work(nginx: Nginx, fresh: InfluxDB1) -> 
     """The exact statements the page sends (src/influx.ts), encoded as the browser encodes
     them (URLSearchParams), answer with data through the guard."""
     reads = [
-        'SELECT * FROM "ha_ingestor" WHERE time > now() - 1h GROUP BY "entry_id" '
+        'SELECT * FROM "ha_ingestor" WHERE time > now() - 7d GROUP BY "entry_id" '
         "ORDER BY time DESC LIMIT 1",
         'SELECT count("state") FROM "ha_states" WHERE time > now() - 24h '
         'GROUP BY time(1h), "domain" fill(0)',

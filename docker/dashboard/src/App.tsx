@@ -101,7 +101,7 @@ function Ingestor({ v }: { v: View }) {
       <Body
         s={s}
         empty={(d) => d.length === 0}
-        emptyText="No self-metrics (ha_ingestor) in the last hour: is the integration set up and writing to this database?"
+        emptyText="No self-metrics (ha_ingestor) in the last 7 days: is the integration set up and writing to this database?"
       >
         {(entries) =>
           entries.map((e) => (

@@ -94,9 +94,10 @@ export function duration(value: string): string {
 }
 
 export const queries = {
-  // Latest self-metrics point of each config entry.
+  // Latest self-metrics point of each config entry, kept through an outage of days (it says
+  // when the entry last wrote, and what it had pending).
   ingestor: () =>
-    `SELECT * FROM "ha_ingestor" WHERE time > now() - 1h GROUP BY "entry_id" ORDER BY time DESC LIMIT 1`,
+    `SELECT * FROM "ha_ingestor" WHERE time > now() - 7d GROUP BY "entry_id" ORDER BY time DESC LIMIT 1`,
   eventsByDomain: (window: string, bucket: string) =>
     `SELECT count("state") FROM "ha_states" WHERE time > now() - ${duration(window)} ` +
     `GROUP BY time(${duration(bucket)}), "domain" fill(0)`,

@@ -129,9 +129,13 @@ describe("integration health", () => {
   });
 
   it("warns on stale metrics, old or missing writes and drops", () => {
-    const [stale] = m.ingestorEntries([{ ...base, time: NOW - 10 * 60_000 }], NOW);
+    const [stale] = m.ingestorEntries([{ ...base, time: NOW - 5 * 60_000 }], NOW);
     expect(stale.level).toBe("warn");
-    expect(stale.problems).toContain("no self-metrics for 10 min");
+    expect(stale.problems).toContain("no self-metrics for 5 min");
+    // Silent longer: down (self-metrics are written only while InfluxDB is reachable).
+    const [silent] = m.ingestorEntries([{ ...base, time: NOW - 2 * 3600_000 }], NOW);
+    expect(silent.level).toBe("error");
+    expect(silent.problems[0]).toBe("no self-metrics for 2 h: Home Assistant is stopped or cannot reach InfluxDB");
     const [never] = m.ingestorEntries([{ ...base, last_write: 0 }], NOW);
     expect(never.lastWrite).toBeNull();
     expect(never.problems).toContain("no successful write yet");

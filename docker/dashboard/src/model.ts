@@ -28,6 +28,9 @@ export interface IngestorEntry {
 
 // Self-metrics come every 30 s: two missed points means the integration stopped reporting.
 export const STALE_METRICS_MS = 90_000;
+/** Silent this long, an entry is down: it writes self-metrics only while it reaches InfluxDB,
+ * so an outage never shows as `connected=0` in them; silence is how it shows. */
+export const SILENT_DOWN_MS = 600_000;
 export const STALE_WRITE_MS = 300_000;
 
 export function ingestorEntries(rows: Row[], nowMs: number): IngestorEntry[] {
@@ -62,7 +65,10 @@ function assess(e: IngestorEntry, nowMs: number): void {
   const errors: string[] = [];
   const warnings: string[] = [];
   if (e.connected === false) errors.push("InfluxDB is unreachable from Home Assistant");
-  if (nowMs - e.time > STALE_METRICS_MS) warnings.push(`no self-metrics for ${age(nowMs - e.time)}`);
+  const silent = nowMs - e.time;
+  if (silent > SILENT_DOWN_MS)
+    errors.push(`no self-metrics for ${age(silent)}: Home Assistant is stopped or cannot reach InfluxDB`);
+  else if (silent > STALE_METRICS_MS) warnings.push(`no self-metrics for ${age(silent)}`);
   if (e.lastWrite === null) warnings.push("no successful write yet");
   else if (nowMs - e.lastWrite > STALE_WRITE_MS)
     warnings.push(`last successful write ${age(nowMs - e.lastWrite)} ago`);

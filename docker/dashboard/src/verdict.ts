@@ -29,7 +29,7 @@ export function verdict(v: View): Verdict {
 
   // Problems are judged on fresh data only: a stale copy says nothing about now.
   const entries = v.ingestor.fault ? null : v.ingestor.data;
-  if (entries && !entries.length) add(warn, "no self-metrics from the integration in the last hour");
+  if (entries && !entries.length) add(warn, "no self-metrics from the integration in the last 7 days");
   for (const e of entries ?? []) {
     const who = entries!.length > 1 ? `${e.title}: ` : "";
     for (const p of e.problems) add(e.level === "error" ? down : warn, who + p);
