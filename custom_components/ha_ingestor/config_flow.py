@@ -243,14 +243,18 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_show_form(step_id=STEP_VICTORIA_METRICS)
         data, taken = self._tested
         # Asked again: this flow gave up its unique id, and another may have saved meanwhile.
-        own = self._get_reconfigure_entry().entry_id if self.source == SOURCE_RECONFIGURE else None
-        if any(
-            same_target(data, other.data)
-            for other in self._async_current_entries(include_ignore=False)
-            if other.entry_id != own
-        ):
+        if any(same_target(data, other.data) for other in self._other_entries()):
             return self.async_abort(reason="already_configured")
         return self._async_save(data, taken)
+
+    def _other_entries(self) -> list[ConfigEntry]:
+        """The entries besides the one being reconfigured (all of them when adding)."""
+        own = self._get_reconfigure_entry() if self.source == SOURCE_RECONFIGURE else None
+        return [
+            other
+            for other in self._async_current_entries(include_ignore=False)
+            if own is None or other.entry_id != own.entry_id
+        ]
 
     def _async_update_and_reload(
         self,
@@ -305,11 +309,7 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_URL] = "invalid_url"
             else:
                 data[CONF_URL] = url
-                others = [
-                    other
-                    for other in self._async_current_entries(include_ignore=False)
-                    if entry is None or other.entry_id != entry.entry_id
-                ]
+                others = self._other_entries()
                 if any(same_target(data, other.data) for other in others):
                     return self.async_abort(reason="already_configured")
                 if entry is None:

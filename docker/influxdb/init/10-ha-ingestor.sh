@@ -24,6 +24,8 @@ downsampled_bucket="${HA_INGESTOR_DOWNSAMPLED_BUCKET:-home_assistant_1h}"
 downsampled_retention="${HA_INGESTOR_DOWNSAMPLED_RETENTION:-1825d}"
 downsampled_database="${HA_INGESTOR_DOWNSAMPLED_DATABASE:-$downsampled_bucket}"
 token_dir="${HA_INGESTOR_TOKEN_DIR:-/etc/influxdb2/ha-ingestor}"
+ha_token="$token_dir/homeassistant.token"
+dashboard_token="$token_dir/dashboard/dashboard.token"
 task_name="ha_ingestor_downsample_1h"
 cli_configs="${INFLUX_CONFIGS_PATH:-/etc/influxdb2/influx-configs}"
 flux=""
@@ -47,7 +49,7 @@ on_exit() {
     if [ "$status" != 0 ] && $first_start; then
         log "first start failed (exit $status): removing the CLI profile and token files," \
             "so that the next start sets InfluxDB up from scratch"
-        rm -f "$cli_configs" "$token_dir/homeassistant.token" "$token_dir/dashboard/dashboard.token"
+        rm -f "$cli_configs" "$ha_token" "$dashboard_token"
     fi
 }
 trap on_exit EXIT
@@ -131,11 +133,11 @@ chmod 0700 "$token_dir"
 # The dashboard container (uid 1001, with influxdb's group 1000 added) mounts only this
 # sub-folder, read-only: group-readable, never world-readable.
 chmod 0750 "$token_dir/dashboard"
-ensure_token "$token_dir/homeassistant.token" "Home Assistant (ha_ingestor) write" \
+ensure_token "$ha_token" "Home Assistant (ha_ingestor) write" \
     --read-bucket "$events_id" --write-bucket "$events_id" \
     --read-bucket "$context_id" --write-bucket "$context_id"
-ensure_token "$token_dir/dashboard/dashboard.token" "HA Ingestor dashboard (read-only)" \
+ensure_token "$dashboard_token" "HA Ingestor dashboard (read-only)" \
     --read-bucket "$events_id" --read-bucket "$context_id" --read-bucket "$downsampled_id"
-chmod 0640 "$token_dir/dashboard/dashboard.token"
+chmod 0640 "$dashboard_token"
 
-log "done. Home Assistant token: $token_dir/homeassistant.token (docker compose exec influxdb cat it)"
+log "done. Home Assistant token: $ha_token (docker compose exec influxdb cat it)"
