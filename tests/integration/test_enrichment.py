@@ -28,6 +28,7 @@ from custom_components.ha_ingestor.const import (
     DOMAIN,
     EVENT_SPORTS,
 )
+from custom_components.ha_ingestor.coordinator import SportsCoordinator
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
     FakeServer,
@@ -606,11 +607,11 @@ async def test_a_doubleheader_reports_the_end_of_its_first_game(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
-    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
-) -> None:
-    """A poll whose state went backwards was ignored, but kept as the baseline, so the next
-    poll reported the kick-off (or the end) a second time."""
+async def _following_kc(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> tuple[MockConfigEntry, SportsCoordinator, list[str]]:
+    """An entry following KC, once its first poll is in, and the sports events' types fired
+    from then on (a list that grows)."""
     entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
     events: list[str] = []
 
@@ -623,6 +624,15 @@ async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
     sports = entry.runtime_data.sports
     assert sports is not None
     await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    return entry, sports, events
+
+
+async def test_espn_flapping_does_not_repeat_a_kick_off_or_an_end(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, apis: FakeApis
+) -> None:
+    """A poll whose state went backwards was ignored, but kept as the baseline, so the next
+    poll reported the kick-off (or the end) a second time."""
+    entry, sports, events = await _following_kc(hass, influxdb1, database)
     for state in ("in", "pre", "in", "post", "in", "post"):
         apis.set_game(state, away=0, home=0)
         await sports.async_refresh()
@@ -636,18 +646,7 @@ async def test_a_reload_during_a_poll_fires_its_events_once(
 ) -> None:
     """An options change while ESPN was answering: the unload saved the games before the
     poll on its way had handled them, so the reloaded entry fired its kick-off again."""
-    entry = v1_entry(influxdb1.url, database, **{CONF_SPORTS_TEAMS: [KC]})
-    events: list[str] = []
-
-    @callback
-    def record(event: Event) -> None:
-        events.append(event.data["type"])
-
-    hass.bus.async_listen(EVENT_SPORTS, record)
-    await setup_entry(hass, entry)
-    sports = entry.runtime_data.sports
-    assert sports is not None
-    await async_wait_until(lambda: sports.data is not None, "the first sports refresh")
+    entry, sports, events = await _following_kc(hass, influxdb1, database)
     asked = len(apis.requests)
     apis.scoreboard_gate.clear()
     apis.set_game("in", away=7, home=0)
