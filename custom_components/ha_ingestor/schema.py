@@ -100,6 +100,9 @@ _CORE_TIME_FIELD: Final = "time"
 _CORE_NAME_ESCAPES: Final = str.maketrans(
     {"\\": "\\\\", " ": "\\ ", ",": "\\,", "=": "\\=", "\n": "\\n"}
 )
+# What InfluxDB skips at the start of a line before it looks for a comment's "#" (a space is
+# escaped in a name, so it never leads).
+_LINE_LEADING_BLANKS: Final = " \t\0"
 _CORE_STRING_ESCAPES: Final = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 
 
@@ -276,6 +279,8 @@ class _CorePart:
 class _CoreEntityCache:
     attributes: Mapping[str, Any]
     prefix: str
+    unit_is_measurement: bool  # else the unit is written as a field, as core does
+    skipped: tuple[str, ...]
     by_state_fields: dict[tuple[str, ...], _CorePart]  # state field names -> attribute part
 
 
@@ -549,14 +554,12 @@ class CoreCompatEncoder:
             head = self._state_part(state)
         entry = self._cache.get(entity_id)
         if entry is None or entry.attributes is not attributes:  # not `==`, as above
-            entry = self._cache[entity_id] = _CoreEntityCache(
-                attributes, self._series(entity_id, attributes), {}
-            )
+            entry = self._cache[entity_id] = self._series(entity_id, attributes)
         tail = entry.by_state_fields.get(head.names)
         if tail is None:
-            tail = self._attribute_part(attributes, head.fields)
+            tail = self._attribute_part(attributes, head.fields, entry.unit_is_measurement)
             entry.by_state_fields[head.names] = tail
-        for reason in (*head.skipped, *tail.skipped):
+        for reason in (*head.skipped, *entry.skipped, *tail.skipped):
             self.skips.add(reason)
         if not tail.encoded:
             return f"{entry.prefix} {head.encoded} {time_us}" if head.encoded else None
@@ -581,29 +584,41 @@ class CoreCompatEncoder:
         self._states[state] = part
         return part
 
-    def _series(self, entity_id: str, attributes: Mapping[str, Any]) -> str:
+    def _series(self, entity_id: str, attributes: Mapping[str, Any]) -> _CoreEntityCache:
+        """The entity's measurement and tags. Unlike core, a unit that would start the line
+        with ``#`` is not the measurement: InfluxDB reads such a line as a comment and drops
+        it without an error (ESPHome's particle counters use ``#/0.1L``), so the entity id
+        is, as for an entity without a unit, and the unit is written as a field."""
         unit = attributes.get("unit_of_measurement")
-        if unit in (None, ""):
-            measurement = entity_id
-        else:
-            measurement = self._core_text(unit) if isinstance(unit, str) else str(unit)
+        skipped: tuple[str, ...] = ()
+        measurement = entity_id
+        unit_is_measurement = False
+        if unit not in (None, ""):
+            as_unit = self._core_text(unit) if isinstance(unit, str) else str(unit)
+            if as_unit.lstrip(_LINE_LEADING_BLANKS).startswith("#"):
+                skipped = ("unit_starts_with_hash",)
+            else:
+                measurement, unit_is_measurement = as_unit, True
         domain, _, object_id = entity_id.partition(".")
-        return (
+        prefix = (
             f"{measurement.translate(_CORE_NAME_ESCAPES)},"
             f"domain={domain.translate(_CORE_NAME_ESCAPES)},"
             f"entity_id={object_id.translate(_CORE_NAME_ESCAPES)}"
         )
+        return _CoreEntityCache(attributes, prefix, unit_is_measurement, skipped, {})
 
     def _attribute_part(
-        self, attributes: Mapping[str, Any], state_fields: Mapping[str, float | str]
+        self,
+        attributes: Mapping[str, Any],
+        state_fields: Mapping[str, float | str],
+        unit_is_measurement: bool,
     ) -> _CorePart:
         """The attribute fields; their names depend on which state fields are present."""
         fields = dict(state_fields)
         skipped: list[str] = []
         if self._include_attributes:
-            include_unit = attributes.get("unit_of_measurement") in (None, "")
             for key, attr in attributes.items():
-                if (key == "unit_of_measurement" and not include_unit) or key in self._ignore:
+                if (key == "unit_of_measurement" and unit_is_measurement) or key in self._ignore:
                     continue
                 name = f"{key}_" if key in fields else key
                 self._core_attribute(fields, name, attr, skipped)

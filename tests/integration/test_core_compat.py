@@ -126,3 +126,25 @@ async def test_same_points_as_core_influxdb(
         "climate.c_0",
     } <= measurements
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unit_starting_with_hash_is_written_under_the_entity_id(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """Core writes "#/0.1L,..." (ESPHome's particle counters), which InfluxDB takes as a
+    comment: it answers 204 and stores nothing. Ours is stored, under the entity id."""
+    entry = v1_entry(influxdb1.url, database, **{CONF_SCHEMA_MODE: SCHEMA_CORE})
+    await setup_entry(hass, entry)
+    hass.states.async_set("sensor.pm_0_3", "712", {"unit_of_measurement": "#/0.1L"})
+    await flush(hass)
+
+    rows = await hass.async_add_executor_job(
+        influxdb1.rows, 'SELECT * FROM "sensor.pm_0_3"', database
+    )
+    assert [(r["entity_id"], r["value"], r["unit_of_measurement_str"]) for r in rows] == [
+        ("pm_0_3", 712.0, "#/0.1L")
+    ]
+    data = entry.runtime_data
+    assert data.stats.written == 1
+    assert data.skips.reasons["unit_starts_with_hash"] == 1
+    await hass.config_entries.async_unload(entry.entry_id)

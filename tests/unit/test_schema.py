@@ -202,6 +202,25 @@ def test_core_compat_encoder() -> None:
     )
 
 
+def test_core_compat_unit_that_would_make_the_line_a_comment() -> None:
+    """InfluxDB drops a line starting with "#" (after blanks) as a comment, with a 204."""
+    skips = SkipCounter()
+    encoder = CoreCompatEncoder(SchemaOptions(), skips)
+    line = encoder.encode("sensor.pm", "7", {"unit_of_measurement": "#/0.1L"}, 9)
+    # the entity id is the measurement, and the unit a field, as core writes a unit it does
+    # not use as the measurement (its digits as a number too)
+    assert line == (
+        "sensor.pm,domain=sensor,entity_id=pm"
+        ' value=7.0,unit_of_measurement_str="#/0.1L",unit_of_measurement=0.1 9'
+    )
+    line = encoder.encode("sensor.t", "8", {"unit_of_measurement": "\t#"}, 9)
+    assert line == 'sensor.t,domain=sensor,entity_id=t value=8.0,unit_of_measurement_str="\t#" 9'
+    assert skips.reasons == {"unit_starts_with_hash": 2}
+    # "#" later in the unit is no comment: the unit stays the measurement
+    line = encoder.encode("sensor.n", "1", {"unit_of_measurement": "n#"}, 9)
+    assert line == "n#,domain=sensor,entity_id=n value=1.0 9"
+
+
 def test_core_compat_line_breaks_and_time_follow_the_core_revision() -> None:
     attributes = {
         "unit_of_measurement": "k\nW",
