@@ -290,8 +290,13 @@ def test_hacs_json() -> None:
     assert not data.get("content_in_root"), "the integration lives in custom_components/"
     if data.get("zip_release"):
         assert data.get("filename"), "zip_release needs filename"
-    if "homeassistant" in data:
-        assert re.fullmatch(r"20\d\d\.\d{1,2}\.\d+", data["homeassistant"]), data["homeassistant"]
+    # HACS refuses to install on an older Home Assistant: the oldest the suites pass on, which
+    # the README names
+    oldest = re.search(
+        r"^Requires Home Assistant (\S+) or newer", (ROOT / "README.md").read_text(), re.M
+    )
+    assert oldest, "the README names the oldest Home Assistant it supports"
+    assert data.get("homeassistant") == oldest[1]
 
 
 PIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!_-]+")
