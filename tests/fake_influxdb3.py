@@ -27,8 +27,11 @@ Follows InfluxDB 3 Core's documentation:
 
 ``/query`` knows the few InfluxQL statements the dashboard and tests send: ``SHOW DATABASES``,
 ``SHOW MEASUREMENTS``, ``SELECT count("f") FROM "m" ... GROUP BY ..."tag"`` (one bucket per tag
-value) and ``SELECT * FROM "m" ... GROUP BY "tag" ... LIMIT 1`` (newest row per tag value); WHERE
-clauses are not evaluated; anything else is a 400 in InfluxDB's shape.
+value), ``SELECT * FROM "m" ... GROUP BY "tag" ... LIMIT 1`` (newest row per tag value) and
+``SELECT sum("f") AS "f", ... FROM (SELECT non_negative_difference("f") AS "f", ... FROM "m"
+GROUP BY "tag") ... GROUP BY "tag"`` (per tag value, the steps up between successive values
+summed; no series for a tag value with fewer than two rows); WHERE clauses are not evaluated;
+anything else is a 400 in InfluxDB's shape.
 
 A write with no line (an empty body, or comments only) is refused after the token was checked:
 400, plain text ``incoming write was empty``, no database created (the server's source,
@@ -43,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass, field
+import itertools
 import re
 from typing import Any
 
@@ -346,6 +350,22 @@ class FakeInfluxDB3:
             names = sorted({r.table for r in rows})
             return {"series": [{"name": "measurements", "columns": ["name"],
                                 "values": [[n] for n in names]}]} if names else {}  # fmt: skip
+        growth = re.fullmatch(
+            r'(?i)SELECT\s+(.+?)\s+FROM\s+\(SELECT\s+(.+?)\s+FROM\s+"([^"]+)"\s+'
+            r'GROUP\s+BY\s+"([^"]+)"\)(?:\s+WHERE\s+.+?)?\s+GROUP\s+BY\s+"\4"',
+            q,
+        )
+        if growth is not None:
+            outer, inner, table, tag = growth.groups()
+            summed = re.findall(r'(?i)sum\("([^"]+)"\)\s+AS\s+"([^"]+)"', outer)
+            differenced = r'(?i)non_negative_difference\("([^"]+)"\)\s+AS\s+"([^"]+)"'
+            steps = {alias: name for name, alias in re.findall(differenced, inner)}
+            if not summed or any(name not in steps for name, _ in summed):
+                raise ValueError(f"error parsing query: unsupported by this fake: {q[:80]}")
+            fields = [(alias, steps[name]) for name, alias in summed]
+            return {
+                "series": self._growth(table, [r for r in rows if r.table == table], fields, tag)
+            }
         match = re.match(r'(?i)SELECT\s+(count\("([^"]+)"\)|\*)\s+FROM\s+"([^"]+)"(.*)$', q)
         if match is None:
             raise ValueError(f"error parsing query: unsupported by this fake: {q[:80]}")
@@ -376,6 +396,30 @@ class FakeInfluxDB3:
             if tag:
                 item["tags"] = {tag: key}
             series.append(item)
+        return series
+
+    @staticmethod
+    def _growth(
+        table: str, rows: list[Row], fields: list[tuple[str, str]], tag: str
+    ) -> list[dict[str, Any]]:
+        """sum(non_negative_difference(f)) per tag value: a step down is skipped, as InfluxDB's
+        non_negative_difference drops a negative result; a field with no step sums to null."""
+        groups: dict[str, list[Row]] = {}
+        for row in sorted(rows, key=lambda r: r.time_ns):
+            groups.setdefault(row.tags.get(tag, ""), []).append(row)
+        series = []
+        for key, members in sorted(groups.items()):
+            if len(members) < 2:
+                continue
+            sums: list[Any] = []
+            for _, source in fields:
+                values = [r.fields[source][1] for r in members if source in r.fields]
+                ups = [b - a for a, b in itertools.pairwise(values) if b >= a]
+                sums.append(sum(ups) if ups else None)
+            series.append({
+                "name": table, "tags": {tag: key},
+                "columns": ["time", *(alias for alias, _ in fields)], "values": [[0, *sums]],
+            })  # fmt: skip
         return series
 
     @staticmethod
