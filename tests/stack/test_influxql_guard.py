@@ -201,6 +201,10 @@ def test_the_dashboards_own_reads_still_work(nginx: Nginx, fresh: InfluxDB1) -> 
     reads = [
         'SELECT * FROM "ha_ingestor" WHERE time > now() - 7d GROUP BY "entry_id" '
         "ORDER BY time DESC LIMIT 1",
+        'SELECT sum("dropped") AS "dropped", sum("dead_lettered") AS "dead_lettered" FROM '
+        '(SELECT non_negative_difference("dropped") AS "dropped", '
+        'non_negative_difference("dead_lettered") AS "dead_lettered" FROM "ha_ingestor" '
+        'GROUP BY "entry_id") WHERE time > now() - 24h GROUP BY "entry_id"',
         'SELECT count("state") FROM "ha_states" WHERE time > now() - 24h '
         'GROUP BY time(1h), "domain" fill(0)',
         'SELECT * FROM "weather" WHERE time > now() - 7d GROUP BY "source" '

@@ -104,37 +104,45 @@ function Ingestor({ v }: { v: View }) {
         emptyText="No self-metrics (ha_ingestor) in the last 7 days: is the integration set up and writing to this database?"
       >
         {(entries) =>
-          entries.map((e) => (
-            <div class="entry" data-testid={`entry-${e.entryId}`} key={e.entryId}>
-              {entries.length > 1 && <h3>{e.title}</h3>}
-              <dl class="stats">
-                <Stat label="Events / min" id="events-per-minute" value={m.fmtNum(e.eventsPerMinute, 1)} />
-                <Stat label="Pending" id="pending" value={m.fmtInt(e.pending)} level={(e.pending ?? 0) > 0 ? "warn" : undefined} />
-                <Stat label="Dropped" id="dropped" value={m.fmtInt(e.dropped)} level={(e.dropped ?? 0) > 0 ? "warn" : undefined} />
-                <Stat
-                  label="Last write"
-                  id="last-write"
-                  value={e.lastWrite === null ? "never" : `${m.age(now - e.lastWrite)} ago`}
-                  level={e.lastWrite === null || now - e.lastWrite > m.STALE_WRITE_MS ? "warn" : undefined}
-                />
-                <Stat label="Received" id="events-received" value={m.fmtInt(e.eventsReceived)} />
-                <Stat label="Written" id="points-written" value={m.fmtInt(e.pointsWritten)} />
-                <Stat label="Dead-lettered" id="dead-lettered" value={m.fmtInt(e.deadLettered)} level={(e.deadLettered ?? 0) > 0 ? "error" : undefined} />
-                <Stat label="Write latency" id="write-latency" value={m.withUnit(e.writeLatencyMs, 1, "ms")} />
-              </dl>
-              <p class="muted" data-testid="last-write-time">
-                Last write {m.fmtTime(e.lastWrite)} · reported {m.age(now - e.time)} ago ·{" "}
-                {e.connected === false ? "InfluxDB disconnected" : "connected"}
-              </p>
-              {e.problems.length > 0 && (
-                <ul class={`problems ${e.level}`} data-testid="problems">
-                  {e.problems.map((p) => (
-                    <li key={p}>{p}</li>
-                  ))}
-                </ul>
-              )}
-            </div>
-          ))
+          entries.map((e) => {
+            const totals = m.lifetimeTotals(e);
+            return (
+              <div class="entry" data-testid={`entry-${e.entryId}`} key={e.entryId}>
+                {entries.length > 1 && <h3>{e.title}</h3>}
+                <dl class="stats">
+                  <Stat label="Events / min" id="events-per-minute" value={m.fmtNum(e.eventsPerMinute, 1)} />
+                  <Stat label="Pending" id="pending" value={m.fmtInt(e.pending)} level={(e.pending ?? 0) > 0 ? "warn" : undefined} />
+                  <Stat label="Dropped" id="dropped" value={m.fmtInt(e.dropped)} level={(e.droppedGrown ?? 0) > 0 ? "warn" : undefined} />
+                  <Stat
+                    label="Last write"
+                    id="last-write"
+                    value={e.lastWrite === null ? "never" : `${m.age(now - e.lastWrite)} ago`}
+                    level={e.lastWrite === null || now - e.lastWrite > m.STALE_WRITE_MS ? "warn" : undefined}
+                  />
+                  <Stat label="Received" id="events-received" value={m.fmtInt(e.eventsReceived)} />
+                  <Stat label="Written" id="points-written" value={m.fmtInt(e.pointsWritten)} />
+                  <Stat label="Dead-lettered" id="dead-lettered" value={m.fmtInt(e.deadLettered)} level={(e.deadLetteredGrown ?? 0) > 0 ? "error" : undefined} />
+                  <Stat label="Write latency" id="write-latency" value={m.withUnit(e.writeLatencyMs, 1, "ms")} />
+                </dl>
+                <p class="muted" data-testid="last-write-time">
+                  Last write {m.fmtTime(e.lastWrite)} · reported {m.age(now - e.time)} ago ·{" "}
+                  {e.connected === false ? "InfluxDB disconnected" : "connected"}
+                </p>
+                {totals && (
+                  <p class="muted" data-testid="lifetime">
+                    {totals}
+                  </p>
+                )}
+                {e.problems.length > 0 && (
+                  <ul class={`problems ${e.level}`} data-testid="problems">
+                    {e.problems.map((p) => (
+                      <li key={p}>{p}</li>
+                    ))}
+                  </ul>
+                )}
+              </div>
+            );
+          })
         }
       </Body>
     </Card>
@@ -308,7 +316,7 @@ export function App({ cfg }: { cfg: Config }) {
     return () => window.clearTimeout(timer.current);
   }, [run]);
 
-  const said = view && verdict(view);
+  const said = view && verdict(view, cfg.window);
   // Without the sports service, its cards go: games only while the integration writes some.
   const showGames = cfg.sports || !!view?.games.fault || !!view?.games.data?.length;
   return (

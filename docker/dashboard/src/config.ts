@@ -1,5 +1,7 @@
 // Runtime settings: nginx renders /config.json from the container environment, so one image
 // serves any database name. Build-time VITE_* values are the fallback (e.g. `npm run dev`).
+import { durationMs } from "./model";
+
 export interface Config {
   database: string;
   contextDatabase: string;
@@ -21,6 +23,17 @@ export const defaults: Config = {
   sports: true,
 };
 
+/** The window as given, or null when the page cannot read it: the verdict counts in it. */
+function readable(window: string | null): string | null {
+  if (window === null) return null;
+  try {
+    durationMs(window);
+    return window;
+  } catch {
+    return null;
+  }
+}
+
 export function mergeConfig(raw: unknown): Config {
   const c = { ...defaults };
   if (!raw || typeof raw !== "object") return c;
@@ -28,7 +41,7 @@ export function mergeConfig(raw: unknown): Config {
   const s = (k: keyof Config) => (typeof r[k] === "string" && (r[k] as string).trim() ? (r[k] as string).trim() : null);
   c.database = s("database") ?? c.database;
   c.contextDatabase = s("contextDatabase") ?? c.contextDatabase;
-  c.window = s("window") ?? c.window;
+  c.window = readable(s("window")) ?? c.window;
   c.bucket = s("bucket") ?? c.bucket;
   if (r.sports === false || (typeof r.sports === "string" && /^(off|false|no|0)$/i.test(r.sports.trim())))
     c.sports = false;

@@ -60,7 +60,13 @@ async function contextQuery(fetchFn: Fetch, cfg: Config, q: string) {
 export async function refresh(fetchFn: Fetch, cfg: Config, now: () => number = Date.now): Promise<Snapshot> {
   const [influx, ingestor, domains, weather, games, deliveries] = await Promise.all([
     section("influxdb", () => ping(fetchFn)),
-    section("influxdb", async () => m.ingestorEntries(rows(await query(fetchFn, cfg.database, queries.ingestor())), now())),
+    section("influxdb", async () => {
+      const [latest, growth] = await Promise.all([
+        query(fetchFn, cfg.database, queries.ingestor()),
+        query(fetchFn, cfg.database, queries.ingestorGrowth(cfg.window)),
+      ]);
+      return m.ingestorEntries(rows(latest), rows(growth), now(), cfg.window);
+    }),
     section("influxdb", async () =>
       m.eventsByDomain(await query(fetchFn, cfg.database, queries.eventsByDomain(cfg.window, cfg.bucket)), {
         now: now(),

@@ -98,6 +98,15 @@ export const queries = {
   // when the entry last wrote, and what it had pending).
   ingestor: () =>
     `SELECT * FROM "ha_ingestor" WHERE time > now() - 7d GROUP BY "entry_id" ORDER BY time DESC LIMIT 1`,
+  // How much each entry's lifetime counters grew within the window: the sum of the steps
+  // between successive points, where a step down (the counter started again from zero, say the
+  // entry's stored counters were lost) counts as a reset, not as negative growth. The time bound
+  // on the outer query applies to the inner one too: a step before the window is not counted.
+  ingestorGrowth: (window: string) =>
+    `SELECT sum("dropped") AS "dropped", sum("dead_lettered") AS "dead_lettered" FROM ` +
+    `(SELECT non_negative_difference("dropped") AS "dropped", ` +
+    `non_negative_difference("dead_lettered") AS "dead_lettered" FROM "ha_ingestor" GROUP BY "entry_id") ` +
+    `WHERE time > now() - ${duration(window)} GROUP BY "entry_id"`,
   eventsByDomain: (window: string, bucket: string) =>
     `SELECT count("state") FROM "ha_states" WHERE time > now() - ${duration(window)} ` +
     `GROUP BY time(${duration(bucket)}), "domain" fill(0)`,

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { mergeConfig } from "./config";
 import { clock, day, yTicks } from "./Chart";
 import { faults, refresh, update } from "./data";
-import { DASHBOARD_DOWN, duration, FETCH_TIMEOUT_MS, ident, parseQueryResponse, ping, query, QueryError, queries, rows } from "./influx";
+import { DASHBOARD_DOWN, duration, FETCH_TIMEOUT_MS, ident, parseQueryResponse, ping, query, QueryError, queries, type Row, rows } from "./influx";
 import * as m from "./model";
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
@@ -24,6 +24,13 @@ const ingestorBody = {
     },
   ],
 };
+
+// The shape InfluxDB answers queries.ingestorGrowth with: one series per entry with two points
+// in the window at least (sum over non_negative_difference), the time being the epoch.
+const growthBody = (dropped: number, deadLettered: number) => ({
+  results: [{ statement_id: 0, series: [{ name: "ha_ingestor", tags: { entry_id: "abc" },
+    columns: ["time", "dropped", "dead_lettered"], values: [[0, dropped, deadLettered]] }] }],
+});
 
 describe("InfluxQL responses", () => {
   it("turns series into rows with tags merged", () => {
@@ -112,9 +119,10 @@ describe("InfluxQL responses", () => {
 
 describe("integration health", () => {
   const base = rows(parseQueryResponse(ingestorBody))[0];
+  const entries = (latest: Row[], growth: Row[] = []) => m.ingestorEntries(latest, growth, NOW, "24h");
 
   it("maps the self-metrics fields", () => {
-    const [e] = m.ingestorEntries([base], NOW);
+    const [e] = entries([base]);
     expect(e).toMatchObject({
       entryId: "abc", title: "Home", eventsPerMinute: 42.5, pending: 7, dropped: 0,
       eventsReceived: 1234, pointsWritten: 1224, connected: true, lastWrite: NOW - 12_000, level: "ok",
@@ -123,30 +131,56 @@ describe("integration health", () => {
   });
 
   it("flags a disconnected InfluxDB as an error", () => {
-    const [e] = m.ingestorEntries([{ ...base, connected: 0 }], NOW);
+    const [e] = entries([{ ...base, connected: 0 }]);
     expect(e.level).toBe("error");
     expect(e.problems[0]).toMatch(/unreachable/);
   });
 
-  it("warns on stale metrics, old or missing writes and drops", () => {
-    const [stale] = m.ingestorEntries([{ ...base, time: NOW - 5 * 60_000 }], NOW);
+  it("warns on stale metrics, old or missing writes", () => {
+    const [stale] = entries([{ ...base, time: NOW - 5 * 60_000 }]);
     expect(stale.level).toBe("warn");
     expect(stale.problems).toContain("no self-metrics for 5 min");
     // Silent longer: down (self-metrics are written only while InfluxDB is reachable).
-    const [silent] = m.ingestorEntries([{ ...base, time: NOW - 2 * 3600_000 }], NOW);
+    const [silent] = entries([{ ...base, time: NOW - 2 * 3600_000 }]);
     expect(silent.level).toBe("error");
     expect(silent.problems[0]).toBe("no self-metrics for 2 h: Home Assistant is stopped or cannot reach InfluxDB");
-    const [never] = m.ingestorEntries([{ ...base, last_write: 0 }], NOW);
+    const [never] = entries([{ ...base, last_write: 0 }]);
     expect(never.lastWrite).toBeNull();
     expect(never.problems).toContain("no successful write yet");
-    const [old] = m.ingestorEntries([{ ...base, last_write: NOW / 1000 - 3600 }], NOW);
+    const [old] = entries([{ ...base, last_write: NOW / 1000 - 3600 }]);
     expect(old.problems).toContain("last successful write 60 min ago");
-    const [dropped] = m.ingestorEntries([{ ...base, dropped: 1500, dead_lettered: 2 }], NOW);
-    expect(dropped.problems).toEqual(["1,500 events dropped", "2 points dead-lettered"]);
+  });
+
+  it("shows drops and dead letters long ago as totals, not as a warning", () => {
+    const old = { ...base, dropped: 1500, dead_lettered: 1 };
+    for (const growth of [rows(parseQueryResponse(growthBody(0, 0))), []]) {
+      const [e] = entries([old], growth);
+      expect(e).toMatchObject({ level: "ok", problems: [], dropped: 1500, deadLettered: 1 });
+      expect(m.lifetimeTotals(e)).toBe("Since the entry was set up: 1,500 events dropped, 1 point dead-lettered");
+    }
+    expect(m.lifetimeTotals(entries([base])[0])).toBeNull();
+  });
+
+  it("warns on what the totals grew by within the window", () => {
+    const [e] = entries([{ ...base, dropped: 1500, dead_lettered: 2 }], rows(parseQueryResponse(growthBody(1, 2))));
+    expect(e.level).toBe("warn");
+    expect(e.problems).toEqual(["1 event dropped in the last 24h", "2 points dead-lettered in the last 24h"]);
+    expect(m.lifetimeTotals(e)).toBe("Since the entry was set up: 1,500 events dropped, 2 points dead-lettered");
+    // Each entry's growth is its own.
+    const [other] = entries([{ ...base, entry_id: "x", dropped: 1500 }], rows(parseQueryResponse(growthBody(1, 2))));
+    expect(other.level).toBe("ok");
+  });
+
+  it("asks InfluxDB for growth within the window that skips a counter's reset", () => {
+    const q = queries.ingestorGrowth("6h");
+    expect(q).toContain('non_negative_difference("dropped")');
+    expect(q).toContain('non_negative_difference("dead_lettered")');
+    expect(q).toContain("WHERE time > now() - 6h GROUP BY \"entry_id\"");
+    expect(() => queries.ingestorGrowth("6h; DROP")).toThrow();
   });
 
   it("sorts several config entries by title", () => {
-    const out = m.ingestorEntries([{ ...base, title: "b" }, { ...base, entry_id: "x", title: "a" }], NOW);
+    const out = entries([{ ...base, title: "b" }, { ...base, entry_id: "x", title: "a" }]);
     expect(out.map((e) => e.title)).toEqual(["a", "b"]);
   });
 });
@@ -302,6 +336,9 @@ describe("config", () => {
     expect(mergeConfig({ refreshSeconds: "3000000" }).refreshSeconds).toBe(86_400);
     expect(mergeConfig({ refreshSeconds: "1e12" }).refreshSeconds * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
     expect(mergeConfig(null).database).toBe("home_assistant");
+    // The verdict counts in the window: one it cannot read is the default, not a blank page.
+    expect(mergeConfig({ window: "6h" }).window).toBe("6h");
+    expect(mergeConfig({ window: "a day" }).window).toBe("24h");
   });
 
   it("knows when the sports service is not set up", () => {
@@ -362,6 +399,22 @@ describe("refresh", () => {
     expect(asked.filter((u) => u.startsWith("/sports/"))).toEqual([]);
     expect(snap.deliveries).toBeNull();
     expect(snap.games).toEqual({ ok: true, data: [] });
+  });
+
+  it("judges drops on the growth InfluxDB reports for the page's window", async () => {
+    const asked: string[] = [];
+    const fake = async (url: string) => {
+      if (url === "/influxdb/ping") return new Response(null, { status: 204 });
+      if (url.startsWith("/sports/")) return new Response(JSON.stringify({ deliveries: [] }));
+      const q = new URL(url, "http://x").searchParams.get("q") ?? "";
+      asked.push(q);
+      if (q.includes("non_negative_difference")) return new Response(JSON.stringify(growthBody(3, 0)));
+      if (q.includes("ha_ingestor")) return new Response(JSON.stringify(ingestorBody));
+      return new Response(JSON.stringify({ results: [{ statement_id: 0 }] }));
+    };
+    const snap = await refresh(fake, mergeConfig({ window: "6h" }), () => NOW);
+    expect(asked).toContain(queries.ingestorGrowth("6h"));
+    expect(snap.ingestor.ok && snap.ingestor.data[0].problems).toEqual(["3 events dropped in the last 6h"]);
   });
 
   it("keeps the last good data while a source is down, and names each failure once", async () => {

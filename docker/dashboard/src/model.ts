@@ -16,8 +16,13 @@ export interface IngestorEntry {
   pointsWritten: number | null;
   pending: number | null;
   filtered: number | null;
+  /** Lifetime totals (the integration never lowers them): information, not a warning. */
   deadLettered: number | null;
   dropped: number | null;
+  /** Growth of those totals within the dashboard's window, resets skipped; null: not known
+   * (fewer than two points in the window). Only growth warns. */
+  deadLetteredGrown: number | null;
+  droppedGrown: number | null;
   lastWrite: number | null; // ms, null when never written
   connected: boolean | null;
   eventsPerMinute: number | null;
@@ -33,11 +38,15 @@ export const STALE_METRICS_MS = 90_000;
 export const SILENT_DOWN_MS = 600_000;
 export const STALE_WRITE_MS = 300_000;
 
-export function ingestorEntries(rows: Row[], nowMs: number): IngestorEntry[] {
-  return rows
+/** `latest`: each entry's newest self-metrics point; `growth`: what its counters grew by within
+ * `window` (queries.ingestorGrowth), one row per entry that has two points in it at least. */
+export function ingestorEntries(latest: Row[], growth: Row[], nowMs: number, window: string): IngestorEntry[] {
+  const grown = new Map(growth.map((g) => [str(g.entry_id), g]));
+  return latest
     .map((r) => {
       const lastWriteS = num(r.last_write);
       const connected = num(r.connected);
+      const g = grown.get(str(r.entry_id));
       const e: IngestorEntry = {
         entryId: str(r.entry_id) ?? "?",
         title: str(r.title) ?? str(r.entry_id) ?? "HA Ingestor",
@@ -48,6 +57,8 @@ export function ingestorEntries(rows: Row[], nowMs: number): IngestorEntry[] {
         filtered: num(r.filtered),
         deadLettered: num(r.dead_lettered),
         dropped: num(r.dropped),
+        deadLetteredGrown: num(g?.dead_lettered),
+        droppedGrown: num(g?.dropped),
         lastWrite: lastWriteS ? lastWriteS * 1000 : null,
         connected: connected === null ? null : connected >= 1,
         eventsPerMinute: num(r.events_per_minute),
@@ -55,13 +66,13 @@ export function ingestorEntries(rows: Row[], nowMs: number): IngestorEntry[] {
         level: "ok",
         problems: [],
       };
-      assess(e, nowMs);
+      assess(e, nowMs, window);
       return e;
     })
     .sort((a, b) => a.title.localeCompare(b.title));
 }
 
-function assess(e: IngestorEntry, nowMs: number): void {
+function assess(e: IngestorEntry, nowMs: number, window: string): void {
   const errors: string[] = [];
   const warnings: string[] = [];
   if (e.connected === false) errors.push("InfluxDB is unreachable from Home Assistant");
@@ -72,10 +83,23 @@ function assess(e: IngestorEntry, nowMs: number): void {
   if (e.lastWrite === null) warnings.push("no successful write yet");
   else if (nowMs - e.lastWrite > STALE_WRITE_MS)
     warnings.push(`last successful write ${age(nowMs - e.lastWrite)} ago`);
-  if ((e.dropped ?? 0) > 0) warnings.push(`${fmtInt(e.dropped)} events dropped`);
-  if ((e.deadLettered ?? 0) > 0) warnings.push(`${fmtInt(e.deadLettered)} points dead-lettered`);
+  // A drop long ago stays in the totals for good: warning on it would mean warning forever.
+  const dropped = e.droppedGrown ?? 0;
+  const deadLettered = e.deadLetteredGrown ?? 0;
+  if (dropped > 0) warnings.push(`${counted(dropped, "event", "events")} dropped in the last ${window}`);
+  if (deadLettered > 0) warnings.push(`${counted(deadLettered, "point", "points")} dead-lettered in the last ${window}`);
   e.problems = [...errors, ...warnings];
   e.level = errors.length ? "error" : warnings.length ? "warn" : "ok";
+}
+
+/** The lifetime totals in words, shown on the entry's card whatever the window says. */
+export function lifetimeTotals(e: IngestorEntry): string | null {
+  const parts: string[] = [];
+  const dropped = e.dropped ?? 0;
+  const deadLettered = e.deadLettered ?? 0;
+  if (dropped > 0) parts.push(`${counted(dropped, "event", "events")} dropped`);
+  if (deadLettered > 0) parts.push(`${counted(deadLettered, "point", "points")} dead-lettered`);
+  return parts.length ? `Since the entry was set up: ${parts.join(", ")}` : null;
 }
 
 export interface DomainSeries {
@@ -220,6 +244,12 @@ export interface Delivery {
   time: number | null; // ms
 }
 
+/** How many deliveries failed within the window: one that failed long ago says nothing about
+ * now (its card still lists it). One without a time counts, as its age is unknown. */
+export function recentFailures(list: Delivery[], nowMs: number, windowMs: number): number {
+  return list.filter((d) => d.ok === false && (d.time === null || nowMs - d.time <= windowMs)).length;
+}
+
 const pick = (o: Record<string, unknown>, ...keys: string[]): unknown => {
   for (const k of keys) if (o[k] !== undefined && o[k] !== null) return o[k];
   return undefined;
@@ -307,6 +337,11 @@ const intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
 export function fmtInt(v: number | null | undefined): string {
   return v === null || v === undefined ? "–" : intFmt.format(v);
+}
+
+/** "1 event", "1,500 events". */
+export function counted(n: number, one: string, many: string): string {
+  return `${fmtInt(n)} ${n === 1 ? one : many}`;
 }
 
 export function fmtNum(v: number | null | undefined, digits = 1): string {

@@ -3,7 +3,7 @@
 // Down means the data path is broken (InfluxDB or the dashboard server unreachable, or the
 // integration's own metrics unreadable or erroring); anything else that needs a look is a warning.
 import type { Fault, View } from "./data";
-import type { Level } from "./model";
+import { durationMs, type Level, recentFailures } from "./model";
 
 export interface Verdict {
   level: Level;
@@ -13,7 +13,9 @@ export interface Verdict {
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-export function verdict(v: View): Verdict {
+/** `window`: the dashboard's look-back window (Config.window): only what went wrong within it
+ * warns, so one failure long ago does not keep the page at "1 warning" for good. */
+export function verdict(v: View, window: string): Verdict {
   const down: string[] = [];
   const warn: string[] = [];
   const add = (list: string[], text: string) => {
@@ -35,13 +37,13 @@ export function verdict(v: View): Verdict {
     for (const p of e.problems) add(e.level === "error" ? down : warn, who + p);
   }
   if (v.deliveries && !v.deliveries.fault && v.deliveries.data) {
-    const failed = v.deliveries.data.filter((d) => d.ok === false).length;
-    if (failed) add(warn, `${plural(failed, "webhook delivery", "webhook deliveries")} failed`);
+    const failed = recentFailures(v.deliveries.data, v.at, durationMs(window));
+    if (failed) add(warn, `${plural(failed, "webhook delivery", "webhook deliveries")} failed in the last ${window}`);
   }
 
   const warnings = warn.length ? `${plural(warn.length, "warning", "warnings")}: ${warn.join("; ")}` : "";
   if (down.length)
     return { level: "error", text: `Down: ${down.join("; ")}${warnings ? ` · ${warnings}` : ""}`, reasons: [...down, ...warn] };
   if (warn.length) return { level: "warn", text: warnings, reasons: warn };
-  return { level: "ok", text: "Healthy: InfluxDB reachable, the integration writing, nothing dropped", reasons: [] };
+  return { level: "ok", text: `Healthy: InfluxDB reachable, the integration writing, nothing dropped in the last ${window}`, reasons: [] };
 }
