@@ -40,6 +40,20 @@ def hourly_counts(now: float) -> dict[int, Counter[str]]:
     return buckets
 
 
+def snap(
+    received: int, pending: int, dropped: int, epm: float, last_write: float, dead_lettered: int = 2
+) -> StatsSnapshot:
+    """The integration's counters, balanced: received = written + pending + 5 filtered +
+    dead-lettered + dropped."""
+    return StatsSnapshot(
+        received=received, written=received - pending - dropped - 5 - dead_lettered,
+        pending=pending, queued=pending, spooled=0, filtered=5, dead_lettered=dead_lettered,
+        dropped=dropped, dropped_reasons={"spool_full": dropped}, filtered_reasons={},
+        events_per_minute=epm, write_latency_ms=8.5,
+        last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
+    )  # fmt: skip
+
+
 def lines(now: float) -> list[str]:
     encoder = StateEncoder(SchemaOptions())
     lines: list[str] = []
@@ -53,17 +67,6 @@ def lines(now: float) -> list[str]:
             "ha_events", {"event_type": "call_service"}, {"count": 1.0}, timestamp_us(now - 30)
         )
     )
-
-    def snap(
-        received: int, pending: int, dropped: int, epm: float, last_write: float
-    ) -> StatsSnapshot:
-        return StatsSnapshot(
-            received=received, written=received - pending - dropped - 7, pending=pending,
-            queued=pending, spooled=0, filtered=5, dead_lettered=2, dropped=dropped,
-            dropped_reasons={"spool_full": dropped}, filtered_reasons={}, events_per_minute=epm,
-            write_latency_ms=8.5,
-            last_write=datetime.fromtimestamp(last_write, UTC), connected=True, last_error=None,
-        )  # fmt: skip
 
     # An older self-metrics point first: the dashboard must show the latest one.
     for line in (

@@ -26,6 +26,7 @@ import urllib.request
 import aiohttp
 import pytest
 
+from custom_components.ha_ingestor.coordinator import self_metrics_line
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target
 from tests.helpers import START_DEADLINE_S, free_port, wait_until
 from tests.servers import InfluxDB1
@@ -42,6 +43,7 @@ from .points import (
     hourly_counts,
     last_write,
     lines,
+    snap,
 )
 
 DB = "home_assistant"
@@ -57,9 +59,9 @@ class Written:
     last_write: int
 
 
-async def _write(url: str, lines: list[str]) -> None:
+async def _write(url: str, lines: list[str], db: str = DB) -> None:
     async with aiohttp.ClientSession() as session:
-        writer = InfluxWriter(session, Target(api="v1", url=url, database=DB))
+        writer = InfluxWriter(session, Target(api="v1", url=url, database=db))
         result = await writer.write_lines(lines)
     assert result.outcome is Outcome.OK, result
 
@@ -449,3 +451,51 @@ def test_empty_and_error_states(influx: tuple[InfluxDB1, Written], sports: str) 
         assert errors[f"dashboard/{card}/unavailable"] == NOT_LOADED, card
     assert errors["dashboard/influxdb/influx-status"] == "Reachable"
     assert b["overflow"] <= 0
+
+
+def test_only_counters_grown_within_the_window_warn(influx: tuple[InfluxDB1, Written]) -> None:
+    """Dropped and dead-lettered are lifetime totals. Drops from days ago, or a counter that
+    started again from zero, are shown as totals and do not warn; what grew within the window
+    (after a reset: from zero) does."""
+    server, _ = influx
+    db = "counters"
+    server.create_database(db)
+    now = time.time()  # the newest points 5 s old: far from "no self-metrics for 90 s"
+
+    def point(entry: str, title: str, ago: float, dropped: int, dead_lettered: int) -> str:
+        line = self_metrics_line(
+            snap(5000, 0, dropped, 1.0, now - 20, dead_lettered=dead_lettered),
+            entry, title, now - ago,
+        )  # fmt: skip
+        assert line is not None
+        return line
+
+    day = 86_400
+    asyncio.run(_write(server.url, [
+        # 3 drops 3 days ago, 9 more 2 days ago, none since: 12 in all, none in the window.
+        point("OLD", "Old drops", 3 * day, 3, 0), point("OLD", "Old drops", 2 * day, 12, 1),
+        point("OLD", "Old drops", 30, 12, 1), point("OLD", "Old drops", 5, 12, 1),
+        # The entry's counters started again from zero: a reset, not 12 fewer drops.
+        point("RESET", "Reset", 60, 12, 4), point("RESET", "Reset", 30, 0, 0),
+        point("RESET", "Reset", 5, 0, 0),
+        # A reset, then 3 drops: 3, not 3 - 12 nor 12 + 3.
+        point("GREW", "Reset, then drops", 60, 12, 0), point("GREW", "Reset, then drops", 30, 0, 0),
+        point("GREW", "Reset, then drops", 5, 3, 0),
+    ], db=db))  # fmt: skip
+    nginx = Nginx(_nginx_env(server.url, "off", db))
+    nginx.start()
+    try:
+        seen = browse(nginx.url, [{"name": "counters", "width": 1280, "height": 900}], nginx)
+    finally:
+        nginx.stop()
+    t = seen["counters"]["texts"]
+    card = "dashboard/ingestor/entry-"
+    assert t["verdict"] == "1 warning: Reset, then drops: 3 events dropped in the last 24h"
+    assert t[f"{card}OLD/dropped"] == "12"
+    assert t[f"{card}OLD/lifetime"] == (
+        "Since the entry was set up: 12 events dropped, 1 point dead-lettered"
+    )
+    assert f"{card}OLD/problems" not in t
+    assert f"{card}RESET/problems" not in t and f"{card}RESET/lifetime" not in t
+    assert t[f"{card}GREW/problems"] == "3 events dropped in the last 24h"
+    assert t[f"{card}GREW/lifetime"] == "Since the entry was set up: 3 events dropped"
