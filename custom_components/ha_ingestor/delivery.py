@@ -16,7 +16,9 @@ Failures:
   wrote the others): exactly those are dead-lettered, with no splitting;
 * 401/403: everything stays in the spool and writing stops until the entry is reloaded with
   new credentials (the reauth flow);
-* 404 (database or bucket missing): kept and retried with backoff until it exists.
+* 404 (database or bucket missing): kept and retried with backoff until it exists;
+* the spool cannot be read or changed (a full disk, a file held by another process): only the
+  replay pauses, on a backoff of its own; live batches go on being written.
 
 No Home Assistant imports.
 """
@@ -83,6 +85,10 @@ class Delivery:
         self._replay_written = 0
         self._replay_dead = 0
         self._retry_at = 0.0
+        # A spool that cannot be read or changed (a full disk, a backup tool holding the file)
+        # pauses the replay only, on a backoff of its own: InfluxDB may be fine meanwhile.
+        self._spool_retry_at = 0.0
+        self._spool_backoff = Backoff()
         self._auth_paused = False
         self._stopping = False
         self._flush_requested = False
@@ -109,7 +115,12 @@ class Delivery:
         return self._auth_paused or now < self._retry_at
 
     def _replay_due(self, now: float) -> bool:
-        return bool(self._spool.points) and not self._blocked(now) and not self._stopping
+        return (
+            bool(self._spool.points)
+            and not self._blocked(now)
+            and now >= self._spool_retry_at
+            and not self._stopping
+        )
 
     def _wait(self, now: float) -> float | None:
         """Seconds until something is due (None: nothing until woken)."""
@@ -122,6 +133,8 @@ class Delivery:
                 waits.append(self.policy.wait(age, now - self._last_request))
         if not self._auth_paused and now < self._retry_at:
             waits.append(self._retry_at - now)
+        if self._spool.points and now < self._spool_retry_at:
+            waits.append(self._spool_retry_at - now)
         return max(0.0, min(waits)) if waits else None
 
     def _signal_drained(self) -> None:
@@ -145,7 +158,8 @@ class Delivery:
         """
         if not self._queue and not self.inflight and not self._spool.points:
             return self.stats.connected is not False
-        self._retry_at = 0.0  # the backoff counter stays: a failure waits longer next time
+        # the backoff counters stay: a failure waits longer next time
+        self._retry_at = self._spool_retry_at = 0.0
         self._flush_requested = True
         self._flush_attempted = False
         self._drained.clear()
@@ -204,7 +218,7 @@ class Delivery:
 
     def _spool_failed(self, err: SpoolError) -> None:
         _LOGGER.error("Spool error, retrying later: %s", err)
-        self._retry_at = time.monotonic() + self._backoff.next_delay()
+        self._spool_retry_at = time.monotonic() + self._spool_backoff.next_delay()
 
     async def _deliver(self, lines: list[str], spool_id: int | None) -> bool:
         """Write lines (splitting rejected parts); unsent lines end up in the spool.
@@ -307,6 +321,7 @@ class Delivery:
         what is left): what was written or dead-lettered of it is counted, in the same step
         as the spool's count. Not found: the spool dropped it (full) meanwhile and counted all
         of it as dropped; what reached InfluxDB of it is recovered."""
+        self._spool_backoff.reset()
         stats = self.stats
         if found:
             stats.written += self._replay_written

@@ -352,6 +352,37 @@ async def test_a_replayed_batch_the_spool_could_not_remove_is_counted_once(
     await p.async_stop()
 
 
+async def test_a_spool_that_cannot_be_changed_does_not_stop_writes_to_a_healthy_influxdb(
+    harness: Harness,
+) -> None:
+    """A full disk (or a backup tool holding the file) makes removing a replayed batch fail.
+    That paused InfluxDB writes as if InfluxDB were down, on InfluxDB's backoff: new events
+    went to the outbox and the spool instead, for up to its cap, with InfluxDB healthy."""
+    spool = Spool(harness.tmp / "spool.db", 50_000_000)
+    spool.append_encoded(encode_batch(lines(300)))
+    spool.close()
+    # InfluxDB's backoff, were it used: an hour
+    p = harness.pipeline(backoff=Backoff(initial=3600, cap=3600, rand=lambda: 0.999))
+    real_remove = p.spool.remove
+    disk_full = True
+
+    def remove(batch_id: int) -> bool:
+        if disk_full:
+            raise SpoolError("database or disk is full")
+        return real_remove(batch_id)
+
+    p.spool.remove = remove  # type: ignore[method-assign]
+    await async_wait_until(lambda: len(harness.fake.written) >= 300, "the spooled batch sent")
+    harness.submit(p, lines(500, start=300))
+    await async_wait_until(lambda: p.stats.written == 500, "the live points written", timeout=15)
+    assert p.spool.pending_points == 300  # still there: it could not be removed
+    disk_full = False
+    await async_wait_until(lambda: p.pending == 0, "the spooled batch removed after all")
+    assert p.stats.written == 800
+    assert accounted(p) == 800
+    await p.async_stop()
+
+
 async def test_queued_and_spooled_add_up_while_a_spool_call_is_in_the_executor(
     harness: Harness,
 ) -> None:
