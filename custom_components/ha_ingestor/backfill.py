@@ -28,7 +28,7 @@ from homeassistant.helpers.storage import Store
 
 from .backfill_plan import BackfillJob, JobStatus
 from .const import DOMAIN
-from .history import RecordedStates, async_read_states
+from .history import RecordedStates, async_read_states, async_recorder_written
 from .history_delivery import HistoryDelivery
 from .schema import CoreCompatEncoder, StateEncoder, timestamp_us
 
@@ -198,6 +198,9 @@ class Backfiller:
         try:
             if not await get_instance(self._hass).async_db_ready:
                 raise RuntimeError("the recorder's database is not available")
+            # The window ends no later than now: what the recorder still holds in memory of
+            # it must be in the database before a slice is read.
+            await async_recorder_written(self._hass)
             await self._run_slices(job)
         except Exception as err:
             _LOGGER.error("Backfill failed at %.1f%%: %s", job.percent, err, exc_info=err)

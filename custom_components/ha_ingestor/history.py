@@ -85,6 +85,16 @@ def oldest_kept(hass: HomeAssistant) -> float:
     return time.time() - timedelta(days=recorder.keep_days + 1).total_seconds()
 
 
+async def async_recorder_written(hass: HomeAssistant) -> None:
+    """Returns once the recorder has committed every event it was given so far.
+
+    It writes its queue in its own thread and commits only every few seconds (5 by default),
+    so a read right after a state was set can miss it: the states Home Assistant set at
+    startup, before the entry's capture listened, were missing from the restart's catch-up.
+    """
+    await get_instance(hass).async_block_till_done()
+
+
 def _read_states(
     hass: HomeAssistant, entity_ids: list[str], start: float, end: float
 ) -> RecordedStates:

@@ -10,13 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 import functools
 import random
+import threading
 from typing import Any
 
 from homeassistant.components.recorder import history
+from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.components.repairs import DOMAIN as REPAIRS, repairs_flow_manager
 from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -306,6 +309,53 @@ async def test_disabled_time_is_an_issue_and_a_restart_fills_itself(
     await _fix(hass, entry)
     assert while_off <= await hass.async_add_executor_job(_in_influxdb, own_influxdb, "faults")
     assert entry.runtime_data.pipeline.stats.recovered == 0  # nothing had been dropped
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+class _Busy(RecorderTask):
+    """Holds the recorder's thread, as a burst of events or a purge does, until released."""
+
+    commit_before = False
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def run(self, instance: Any) -> None:
+        self.release.wait(30)
+
+
+# The recorder's default commit interval, and a database on disk as a real one is (in memory
+# the reading session shares the recorder's connection, so it sees what is not committed).
+@pytest.mark.parametrize("recorder_config", [{"commit_interval": 5}])
+@pytest.mark.parametrize("persistent_database", [True])
+async def test_a_restart_catches_up_what_the_recorder_has_not_written_yet(
+    recorder_mock: Any, hass: HomeAssistant, own_influxdb: InfluxDB1
+) -> None:
+    """The recorder writes its queue in its own thread and commits every 5 s: the catch-up
+    after a restart read the database at once and missed the states set in the moments
+    before the entry's setup (those of the integrations set up just before it), which the
+    live capture had not seen either."""
+    entry = v1_entry(own_influxdb.url, "faults", **{CONF_INCLUDE_GLOBS: GAP_GLOB})
+    await setup_entry(hass, entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+    down = dt_util.utcnow().timestamp()
+    busy = _Busy()
+    get_instance(hass).queue_task(busy)
+    await _set_states(hass, 5, 0)  # queued behind the busy recorder
+    timer = hass.loop.call_later(1.0, busy.release.set)
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        backfiller = entry.runtime_data.history.backfiller
+        await async_wait_until(lambda: not backfiller.running, "the catch-up")
+    finally:
+        timer.cancel()
+        busy.release.set()
+    await async_wait_recording_done(hass)
+    up = dt_util.utcnow().timestamp()
+    missed = await hass.async_add_executor_job(_recorded, hass, down, up)
+    assert len(missed) == 5 * len(ENTITIES)
+    assert missed <= await hass.async_add_executor_job(_in_influxdb, own_influxdb, "faults")
     await hass.config_entries.async_unload(entry.entry_id)
 
 
