@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-import time
 from typing import Any, Final, Literal
 
 from homeassistant.components.recorder import history, statistics
@@ -30,6 +29,7 @@ from homeassistant.components.recorder.models.state_attributes import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance, session_scope
+from homeassistant.util import dt as dt_util
 from sqlalchemy import select
 
 RECORDER_DOMAIN: Final = "recorder"
@@ -82,7 +82,10 @@ def oldest_kept(hass: HomeAssistant) -> float:
     recorder = get_instance(hass)
     if not recorder.auto_purge:
         return 0.0
-    return time.time() - timedelta(days=recorder.keep_days + 1).total_seconds()
+    # The purge runs at a fixed local time (04:12), so the last one ran at most one local day
+    # ago: 25 hours the night the clocks go back (24 h of seconds refused the hour between).
+    last_purge = (dt_util.now() - timedelta(days=1)).timestamp()
+    return last_purge - timedelta(days=recorder.keep_days).total_seconds()
 
 
 async def async_recorder_written(hass: HomeAssistant) -> None:

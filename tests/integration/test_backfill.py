@@ -9,6 +9,7 @@ import time
 from typing import Any
 from unittest.mock import patch
 
+from freezegun import freeze_time
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.recorder import get_instance
@@ -365,6 +366,38 @@ async def test_a_recorder_that_does_not_purge_is_read_as_far_back_as_it_holds(
     assert purged.value.translation_key == "backfill_window_purged"
     monkeypatch.setattr(get_instance(hass), "auto_purge", False)
     await hass.services.async_call(DOMAIN, "backfill", window, blocking=True)
+    job = await _until_done(entry)
+    assert job.status is JobStatus.DONE
+    assert job.points_written == len(rows)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_hour_the_recorder_keeps_longer_after_the_autumn_change_can_be_backfilled(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    influxdb1: InfluxDB1,
+    database: str,
+) -> None:
+    """The recorder purges at 04:12 local time, so its last purge can be 25 hours back (the
+    night the clocks go back), and the hour before its 25th was refused as purged."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    # 03:30 CET, after the clocks went back: the last purge (Saturday 04:12 CEST, 02:12 UTC)
+    # kept the recorder's keep_days (10) from then: from 2026-10-14 02:12 UTC on.
+    now = datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+    assert get_instance(hass).keep_days == 10
+    kept_from = datetime(2026, 10, 14, 2, 12, tzinfo=UTC).timestamp()
+    rows = simulate(kept_from + 60, 600 / 86_400, 10)  # 02:13 to 02:23 UTC
+    await async_record(hass, rows)
+    for row in {row.entity_id: row for row in rows}.values():
+        hass.states.async_set(row.entity_id, row.state, row.attributes)
+    entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
+    await setup_entry(hass, entry)
+    window = {
+        "start": datetime.fromtimestamp(kept_from, UTC),
+        "end": datetime.fromtimestamp(kept_from + 900, UTC),
+    }
+    with freeze_time(now):  # only for the action: the loop's timers need the clock to run
+        await hass.services.async_call(DOMAIN, "backfill", window, blocking=True)
     job = await _until_done(entry)
     assert job.status is JobStatus.DONE
     assert job.points_written == len(rows)
