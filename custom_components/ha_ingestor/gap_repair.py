@@ -54,8 +54,16 @@ def gap_issue_id(entry_id: str) -> str:
 
 
 def local_time(ts: float) -> str:
-    """A time as the user reads it: their time zone, to the minute."""
-    return dt_util.as_local(dt_util.utc_from_timestamp(ts)).strftime("%Y-%m-%d %H:%M")
+    """A time as the user reads it: their time zone, to the minute. A wall time the clocks
+    show twice (they went back) carries its UTC offset, so a gap over it reads in order."""
+    local = dt_util.as_local(dt_util.utc_from_timestamp(ts))
+    text = local.strftime("%Y-%m-%d %H:%M")
+    offset = local.utcoffset()
+    if offset is None or local.replace(fold=1 - local.fold).utcoffset() == offset:
+        return text
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    return f"{text} (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
 
 
 def wanted_entities(hass: HomeAssistant, wanted: Callable[[str], bool]) -> list[str]:

@@ -437,3 +437,14 @@ async def test_points_dropped_during_a_backfill_keep_their_issue(
     assert not manager.async_progress()
     _issue(hass, entry)  # still there, for the new gap
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_gap_over_the_repeated_hour_reads_in_order(hass: HomeAssistant) -> None:
+    """The night the clocks go back, 02:00 to 03:00 happens twice: the issue named a gap from
+    the first 02:40 to the second 02:10 "from 02:40 to 02:10", as if it ended before it began."""
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    first = datetime(2026, 10, 25, 0, 40, tzinfo=UTC).timestamp()  # 02:40 CEST
+    second = datetime(2026, 10, 25, 1, 10, tzinfo=UTC).timestamp()  # 02:10 CET
+    assert local_time(first) == "2026-10-25 02:40 (UTC+02:00)"
+    assert local_time(second) == "2026-10-25 02:10 (UTC+01:00)"
+    assert local_time(second + 3600) == "2026-10-25 03:10"  # a time that happens once
