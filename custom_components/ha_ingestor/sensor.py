@@ -34,6 +34,8 @@ _TEAM: Final = "_team_"  # in a team sensor's unique id, between entry id and te
 class IngestorSensorDescription(SensorEntityDescription):
     value_fn: Callable[[StatsSnapshot], float | int | datetime | None]
     attributes_fn: Callable[[StatsSnapshot], Mapping[str, Any]] | None = None
+    # Measured at InfluxDB: while it is unreachable the last value would pass for a current one.
+    needs_connection: bool = False
 
 
 def _counter(
@@ -77,6 +79,7 @@ SENSORS: tuple[IngestorSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=lambda s: s.write_latency_ms,
+        needs_connection=True,
     ),
     IngestorSensorDescription(
         key="events_per_minute",
@@ -131,6 +134,13 @@ class IngestorSensor(IngestorEntity, SensorEntity):
     entity_description: IngestorSensorDescription
     # Breakdowns that move with their counter: shown, not stored in the recorder on every change.
     _unrecorded_attributes = frozenset({"queued", "spooled", "reasons"})
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while InfluxDB is down, for a value only InfluxDB's answers give."""
+        if self.entity_description.needs_connection and self.coordinator.data.connected is False:
+            return False
+        return super().available
 
     @property
     def native_value(self) -> float | int | datetime | None:

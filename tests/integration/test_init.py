@@ -53,6 +53,7 @@ from tests.helpers import (
     async_wait_until,
     closed_port_url,
     flush,
+    own_state,
     setup_entry,
     states_rows,
     v1_entry,
@@ -491,4 +492,28 @@ async def test_spool_lives_under_config_dir(
     path = spool_path(hass, entry)
     assert Path(hass.config.config_dir) in path.parents
     assert path.exists()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_write_latency_is_unavailable_while_influxdb_is_down(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2]
+) -> None:
+    """It went on showing the latency of the last write before the outage, as if writes still
+    took that long: a flat line in its history and statistics. The counters stay shown."""
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    hass.states.async_set("sensor.a", "1")
+    await flush(hass)
+    await coordinator.async_refresh()
+    assert float(own_state(hass, entry, "write_latency")) >= 0
+    fake_v2.fake.retry_after = "300"
+    fake_v2.fake.fail_next = [503]
+    hass.states.async_set("sensor.a", "2")
+    stats = entry.runtime_data.pipeline.stats
+    await async_wait_until(lambda: stats.connected is False, "the 503")
+    await coordinator.async_refresh()
+    assert own_state(hass, entry, "write_latency") == "unavailable"
+    assert own_state(hass, entry, "events_received") == "2"
+    assert own_state(hass, entry, "connectivity", "binary_sensor") == "off"
     await hass.config_entries.async_unload(entry.entry_id)
