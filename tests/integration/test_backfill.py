@@ -62,14 +62,18 @@ def _start() -> float:
     return _START["start"]
 
 
-async def _history(hass: HomeAssistant, per_entity: int = PER_ENTITY) -> list[Recorded]:
-    """Days of recorded states; each entity also exists now (its current state is the last)."""
-    rows = simulate(_start(), DAYS, per_entity)
+async def _recorded(hass: HomeAssistant, rows: list[Recorded]) -> list[Recorded]:
+    """The rows in the recorder; each entity also exists now (its current state is the last)."""
     await async_record(hass, rows)
     for row in {row.entity_id: row for row in rows}.values():
         hass.states.async_set(row.entity_id, row.state, row.attributes)
     await hass.async_block_till_done()
     return rows
+
+
+async def _history(hass: HomeAssistant, per_entity: int = PER_ENTITY) -> list[Recorded]:
+    """Days of recorded states."""
+    return await _recorded(hass, simulate(_start(), DAYS, per_entity))
 
 
 def _window(**data: Any) -> dict[str, Any]:
@@ -351,10 +355,7 @@ async def test_a_recorder_that_does_not_purge_is_read_as_far_back_as_it_holds(
     """With `auto_purge: false` the recorder keeps everything, but a window older than
     `purge_keep_days` was refused as purged."""
     start = time.time() - 13 * 86_400
-    rows = simulate(start, 1, 20)
-    await async_record(hass, rows)
-    for row in {row.entity_id: row for row in rows}.values():
-        hass.states.async_set(row.entity_id, row.state, row.attributes)
+    rows = await _recorded(hass, simulate(start, 1, 20))
     entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
     await setup_entry(hass, entry)
     window = {
@@ -386,10 +387,7 @@ async def test_the_hour_the_recorder_keeps_longer_after_the_autumn_change_can_be
     now = datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
     assert get_instance(hass).keep_days == 10
     kept_from = datetime(2026, 10, 14, 2, 12, tzinfo=UTC).timestamp()
-    rows = simulate(kept_from + 60, 600 / 86_400, 10)  # 02:13 to 02:23 UTC
-    await async_record(hass, rows)
-    for row in {row.entity_id: row for row in rows}.values():
-        hass.states.async_set(row.entity_id, row.state, row.attributes)
+    rows = await _recorded(hass, simulate(kept_from + 60, 600 / 86_400, 10))  # 02:13-02:23 UTC
     entry = v1_entry(influxdb1.url, database, **{CONF_INCLUDE_GLOBS: HISTORY_GLOB})
     await setup_entry(hass, entry)
     window = {
