@@ -219,12 +219,12 @@ class Spool:
         self._size = 0
         self._dead = 0
         self._meta: dict[str, int] = {}
+        # Lifetime counters to carry into a fresh file, while the connection is lost to damage
+        # and not yet re-established (the move aside or the new file failed); None otherwise.
+        self._carry: dict[str, int] | None = None
 
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._conn = self._open()
-        except _DamagedError as err:
-            self._start_over(err)
+        self._reconnect(None)
 
     # ----------------------------------------------------------------- opening and recovery
 
@@ -299,21 +299,52 @@ class Spool:
         self._dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
         self._meta = {str(k): int(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
-    def _start_over(self, reason: object) -> None:
+    def _reconnect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
+        """Open the file, moving it aside first if it is damaged; write ``carry`` into it."""
+        try:
+            return self._connect(carry)
+        except _DamagedError as err:
+            return self._start_over(err)
+
+    def _connect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
+        conn = self._open()  # loads the mirrors from the file
+        if carry:
+            try:
+                with self._transaction(conn):
+                    conn.executemany(
+                        "INSERT INTO meta(key, value) VALUES(?, ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        carry.items(),
+                    )
+            except sqlite3.Error as err:
+                conn.close()
+                self._meta = carry
+                raise SpoolError(f"spool {self._path}: {err}") from err
+            self._meta = carry
+        self._conn = conn
+        self._carry = None
+        return conn
+
+    def _start_over(self, reason: object) -> sqlite3.Connection:
         """Move the damaged file aside and continue with an empty spool in its place.
 
         Runs at open and when an operation hits SQLITE_CORRUPT. The batches that were pending
-        are counted in ``unreadable_points``; the lifetime counters carry over.
+        are counted in ``unreadable_points`` once the file is moved; the lifetime counters carry
+        over. When the move or the new file fails (a full disk, say), the next call tries
+        again, instead of the spool staying closed until Home Assistant restarts.
         """
-        lost = self._points
-        carried = dict(self._meta)
-        if lost:
-            carried[_META_UNREADABLE] = carried.get(_META_UNREADABLE, 0) + lost
+        self._carry = dict(self._meta)
         if self._conn is not None:
             with suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
         self._recovered_from = self._move_aside()
+        lost = self._points
+        carry = self._carry
+        if lost:
+            carry[_META_UNREADABLE] = carry.get(_META_UNREADABLE, 0) + lost
+        self._meta = carry
+        self._points = self._batches = self._size = self._dead = 0
         _LOGGER.warning(
             "Spool %s is damaged (%s); moved it to %s and started an empty spool "
             "(%d pending points lost)",
@@ -323,21 +354,9 @@ class Spool:
             lost,
         )
         try:
-            conn = self._open()
+            return self._connect(carry)
         except _DamagedError as err:
             raise SpoolError(f"cannot create spool {self._path}: {err}") from err
-        self._conn = conn
-        if carried:
-            try:
-                with self._transaction(conn):
-                    conn.executemany(
-                        "INSERT INTO meta(key, value) VALUES(?, ?) "
-                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        carried.items(),
-                    )
-            except sqlite3.Error as err:
-                raise SpoolError(f"spool {self._path}: {err}") from err
-            self._meta = carried
 
     def _move_aside(self) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -367,10 +386,13 @@ class Spool:
         points once instead of failing every call until Home Assistant restarts.
         """
         with self._lock:
-            if self._conn is None:
-                raise SpoolError("spool is closed")
+            conn = self._conn
+            if conn is None:
+                if self._carry is None:
+                    raise SpoolError("spool is closed")
+                conn = self._reconnect(self._carry)
             try:
-                yield self._conn
+                yield conn
             except sqlite3.Error as err:
                 if getattr(err, "sqlite_errorcode", None) not in _CORRUPT_CODES:
                     raise SpoolError(f"spool {self._path}: {err}") from err
@@ -643,6 +665,7 @@ class Spool:
     def close(self) -> None:
         """Close the database (idempotent). The last close checkpoints and removes the WAL."""
         with self._lock:
+            self._carry = None
             if self._conn is not None:
                 try:
                     self._conn.close()

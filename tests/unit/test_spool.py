@@ -482,6 +482,73 @@ def test_corruption_found_later_starts_over_once(
     assert on_disk(moved) == batches[1:]
 
 
+def fails_once(real: Callable[[], object], error: str) -> Callable[[], object]:
+    calls = 0
+
+    def first_call_fails() -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise SpoolError(error)
+        return real()
+
+    return first_call_fails
+
+
+def test_a_failed_move_aside_is_retried_by_the_next_call(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving the damaged file aside can fail (a full disk): the spool once stayed closed
+    until Home Assistant restarted."""
+    with closing(Spool(path, BIG)) as spool:
+        spool.append(make_lines("a", 20))
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        monkeypatch.setattr(spool, "_move_aside", fails_once(spool._move_aside, "disk full"))
+        with pytest.raises(SpoolError, match="disk full"):
+            spool.oldest()
+        assert (spool.pending_points, spool.unreadable_points) == (20, 0)  # still in the file
+        set_user_version(path, SCHEMA_VERSION + 1)  # damaged for real: the reopen finds it so
+        spool.append(["m v=1"])
+        assert spool.recovered_from is not None
+        assert on_disk(spool.recovered_from) == [make_lines("a", 20)]
+        assert (spool.pending_points, spool.unreadable_points) == (1, 20)
+        assert on_disk(path) == [["m v=1"]]
+    with closing(Spool(path, BIG)) as spool:
+        assert (spool.unreadable_points, spool.pending_points) == (20, 1)
+
+
+def test_a_failed_new_file_is_retried_by_the_next_call(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The damaged file was moved but the new one cannot be created yet: the loss is counted
+    at once, and the next call creates the file with the lifetime counters."""
+    with closing(Spool(path, BIG)) as spool:
+        spool.append(make_lines("a", 20))
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        monkeypatch.setattr(spool, "_open", fails_once(spool._open, "disk full"))
+        with pytest.raises(SpoolError, match="disk full"):
+            spool.oldest()
+        assert (spool.pending_points, spool.unreadable_points) == (0, 20)
+        spool.append(["m v=1"])
+        assert on_disk(path) == [["m v=1"]]
+    with closing(Spool(path, BIG)) as spool:
+        assert (spool.unreadable_points, spool.pending_points) == (20, 1)
+
+
+def test_a_spool_closed_after_a_failed_start_over_stays_closed(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = Spool(path, BIG)
+    spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+    monkeypatch.setattr(spool, "_open", fails_once(spool._open, "disk full"))
+    with pytest.raises(SpoolError, match="disk full"):
+        spool.oldest()
+    spool.close()
+    with pytest.raises(SpoolError, match="closed"):
+        spool.append(["m v=1"])
+    assert not path.exists()  # nothing was reopened
+
+
 def test_unreadable_batch_is_discarded_not_blocking(spool: Spool, path: Path) -> None:
     for n in range(3):
         spool.append(make_lines(str(n), 10))
