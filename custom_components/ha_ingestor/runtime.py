@@ -29,7 +29,7 @@ from homeassistant.const import (
     CONF_VERIFY_SSL,
 )
 from homeassistant.core import HassJob, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryError
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
@@ -242,7 +242,8 @@ async def _async_open_spool(
             Spool, spool_path(hass, entry), int(options[CONF_SPOOL_SIZE_MB] * MIB)
         )
     except SpoolError as err:
-        raise ConfigEntryError(
+        # A full disk or a wrong permission can be put right: Home Assistant retries the setup.
+        raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="spool_unavailable",
             translation_placeholders={"error": str(err)},

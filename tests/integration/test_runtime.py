@@ -32,7 +32,7 @@ from custom_components.ha_ingestor.const import (
     STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
-from custom_components.ha_ingestor.runtime import IngestorRuntime
+from custom_components.ha_ingestor.runtime import IngestorRuntime, spool_path
 from custom_components.ha_ingestor.spool import Spool
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
@@ -128,6 +128,27 @@ async def test_a_failed_setup_step_releases_everything(
     assert spool_closed(spools[0])
     hass.states.async_set("sensor.after", "1")  # reaches nothing of ours
     await hass.async_block_till_done()
+
+
+async def test_a_spool_that_cannot_be_opened_is_retried_until_it_can(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """A full disk or a wrong permission is put right without a reload: Home Assistant retries
+    the setup (it once failed for good) and shows why, in the user's language."""
+    entry = v1_entry(influxdb1.url, database)
+    entry.add_to_hass(hass)
+    blocked = spool_path(hass, entry)
+    blocked.mkdir(parents=True)  # a folder where the file goes: it cannot be opened
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert entry.reason.startswith("The spool file cannot be opened: ")
+    blocked.rmdir()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=2))
+    await async_wait_until(lambda: entry.state is ConfigEntryState.LOADED, "the setup retried")
+    hass.states.async_set("sensor.after", "1")
+    await flush(hass)
+    assert count_in(influxdb1, database) == 1
 
 
 async def options_change(hass: HomeAssistant, entry: MockConfigEntry, batch_size: int) -> None:
