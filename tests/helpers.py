@@ -182,6 +182,7 @@ class Hooks:
     dead: list[tuple[str, str]] = field(default_factory=list)
     spool_drops: list[int] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    spool_writes: list[tuple[bool, str | None]] = field(default_factory=list)
 
     def connectivity_changed(self, connected: bool, error: str | None) -> None:
         self.connectivity.append(connected)
@@ -200,6 +201,9 @@ class Hooks:
 
     def spool_recovered(self, moved_to: str) -> None:
         self.recovered.append(moved_to)
+
+    def spool_writes_changed(self, working: bool, error: str | None) -> None:
+        self.spool_writes.append((working, error))
 
 
 def lines(n: int, start: int = 0, measurement: str = "m") -> list[str]:

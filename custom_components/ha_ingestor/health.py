@@ -17,7 +17,14 @@ ISSUE_TARGET_MISSING = "target_missing"
 ISSUE_DEAD_LETTERS = "dead_letters"
 ISSUE_SPOOL_FULL = "spool_full"
 ISSUE_SPOOL_RECOVERED = "spool_recovered"
-HEALTH_ISSUES = (ISSUE_TARGET_MISSING, ISSUE_DEAD_LETTERS, ISSUE_SPOOL_FULL, ISSUE_SPOOL_RECOVERED)
+ISSUE_SPOOL_UNWRITABLE = "spool_unwritable"
+HEALTH_ISSUES = (
+    ISSUE_TARGET_MISSING,
+    ISSUE_DEAD_LETTERS,
+    ISSUE_SPOOL_FULL,
+    ISSUE_SPOOL_RECOVERED,
+    ISSUE_SPOOL_UNWRITABLE,
+)
 
 
 def issue_id(kind: str, entry: ConfigEntry) -> str:
@@ -110,3 +117,11 @@ class HealthReporter:
     def spool_recovered(self, moved_to: str) -> None:
         """The spool file was damaged and set aside; what it held could not be replayed."""
         self._issue(ISSUE_SPOOL_RECOVERED, ir.IssueSeverity.WARNING, {"path": moved_to})
+
+    @callback
+    def spool_writes_changed(self, working: bool, error: str | None) -> None:
+        """A full disk is otherwise only in the log, while points pile up in memory."""
+        if working:
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_SPOOL_UNWRITABLE, self._entry))
+        else:
+            self._issue(ISSUE_SPOOL_UNWRITABLE, ir.IssueSeverity.ERROR, {"error": error or ""})

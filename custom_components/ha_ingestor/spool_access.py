@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from .spool import EncodedBatch, Spool, SpoolBatch
+from .spool import EncodedBatch, Spool, SpoolBatch, SpoolError
 from .stats import Stats
 
 _T = TypeVar("_T")
@@ -21,6 +21,7 @@ _T = TypeVar("_T")
 class SpoolHooks(Protocol):
     def spool_dropped(self, points: int) -> None: ...
     def spool_recovered(self, moved_to: str) -> None: ...
+    def spool_writes_changed(self, working: bool, error: str | None) -> None: ...
 
 
 class SpoolAccess:
@@ -31,6 +32,8 @@ class SpoolAccess:
         self.points = spool.pending_points
         self._unreadable_seen = spool.unreadable_points
         self._recovered_seen = spool.recovered_from  # at open: the runtime says so at start
+        self._writes_working: bool | None = None  # unknown until the first write
+        self._closing = False
         self._lock = asyncio.Lock()
 
     async def _call(
@@ -52,7 +55,28 @@ class SpoolAccess:
     ) -> _T:
         """A call that changes the spool: shielded, so it and its bookkeeping complete even
         when the caller is cancelled (shutdown)."""
-        return await asyncio.shield(self._call(func, *args, done=done))
+        return await asyncio.shield(self._write(func, *args, done=done))
+
+    async def _write(
+        self, func: Callable[..., _T], *args: Any, done: Callable[[_T], None] | None = None
+    ) -> _T:
+        """Say when writes start failing (a full disk) and when they work again. Reads do
+        not count: on a full disk they still work, and the issue would come and go."""
+        recovered = self.spool.recovered_from
+        try:
+            result = await self._call(func, *args, done=done)
+        except SpoolError as err:
+            # A damaged file moved aside is said by spool_recovered; at shutdown, nobody asks.
+            if not self._closing and self.spool.recovered_from == recovered:
+                self._writes_changed(False, str(err))
+            raise
+        self._writes_changed(True, None)
+        return result
+
+    def _writes_changed(self, working: bool, error: str | None) -> None:
+        if working is not self._writes_working:
+            self._writes_working = working
+            self._hooks.spool_writes_changed(working, error)
 
     def _count_unreadable(self) -> None:
         """Points the spool had to discard (a damaged row or file) are dropped, with a reason;
@@ -100,4 +124,5 @@ class SpoolAccess:
         await self._change(self.spool.add_dead_letters, items)
 
     async def close(self) -> None:
+        self._closing = True
         await self._call(self.spool.close)

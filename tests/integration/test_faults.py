@@ -35,10 +35,12 @@ from custom_components.ha_ingestor.health import (
     ISSUE_DEAD_LETTERS,
     ISSUE_SPOOL_FULL,
     ISSUE_SPOOL_RECOVERED,
+    ISSUE_SPOOL_UNWRITABLE,
     ISSUE_TARGET_MISSING,
     issue_id,
 )
 from custom_components.ha_ingestor.runtime import spool_path
+from custom_components.ha_ingestor.spool import Spool
 from tests.helpers import (
     FakeServer,
     async_wait_until,
@@ -277,6 +279,50 @@ async def test_a_spool_damaged_while_stopped_counts_its_points_as_unreadable(
     )
     assert dict(stats.dropped) == {"spool_unreadable": 300}
     assert stats.received == 300 and entry.runtime_data.pipeline.pending == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def limit_spool_file(spool: Spool, pages: int | None) -> None:
+    """SQLite's own page limit on the spool's file: at its current size, every write that
+    needs a new page fails as on a full disk (SQLITE_FULL); None lifts it."""
+    with spool._lock:
+        conn = spool._conn
+        assert conn is not None
+        if pages is None:
+            pages = 1 << 30
+        conn.execute(f"PRAGMA max_page_count={pages}")
+
+
+async def test_a_full_disk_raises_an_issue_that_clears_itself_and_loses_nothing(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """InfluxDB is down and the spool cannot grow: the repair issue says so (it was only in
+    the log, while the points piled up in memory); once there is room it closes."""
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    pipeline = entry.runtime_data.pipeline
+    spool = pipeline.spool
+    pages = await hass.async_add_executor_job(
+        lambda: spool._conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
+    )
+    await hass.async_add_executor_job(limit_spool_file, spool, pages)
+    await fire_numbered(hass, 0, 500)
+    issues = ir.async_get(hass)
+    key = issue_id(ISSUE_SPOOL_UNWRITABLE, entry)
+    await async_wait_until(lambda: issues.async_get_issue(DOMAIN, key), "the repair issue")
+    issue = issues.async_get_issue(DOMAIN, key)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert "database or disk is full" in issue.translation_placeholders["error"]  # type: ignore[index]
+    stats = pipeline.stats
+    assert stats.received == 500 and pipeline.pending == 500  # in memory, none dropped
+    assert spool.pending_points < 500
+    await hass.async_add_executor_job(limit_spool_file, spool, None)  # room on the disk
+    await async_wait_until(
+        lambda: issues.async_get_issue(DOMAIN, key) is None and spool.pending_points == 500,
+        "the issue closed, every point in the spool",
+    )
+    assert stats.dropped_total == 0
     await hass.config_entries.async_unload(entry.entry_id)
 
 

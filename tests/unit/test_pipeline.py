@@ -513,6 +513,8 @@ async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness
     )
     assert accounted(p) == 3_000
     assert p.stats.dropped_total == 0
+    # said once when writes failed (a repair issue), once when they worked again
+    assert harness.hooks.spool_writes == [(False, "disk full"), (True, None)]
     await p.async_stop()
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 3_000
