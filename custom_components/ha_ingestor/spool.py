@@ -24,8 +24,8 @@ API
     After a full / partial write. ``replace`` keeps the batch's place in the order. Both return
     False (and do nothing) when the batch is gone, e.g. dropped while it was being written.
 ``add_dead_letters([(line, reason), ...])``, ``dead_letters(limit) -> list[DeadLetter]``
-    (newest first), ``clear_dead_letters() -> int``. Only the newest ``MAX_DEAD_LETTERS`` rows
-    are kept.
+    (newest first), ``clear_dead_letters() -> int``. Only the newest ``MAX_DEAD_LETTERS`` rows,
+    and ``MAX_DEAD_LETTER_BYTES`` of their text, are kept (the newest row in any case).
 Counters (cheap, kept in memory): ``pending_points``, ``pending_batches``, ``size_bytes``,
 ``dead_letter_count``; lifetime counters persisted in the file: ``dropped_points``,
 ``unreadable_points``.
@@ -106,6 +106,10 @@ _COMPRESS_LEVEL: Final = 1  # level 1: most of the size win for a fraction of th
 _META_DROPPED: Final = "dropped_points"
 _META_UNREADABLE: Final = "unreadable_points"
 MAX_DEAD_LETTERS: Final = 10_000  # newest rejected points kept for diagnostics
+# ... and at most this much text: an entity with a 60 kB attribute that is rejected at every
+# update would otherwise fill 600 MB with the same point (the spool size does not bound these).
+MAX_DEAD_LETTER_BYTES: Final = 16 * 1024 * 1024
+_LETTER_BYTES: Final = "length(CAST(line AS BLOB)) + length(CAST(reason AS BLOB))"
 
 # SQLite result codes that mean "this file is damaged", as opposed to busy, locked or I/O.
 _CORRUPT_CODES: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -218,6 +222,7 @@ class Spool:
         self._batches = 0
         self._size = 0
         self._dead = 0
+        self._dead_bytes = 0
         self._meta: dict[str, int] = {}
         # Lifetime counters to carry into a fresh file, while the connection is lost to damage
         # and not yet re-established (the move aside or the new file failed); None otherwise.
@@ -296,7 +301,10 @@ class Spool:
             "SELECT count(*), coalesce(sum(points), 0), coalesce(sum(nbytes), 0) FROM batches"
         ).fetchone()
         self._batches, self._points, self._size = int(row[0]), int(row[1]), int(row[2])
-        self._dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+        row = conn.execute(
+            f"SELECT count(*), coalesce(sum({_LETTER_BYTES}), 0) FROM dead_letters"
+        ).fetchone()
+        self._dead, self._dead_bytes = int(row[0]), int(row[1])
         self._meta = {str(k): int(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
     def _reconnect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
@@ -344,7 +352,7 @@ class Spool:
         if lost:
             carry[_META_UNREADABLE] = carry.get(_META_UNREADABLE, 0) + lost
         self._meta = carry
-        self._points = self._batches = self._size = self._dead = 0
+        self._points = self._batches = self._size = self._dead = self._dead_bytes = 0
         _LOGGER.warning(
             "Spool %s is damaged (%s); moved it to %s and started an empty spool "
             "(%d pending points lost)",
@@ -576,25 +584,37 @@ class Spool:
     # ----------------------------------------------------------------- dead letters
 
     def add_dead_letters(self, items: Sequence[tuple[str, str]]) -> None:
-        """Keep rejected points as (line, reason); only the newest ``MAX_DEAD_LETTERS`` stay."""
+        """Keep rejected points as (line, reason); the oldest go beyond the bounds."""
         if not items:
             return
         now = time.time()
+        rows = [(now, _as_sent(reason), _as_sent(line)) for line, reason in items]
+        added = sum(len(reason.encode()) + len(line.encode()) for _, reason, line in rows)
         with self._locked() as conn:
-            evicted = 0
             with self._transaction(conn):
                 conn.executemany(
-                    "INSERT INTO dead_letters(created, reason, line) VALUES(?, ?, ?)",
-                    [(now, _as_sent(reason), _as_sent(line)) for line, reason in items],
+                    "INSERT INTO dead_letters(created, reason, line) VALUES(?, ?, ?)", rows
                 )
-                excess = self._dead + len(items) - MAX_DEAD_LETTERS
-                if excess > 0:
-                    evicted = conn.execute(
-                        "DELETE FROM dead_letters WHERE id IN "
-                        "(SELECT id FROM dead_letters ORDER BY id LIMIT ?)",
-                        (excess,),
-                    ).rowcount
-            self._dead += len(items) - evicted
+                count, size = self._evict_dead_letters(
+                    conn, self._dead + len(rows), self._dead_bytes + added
+                )
+            self._dead, self._dead_bytes = count, size
+
+    @staticmethod
+    def _evict_dead_letters(conn: sqlite3.Connection, count: int, size: int) -> tuple[int, int]:
+        """Delete the oldest dead letters until both bounds hold; the new count and size."""
+        if count <= MAX_DEAD_LETTERS and size <= MAX_DEAD_LETTER_BYTES:
+            return count, size
+        last = None
+        cursor = conn.execute(f"SELECT id, {_LETTER_BYTES} FROM dead_letters ORDER BY id")
+        for row_id, nbytes in cursor:
+            if count == 1 or (count <= MAX_DEAD_LETTERS and size <= MAX_DEAD_LETTER_BYTES):
+                break
+            last, count, size = row_id, count - 1, size - nbytes
+        cursor.close()
+        if last is not None:
+            conn.execute("DELETE FROM dead_letters WHERE id <= ?", (last,))
+        return count, size
 
     def dead_letters(self, limit: int = 20) -> list[DeadLetter]:
         """Return up to ``limit`` dead letters, newest first."""
@@ -610,7 +630,7 @@ class Spool:
         with self._locked() as conn:
             with self._transaction(conn):
                 count = conn.execute("DELETE FROM dead_letters").rowcount
-            self._dead = 0
+            self._dead = self._dead_bytes = 0
             return count
 
     # ----------------------------------------------------------------- counters

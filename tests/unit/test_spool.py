@@ -397,6 +397,28 @@ def test_dead_letters_bounded_newest_first(spool: Spool) -> None:
     assert spool.dead_letters() == []
 
 
+def test_dead_letters_bounded_by_size_across_opens(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large point rejected at every update once filled the disk with copies of itself: the
+    count bound alone let 10,000 of them stay."""
+    monkeypatch.setattr(spool_module, "MAX_DEAD_LETTER_BYTES", 1_000)
+    big = [(f'm,e=é{i} f="{"x" * 290}"', "conflict") for i in range(5)]  # 310 bytes each
+    with closing(Spool(path, BIG)) as spool:
+        spool.add_dead_letters(big[:2])
+        spool.add_dead_letters(big[2:4])  # 1,240 bytes: the oldest goes
+        assert [d.line for d in spool.dead_letters(10)] == [line for line, _ in big[3:0:-1]]
+    with closing(Spool(path, BIG)) as spool:  # the size is counted from the file
+        spool.add_dead_letters(big[4:])
+        assert [d.line for d in spool.dead_letters(10)] == [line for line, _ in big[4:1:-1]]
+        assert spool.dead_letter_count == 3
+        huge = 'm f="' + "y" * 5_000 + '"'
+        spool.add_dead_letters([(huge, "too big")])  # over the bound alone: it is kept
+        assert [(d.line, d.reason) for d in spool.dead_letters(10)] == [(huge, "too big")]
+        spool.add_dead_letters([("m v=1", "r")])
+        assert [d.line for d in spool.dead_letters(10)] == ["m v=1"]
+
+
 # ---------------------------------------------------------------- damaged files
 
 
