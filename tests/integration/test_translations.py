@@ -13,7 +13,7 @@ import voluptuous as vol
 import yaml
 
 from custom_components.ha_ingestor.const import DOMAIN
-from tests.helpers import closed_port_url, setup_entry, v1_entry
+from tests.helpers import async_wait_until, closed_port_url, setup_entry, v1_entry
 
 from .translations import INTEGRATION, TranslationCheck
 
@@ -89,11 +89,19 @@ async def test_issues_and_entities_are_checked(
         hass, DOMAIN, "x", is_fixable=False, severity=ir.IssueSeverity.ERROR, translation_key="nope"
     )
     _drop(check_translations, "entity.binary_sensor")
+    _drop(check_translations, "entity.sensor.pending.state_attributes.spooled")
     await setup_entry(hass, v1_entry(closed_port_url(), "db"))
     assert "strings.json lacks issues.nope.title" in check_translations.problems
     assert any(
         p.startswith("strings.json lacks entity.binary_sensor.")
         for p in check_translations.problems
+    )
+    await async_wait_until(
+        lambda: (
+            "strings.json lacks entity.sensor.pending.state_attributes.spooled.name"
+            in check_translations.problems
+        ),
+        "the Pending sensor's attributes written",
     )
     check_translations.problems.clear()
     for entry in hass.config_entries.async_entries(DOMAIN):

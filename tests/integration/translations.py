@@ -3,7 +3,8 @@
 Instead of reading the source for keys, it watches what actually happens: every flow result
 (form errors, abort reasons, steps, fields, menu options, selector options), every exception
 the integration constructs, every repair issue and every entity it registers. Each key must
-exist in strings.json and its placeholders must be provided. The conftest's autouse fixture
+exist in strings.json and its placeholders must be provided; so must the name of every attribute
+an entity of ours writes, and its value where strings.json lists the values. The conftest's autouse fixture
 fails the test that produced a missing one. (The idea is HA core's ``check_translations``.)
 """
 
@@ -24,6 +25,7 @@ from homeassistant.config_entries import ConfigEntriesFlowManager, OptionsFlowMa
 from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.selector import SelectSelector
 import voluptuous as vol
 
@@ -168,6 +170,18 @@ class TranslationCheck:
         for option in (entry.capabilities or {}).get("options") or ():
             self.need(f"{base}.state.{option}")
 
+    def entity_state(self, entity: Entity) -> None:
+        """The attributes of a state one of our entities wrote: names, and listed values."""
+        platform = entity.platform
+        if platform is None or platform.platform_name != DOMAIN or not entity.translation_key:
+            return
+        base = f"entity.{platform.domain}.{entity.translation_key}.state_attributes"
+        for name, value in (entity.extra_state_attributes or {}).items():
+            self.need(f"{base}.{name}.name")
+            states = self._text(f"{base}.{name}.state")
+            if isinstance(states, dict) and str(value) not in states:
+                self._add(f"strings.json lacks {base}.{name}.state.{value}")
+
 
 def _our_caller() -> str | None:
     """file:line in the integration that constructs the exception being initialised, if any."""
@@ -191,6 +205,7 @@ def watching(check: TranslationCheck) -> Iterator[None]:
     init_error = HomeAssistantError.__init__
     create_issue = ir.IssueRegistry.async_get_or_create
     create_entity = er.EntityRegistry.async_get_or_create
+    write_state = Entity._async_write_ha_state
 
     async def _handle_step(self: FlowManager, flow: FlowHandler, *args: Any) -> Any:
         result = await handle_step(self, flow, *args)
@@ -211,8 +226,13 @@ def watching(check: TranslationCheck) -> Iterator[None]:
         check.entity(entry)
         return entry
 
+    def _write_state(self: Entity) -> None:
+        write_state(self)
+        check.entity_state(self)
+
     with (
         patch.object(FlowManager, "_async_handle_step", _handle_step),
+        patch.object(Entity, "_async_write_ha_state", _write_state),
         patch.object(HomeAssistantError, "__init__", _init_error),
         patch.object(ir.IssueRegistry, "async_get_or_create", _create_issue),
         patch.object(er.EntityRegistry, "async_get_or_create", _create_entity),
