@@ -17,7 +17,7 @@ from .compat import OPTIONS_FLOW_RELOADS
 from .const import DOMAIN
 from .coordinator import sports_store
 from .gap_repair import gap_issue_id
-from .health import HEALTH_ISSUES, issue_id
+from .health import HEALTH_ISSUES, RUNTIME_ISSUES, issue_id
 from .migration import async_migrate_entry
 from .runtime import (
     IngestorConfigEntry,
@@ -80,6 +80,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
     if unloaded:
         runtime = entry.runtime_data
         await runtime.async_stop(hand_over=runtime.reloading())
+        if entry.disabled_by is not None:
+            for kind in RUNTIME_ISSUES:
+                ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry))
     return unloaded
 
 

@@ -25,6 +25,9 @@ HEALTH_ISSUES = (
     ISSUE_SPOOL_RECOVERED,
     ISSUE_SPOOL_UNWRITABLE,
 )
+# About what the running entry sees now: gone when it is disabled (it sees nothing then), and
+# raised again once it runs, if still true. The others report what happened.
+RUNTIME_ISSUES = (ISSUE_TARGET_MISSING, ISSUE_SPOOL_FULL, ISSUE_SPOOL_UNWRITABLE)
 
 
 def issue_id(kind: str, entry: ConfigEntry) -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from homeassistant.components.diagnostics import REDACTED
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -43,6 +43,7 @@ from custom_components.ha_ingestor.const import (
 from custom_components.ha_ingestor.entity import target_model
 from custom_components.ha_ingestor.health import (
     ISSUE_SPOOL_RECOVERED,
+    ISSUE_SPOOL_UNWRITABLE,
     ISSUE_TARGET_MISSING,
     issue_id,
 )
@@ -136,6 +137,25 @@ async def test_a_deleted_entry_takes_its_repair_issues_along(
         assert issues.async_get_issue(DOMAIN, issue_id(kind, gone)) is None
         assert issues.async_get_issue(DOMAIN, issue_id(kind, keep)) is not None
     await hass.config_entries.async_unload(keep.entry_id)
+
+
+async def test_a_disabled_entry_drops_the_issues_about_its_running_state(
+    hass: HomeAssistant, fake_v2: FakeServer[FakeInfluxDB2]
+) -> None:
+    """A missing bucket or a full spool stayed in Settings -> Repairs for an entry the user
+    had disabled; what happened (a damaged spool moved aside) stays."""
+    entry = v2_entry(fake_v2.url)
+    await setup_entry(hass, entry)
+    health = entry.runtime_data.health
+    health.target_missing("bucket not found")
+    health.spool_writes_changed(False, "database or disk is full")
+    health.spool_recovered("/config/ha_ingestor/spool.db.damaged")
+    assert await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    issues = ir.async_get(hass)
+    for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_UNWRITABLE):
+        assert issues.async_get_issue(DOMAIN, issue_id(kind, entry)) is None
+    assert issues.async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_RECOVERED, entry)) is not None
 
 
 async def test_flush_of_every_entry_goes_past_one_that_fails(
