@@ -259,9 +259,8 @@ class SportsCoordinator(DataUpdateCoordinator[dict[str, espn.Game | None]]):
             return await self._update()
 
     async def _update(self) -> dict[str, espn.Game | None]:
-        session = async_get_clientsession(self.hass)
         by_league = {
-            league: await fetch_scoreboard(session, league, self._espn_base)
+            league: await fetch_scoreboard(self.hass, league, self._espn_base)
             for league in dict.fromkeys(team.league for team in self.teams)
         }
         current: dict[str, espn.Game | None] = {

@@ -66,15 +66,25 @@ async def fetch_owm(
         raise failed("owm_bad_response", error=str(err)) from err
 
 
+def _parse_scoreboard(body: bytes, league: str) -> list[espn.Game]:
+    return espn.parse_scoreboard(espn.loads(body), league)
+
+
+def _parse_teams(body: bytes) -> list[espn.Team]:
+    return espn.parse_teams(espn.loads(body))
+
+
 async def fetch_scoreboard(
-    session: aiohttp.ClientSession, league: str, base: str = espn.DEFAULT_BASE
+    hass: HomeAssistant, league: str, base: str = espn.DEFAULT_BASE
 ) -> list[espn.Game]:
-    """Today's games of a league."""
+    """Today's games of a league. Parsed in the executor: a college division's scoreboard
+    (150 basketball games on a Saturday) runs to megabytes."""
+    session = async_get_clientsession(hass)
     status, body = await fetch_json(session, espn.scoreboard_url(league, base))
     if status != 200:
         raise failed("espn_http_error", league=league, status=str(status))
     try:
-        return espn.parse_scoreboard(espn.loads(body), league)
+        return await hass.async_add_executor_job(_parse_scoreboard, body, league)
     except espn.EspnError as err:
         raise failed("espn_bad_response", league=league, error=str(err)) from err
 
@@ -86,8 +96,8 @@ async def async_fetch_teams(
     session = async_get_clientsession(hass)
     status, body = await fetch_json(session, espn.teams_url(league, espn_base))
     if status == 200:
-        try:
-            teams = espn.parse_teams(espn.loads(body))
+        try:  # a college league's ~700 teams are megabytes too
+            teams = await hass.async_add_executor_job(_parse_teams, body)
         except espn.EspnError:
             teams = []
         if teams:

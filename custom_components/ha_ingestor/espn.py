@@ -107,23 +107,52 @@ class EspnError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class League:
-    """An ESPN league: ``sport``/``league`` are the URL path segments."""
+    """An ESPN league: ``sport``/``league`` are the URL path segments.
+
+    ``scoreboard_query`` and ``teams_query`` are for college leagues, whose scoreboard lists only
+    the ranked and featured games unless asked for a division (``groups``: 80 is FBS, 50
+    Division I basketball), and whose teams list stops at a short page unless asked for more
+    (``limit``). Without them a followed unranked team never had a game.
+    """
 
     key: str
     sport: str
     league: str
     name: str
+    scoreboard_query: str = ""
+    teams_query: str = ""
 
 
 LEAGUES: Final[dict[str, League]] = {
     league.key: league
     for league in (
         League("nfl", "football", "nfl", "NFL"),
-        League("ncaaf", "football", "college-football", "NCAA Football"),
+        League(
+            "ncaaf",
+            "football",
+            "college-football",
+            "NCAA Football",
+            scoreboard_query="groups=80&limit=400",
+            teams_query="limit=1000",
+        ),
         League("nba", "basketball", "nba", "NBA"),
         League("wnba", "basketball", "wnba", "WNBA"),
-        League("ncaam", "basketball", "mens-college-basketball", "NCAA Men's Basketball"),
-        League("ncaaw", "basketball", "womens-college-basketball", "NCAA Women's Basketball"),
+        League(
+            "ncaam",
+            "basketball",
+            "mens-college-basketball",
+            "NCAA Men's Basketball",
+            scoreboard_query="groups=50&limit=400",
+            teams_query="limit=1000",
+        ),
+        League(
+            "ncaaw",
+            "basketball",
+            "womens-college-basketball",
+            "NCAA Women's Basketball",
+            scoreboard_query="groups=50&limit=400",
+            teams_query="limit=1000",
+        ),
         League("mlb", "baseball", "mlb", "MLB"),
         League("nhl", "hockey", "nhl", "NHL"),
         League("mls", "soccer", "usa.1", "MLS"),
@@ -153,14 +182,20 @@ def _league_base(league: League | str, base: str) -> str:
     return f"{base.rstrip('/')}/{found.sport}/{found.league}"
 
 
+def _with_query(url: str, query: str) -> str:
+    return f"{url}?{query}" if query else url
+
+
 def scoreboard_url(league: League | str, base: str = DEFAULT_BASE) -> str:
-    """Today's scoreboard of a league."""
-    return f"{_league_base(league, base)}/scoreboard"
+    """Today's scoreboard of a league: every game of its division."""
+    found = get_league(league)
+    return _with_query(f"{_league_base(found, base)}/scoreboard", found.scoreboard_query)
 
 
 def teams_url(league: League | str, base: str = DEFAULT_BASE) -> str:
     """Every team of a league (for a team picker)."""
-    return f"{_league_base(league, base)}/teams"
+    found = get_league(league)
+    return _with_query(f"{_league_base(found, base)}/teams", found.teams_query)
 
 
 def team_url(league: League | str, team_id: str, base: str = DEFAULT_BASE) -> str:

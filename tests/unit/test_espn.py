@@ -77,6 +77,31 @@ def test_urls() -> None:
         espn.scoreboard_url("curling")
 
 
+@pytest.mark.parametrize(
+    ("key", "scoreboard", "teams"),
+    [
+        ("ncaaf", "football/college-football/scoreboard?groups=80&limit=400", "limit=1000"),
+        (
+            "ncaam",
+            "basketball/mens-college-basketball/scoreboard?groups=50&limit=400",
+            "limit=1000",
+        ),
+        (
+            "ncaaw",
+            "basketball/womens-college-basketball/scoreboard?groups=50&limit=400",
+            "limit=1000",
+        ),
+    ],
+)
+def test_college_leagues_ask_for_the_whole_division(key: str, scoreboard: str, teams: str) -> None:
+    """Without a division ESPN's college scoreboard lists only ranked and featured games, and
+    its teams list a short page: an unranked followed team never had a game."""
+    base = "http://h"
+    assert espn.scoreboard_url(key, base=base) == f"{base}/{scoreboard}"
+    assert espn.teams_url(key, base=base).endswith(f"/teams?{teams}")
+    assert "?" not in espn.scoreboard_url("nfl") + espn.teams_url("nfl")
+
+
 # --- scoreboards ------------------------------------------------------------------------------
 
 
