@@ -74,6 +74,10 @@ def _parse_teams(body: bytes) -> list[espn.Team]:
     return espn.parse_teams(espn.loads(body))
 
 
+def _parse_scoreboard_teams(body: bytes) -> list[espn.Team]:
+    return espn.teams_from_scoreboard(espn.loads(body))
+
+
 async def fetch_scoreboard(
     hass: HomeAssistant, league: str, base: str = espn.DEFAULT_BASE
 ) -> list[espn.Game]:
@@ -106,6 +110,6 @@ async def async_fetch_teams(
     if status != 200:
         raise failed("espn_http_error", league=league, status=str(status))
     try:
-        return espn.teams_from_scoreboard(espn.loads(body))
+        return await hass.async_add_executor_job(_parse_scoreboard_teams, body)
     except espn.EspnError as err:
         raise failed("espn_bad_response", league=league, error=str(err)) from err
