@@ -128,3 +128,9 @@ class HealthReporter:
             ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_SPOOL_UNWRITABLE, self._entry))
         else:
             self._issue(ISSUE_SPOOL_UNWRITABLE, ir.IssueSeverity.ERROR, {"error": error or ""})
+
+    @callback
+    def stopped(self) -> None:
+        """The entry stopped: nothing of it waits in memory (spooled, or counted as dropped).
+        As after a restart (the issue is not persistent), a store that fails raises it again."""
+        ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_SPOOL_UNWRITABLE, self._entry))

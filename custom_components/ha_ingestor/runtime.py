@@ -537,6 +537,7 @@ class IngestorRuntime:
             except Exception as err:  # release the rest, then report
                 errors.append(err)
         await self.pipeline.async_stop()
+        self.health.stopped()
         if handover is not None:
             handover.spooled = self.pipeline.pending
         await self._async_save_counters()

@@ -227,6 +227,9 @@ class Spool:
         # Lifetime counters to carry into a fresh file, while the connection is lost to damage
         # and not yet re-established (the move aside or the new file failed); None otherwise.
         self._carry: dict[str, int] | None = None
+        # Where a move aside that was cut short (its side files went, the database did not)
+        # puts the rest; None otherwise.
+        self._moving: Path | None = None
 
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._reconnect(None)
@@ -309,6 +312,10 @@ class Spool:
 
     def _reconnect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
         """Open the file, moving it aside first if it is damaged; write ``carry`` into it."""
+        if self._moving is not None:
+            # Its WAL is aside already: opened now, the database would lack the batches only
+            # the WAL held, and they would vanish uncounted. The rest follows it instead.
+            return self._start_over("moving it aside was cut short")
         try:
             return self._connect(carry)
         except _DamagedError as err:
@@ -367,21 +374,26 @@ class Spool:
             raise SpoolError(f"cannot create spool {self._path}: {err}") from err
 
     def _move_aside(self) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
+        target = self._moving
+        if target is None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
+            n = 1
+            while target.exists():
+                n += 1
+                target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
         try:
             # Side files go first: a WAL left next to a fresh database would be replayed into it.
             for suffix in _SIDE_FILES:
                 side = self._path.with_name(self._path.name + suffix)
                 if side.exists():
                     side.replace(target.with_name(target.name + suffix))
-            self._path.replace(target)
+                    self._moving = target  # the rest goes there too, even after a failure
+            if self._moving is None or self._path.exists():  # gone since: nothing to wait for
+                self._path.replace(target)
         except OSError as err:
             raise SpoolError(f"cannot move damaged spool {self._path} aside: {err}") from err
+        self._moving = None
         return target
 
     # ----------------------------------------------------------------- plumbing

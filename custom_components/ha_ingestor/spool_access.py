@@ -55,13 +55,20 @@ class SpoolAccess:
     ) -> _T:
         """A call that changes the spool: shielded, so it and its bookkeeping complete even
         when the caller is cancelled (shutdown)."""
+        return await asyncio.shield(self._call(func, *args, done=done))
+
+    async def _store(
+        self, func: Callable[..., _T], *args: Any, done: Callable[[_T], None] | None = None
+    ) -> _T:
+        """A call that stores points (shielded too). Says when storing starts failing (a full
+        disk: the points wait in memory) and when it works again. Other calls do not count:
+        on a full disk a read, a removal (it frees space) or a small dead letter can still
+        work while a batch cannot be stored, and the issue would come and go."""
         return await asyncio.shield(self._write(func, *args, done=done))
 
     async def _write(
         self, func: Callable[..., _T], *args: Any, done: Callable[[_T], None] | None = None
     ) -> _T:
-        """Say when writes start failing (a full disk) and when they work again. Reads do
-        not count: on a full disk they still work, and the issue would come and go."""
         recovered = self.spool.recovered_from
         try:
             result = await self._call(func, *args, done=done)
@@ -104,10 +111,10 @@ class SpoolAccess:
     async def append(self, lines: Sequence[str], done: Callable[[], None]) -> int:
         """Store a batch; `done` runs in the same step as the count of what the spool holds.
         Returns the points dropped to make room (counted here)."""
-        return await self._change(self.spool.append, lines, done=self._stored(done))
+        return await self._store(self.spool.append, lines, done=self._stored(done))
 
     async def append_encoded(self, batch: EncodedBatch, done: Callable[[], None]) -> int:
-        return await self._change(self.spool.append_encoded, batch, done=self._stored(done))
+        return await self._store(self.spool.append_encoded, batch, done=self._stored(done))
 
     async def oldest(self) -> SpoolBatch | None:
         return await self._call(self.spool.oldest)

@@ -326,6 +326,30 @@ async def test_a_full_disk_raises_an_issue_that_clears_itself_and_loses_nothing(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_a_stopped_entry_leaves_no_unwritable_spool_issue(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """Once the entry stops, nothing of it waits in memory: what it held is spooled or
+    counted as dropped. The issue (raised while it ran, and again by the last stores of its
+    stop) stayed about points no longer there, until a later store happened to work; after a
+    restart it is gone (not persistent), so a reload now leaves it as a restart does."""
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    spool = entry.runtime_data.pipeline.spool
+    pages = await hass.async_add_executor_job(
+        lambda: spool._conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
+    )
+    await hass.async_add_executor_job(limit_spool_file, spool, pages)
+    await fire_numbered(hass, 0, 500)
+    issues = ir.async_get(hass)
+    key = issue_id(ISSUE_SPOOL_UNWRITABLE, entry)
+    await async_wait_until(lambda: issues.async_get_issue(DOMAIN, key), "the repair issue")
+    stats = entry.runtime_data.stats
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert issues.async_get_issue(DOMAIN, key) is None
+    assert stats.dropped["spool_error"] > 0  # what the full spool could not take, counted
+
+
 async def test_missing_bucket_raises_an_issue_that_clears_itself(
     hass: HomeAssistant, fake_v2: FakeServer
 ) -> None:

@@ -17,6 +17,7 @@ from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.coordinator import snapshot
 from custom_components.ha_ingestor.pipeline import Pipeline, PipelineConfig
 from custom_components.ha_ingestor.spool import EncodedBatch, Spool, SpoolError, encode_batch
+from custom_components.ha_ingestor.spool_access import SpoolAccess
 from custom_components.ha_ingestor.stats import Stats
 from custom_components.ha_ingestor.writer import InfluxWriter, Outcome, Target, WriteResult
 from tests.fake_influxdb2 import FakeInfluxDB2
@@ -519,6 +520,35 @@ async def test_spool_errors_keep_spilled_points_in_memory_until_it_works(harness
     reopened = Spool(harness.tmp / "spool.db", 50_000_000)
     assert reopened.pending_points == 3_000
     reopened.close()
+
+
+async def test_only_storing_points_says_whether_the_spool_is_writable(tmp_path: Path) -> None:
+    """On a full disk a removal (it frees space) or a small dead letter can work while a
+    batch still cannot be stored: that closed the repair issue while the points waited in
+    memory, and the next store raised it again, each time the replay removed a batch."""
+    spool = Spool(tmp_path / "spool.db", 50_000_000, synchronous="NORMAL")
+    hooks = Hooks()
+    access = SpoolAccess(spool, Stats(), hooks)
+    for n in range(2):
+        await access.append([f"m v={n}"], lambda: None)
+    real_append = spool.append_encoded
+
+    def full(batch: EncodedBatch) -> int:
+        raise SpoolError("database or disk is full")
+
+    spool.append_encoded = full  # type: ignore[method-assign]
+    for _ in range(2):
+        with pytest.raises(SpoolError):
+            await access.append(["m v=9"], lambda: None)
+        batch = await access.oldest()
+        assert batch is not None
+        assert await access.remove(batch.batch_id, lambda found: None)
+        await access.add_dead_letters([("m v=x", "HTTP 400: bad")])
+    assert hooks.spool_writes == [(True, None), (False, "database or disk is full")]
+    spool.append_encoded = real_append  # type: ignore[method-assign]
+    await access.append(["m v=9"], lambda: None)
+    assert hooks.spool_writes[-1] == (True, None)
+    await access.close()
 
 
 async def test_stop_while_down_puts_every_queued_point_on_disk(harness: Harness) -> None:

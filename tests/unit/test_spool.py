@@ -557,6 +557,38 @@ def test_a_failed_new_file_is_retried_by_the_next_call(
         assert (spool.unreadable_points, spool.pending_points) == (20, 1)
 
 
+def test_a_move_aside_cut_short_is_finished_not_reopened(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The WAL went aside, the database did not (a full disk, whose checkpoint at close also
+    failed): the next call reopened the database without its WAL, so the batches only the
+    WAL held vanished, neither pending nor counted as unreadable."""
+    with closing(Spool(path, BIG)) as spool:
+        spool.append(make_lines("a", 20))
+        assert spool._conn is not None
+        # As on a full disk: closing the connection cannot checkpoint, the WAL stays.
+        spool._conn.setconfig(sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, True)
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        real_replace = Path.replace
+        failures = [OSError(28, "No space left on device")]
+
+        def replace(self: Path, target: Path) -> Path:
+            if self == path and failures:
+                raise failures.pop()
+            return real_replace(self, target)
+
+        monkeypatch.setattr(Path, "replace", replace)
+        with pytest.raises(SpoolError, match="No space left"):
+            spool.oldest()
+        assert not path.with_name(path.name + "-wal").exists()  # the WAL went first
+        spool.append(["m v=1"])
+        moved = spool.recovered_from
+        assert moved is not None
+        assert on_disk(moved) == [make_lines("a", 20)]  # the copy is whole, WAL and all
+        assert (spool.pending_points, spool.unreadable_points) == (1, 20)
+        assert on_disk(path) == [["m v=1"]]
+
+
 def test_a_spool_closed_after_a_failed_start_over_stays_closed(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
