@@ -223,6 +223,7 @@ class Spool:
         self._size = 0
         self._dead = 0
         self._dead_bytes = 0
+        self._last_id = 0  # the newest batch id handed out, new files continue after it
         self._meta: dict[str, int] = {}
         # Lifetime counters to carry into a fresh file, while the connection is lost to damage
         # and not yet re-established (the move aside or the new file failed); None otherwise.
@@ -309,6 +310,11 @@ class Spool:
         ).fetchone()
         self._dead, self._dead_bytes = int(row[0]), int(row[1])
         self._meta = {str(k): int(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+        self._last_id = int(
+            conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'batches'"
+            ).fetchone()[0]
+        )
 
     def _reconnect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
         """Open the file, moving it aside first if it is damaged; write ``carry`` into it."""
@@ -322,8 +328,12 @@ class Spool:
             return self._start_over(err)
 
     def _connect(self, carry: dict[str, int] | None) -> sqlite3.Connection:
+        """Open the file; a new one after a start-over (``carry`` set) gets the lifetime
+        counters and continues the batch ids, so the id of a batch the replay is still writing
+        from the old file never names a new batch (its removal would delete one unwritten)."""
+        last_id = self._last_id
         conn = self._open()  # loads the mirrors from the file
-        if carry:
+        if carry is not None and (carry or last_id > self._last_id):
             try:
                 with self._transaction(conn):
                     conn.executemany(
@@ -331,11 +341,19 @@ class Spool:
                         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                         carry.items(),
                     )
+                    if last_id > self._last_id:
+                        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'batches'")
+                        conn.execute(
+                            "INSERT INTO sqlite_sequence(name, seq) VALUES('batches', ?)",
+                            (last_id,),
+                        )
             except sqlite3.Error as err:
                 conn.close()
-                self._meta = carry
+                self._meta, self._last_id = carry, max(last_id, self._last_id)
+                if getattr(err, "sqlite_errorcode", None) in _CORRUPT_CODES:
+                    raise _DamagedError(str(err)) from err  # moved aside by the next call
                 raise SpoolError(f"spool {self._path}: {err}") from err
-            self._meta = carry
+            self._meta, self._last_id = carry, max(last_id, self._last_id)
         self._conn = conn
         self._carry = None
         return conn
@@ -507,10 +525,11 @@ class Spool:
                 excess = self._size + nbytes - self._max_bytes
                 if excess > 0:
                     dropped = self._drop_oldest(conn, excess)
-                conn.execute(
+                row_id = conn.execute(
                     "INSERT INTO batches(created, points, nbytes, fmt, data) VALUES(?, ?, ?, ?, ?)",
                     (time.time(), points, nbytes, fmt, data),
-                )
+                ).lastrowid
+            self._last_id = max(self._last_id, row_id or 0)
             self._batches += 1 - dropped[0]
             self._points += points - dropped[1]
             self._size += nbytes - dropped[2]

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 from hypothesis import given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -601,6 +602,73 @@ def test_a_spool_closed_after_a_failed_start_over_stays_closed(
     with pytest.raises(SpoolError, match="closed"):
         spool.append(["m v=1"])
     assert not path.exists()  # nothing was reopened
+
+
+def test_batch_ids_continue_in_the_file_that_replaces_a_damaged_one(path: Path) -> None:
+    """The replay may still hold a batch of the damaged file when the new one starts: with ids
+    from 1 again, its removal deleted the new file's first batch, never written."""
+    with closing(Spool(path, BIG)) as spool:
+        for n in range(3):
+            spool.append(make_lines(str(n), 5))
+        held = spool.oldest()  # being written to InfluxDB
+        assert held is not None
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        with pytest.raises(SpoolError, match="15 pending"):
+            spool.oldest()
+        spool.append(make_lines("new", 5))
+        assert not spool.remove(held.batch_id)  # written, but its file is gone: nothing to do
+        assert on_disk(path) == [make_lines("new", 5)]
+        assert [b.batch_id for b in spooled(path)] == [4]
+    with closing(Spool(path, BIG)) as spool:  # and so on after a restart
+        spool.append(make_lines("later", 1))
+        assert [b.batch_id for b in spooled(path)] == [4, 5]
+
+
+class MetaUnwritable:
+    """A connection whose writes of the lifetime counters fail as SQLITE_CORRUPT: a new file
+    that passes quick_check but is damaged where they go."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if "INTO meta" in sql:
+            err = sqlite3.DatabaseError("database disk image is malformed")
+            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
+            raise err
+        return self._conn.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_a_new_file_damaged_where_the_counters_go_is_moved_aside_too(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing the carried counters into the new file hit SQLITE_CORRUPT: it was a plain error,
+    so every later call reopened the same file and failed the same way, for good."""
+    with closing(Spool(path, BIG)) as spool:
+        spool.append(make_lines("a", 20))
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        real_open = spool._open
+        damaged: list[int] = []  # the inode of the new file that is damaged
+
+        def open_spool() -> sqlite3.Connection:
+            conn = real_open()
+            inode = path.stat().st_ino
+            if not damaged or damaged[0] == inode:
+                damaged[:] = [inode]
+                return MetaUnwritable(conn)  # type: ignore[return-value]
+            return conn
+
+        monkeypatch.setattr(spool, "_open", open_spool)
+        with pytest.raises(SpoolError):
+            spool.oldest()  # the first file moved aside, the new one found damaged
+        spool.append(["m v=1"])  # the new file is moved aside too, a third one works
+        assert on_disk(path) == [["m v=1"]]
+        assert spool.unreadable_points == 20
+    with closing(Spool(path, BIG)) as spool:
+        assert (spool.unreadable_points, spool.pending_points) == (20, 1)
 
 
 def test_unreadable_batch_is_discarded_not_blocking(spool: Spool, path: Path) -> None:
