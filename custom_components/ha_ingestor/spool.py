@@ -392,15 +392,15 @@ class Spool:
             raise SpoolError(f"cannot create spool {self._path}: {err}") from err
 
     def _move_aside(self) -> Path:
-        target = self._moving
-        if target is None:
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
-            n = 1
-            while target.exists():
-                n += 1
-                target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
         try:
+            target = self._moving
+            if target is None:
+                stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+                target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
+                n = 1
+                while target.exists():
+                    n += 1
+                    target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
             # Side files go first: a WAL left next to a fresh database would be replayed into it.
             for suffix in _SIDE_FILES:
                 side = self._path.with_name(self._path.name + suffix)

@@ -671,6 +671,28 @@ def test_a_new_file_damaged_where_the_counters_go_is_moved_aside_too(
         assert (spool.unreadable_points, spool.pending_points) == (20, 1)
 
 
+def test_a_folder_that_cannot_be_read_is_a_spool_error(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looking for a free name to move a damaged file to can fail too (a permission): it
+    escaped as a bare OSError, which the callers do not expect of the spool."""
+    with closing(Spool(path, BIG)) as spool:
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        real_exists = Path.exists
+
+        def exists(self: Path, **kwargs: Any) -> bool:
+            if ".corrupt-" in self.name:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_exists(self, **kwargs)
+
+        monkeypatch.setattr(Path, "exists", exists)
+        with pytest.raises(SpoolError, match="cannot move damaged spool"):
+            spool.oldest()
+        monkeypatch.undo()
+        spool.append(["m v=1"])  # the next call moves it and goes on
+        assert on_disk(path) == [["m v=1"]]
+
+
 def test_unreadable_batch_is_discarded_not_blocking(spool: Spool, path: Path) -> None:
     for n in range(3):
         spool.append(make_lines(str(n), 10))
