@@ -293,6 +293,21 @@ def limit_spool_file(spool: Spool, pages: int | None) -> None:
         conn.execute(f"PRAGMA max_page_count={pages}")
 
 
+async def fill_the_disk(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """The spool file can grow no more; 500 events while InfluxDB is down: returns the id of
+    the repair issue, once it is raised."""
+    spool = entry.runtime_data.pipeline.spool
+    pages = await hass.async_add_executor_job(
+        lambda: spool._conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
+    )
+    await hass.async_add_executor_job(limit_spool_file, spool, pages)
+    await fire_numbered(hass, 0, 500)
+    key = issue_id(ISSUE_SPOOL_UNWRITABLE, entry)
+    issues = ir.async_get(hass)
+    await async_wait_until(lambda: issues.async_get_issue(DOMAIN, key), "the repair issue")
+    return key
+
+
 async def test_a_full_disk_raises_an_issue_that_clears_itself_and_loses_nothing(
     hass: HomeAssistant, socket_enabled: None
 ) -> None:
@@ -302,14 +317,8 @@ async def test_a_full_disk_raises_an_issue_that_clears_itself_and_loses_nothing(
     await setup_entry(hass, entry)
     pipeline = entry.runtime_data.pipeline
     spool = pipeline.spool
-    pages = await hass.async_add_executor_job(
-        lambda: spool._conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
-    )
-    await hass.async_add_executor_job(limit_spool_file, spool, pages)
-    await fire_numbered(hass, 0, 500)
+    key = await fill_the_disk(hass, entry)
     issues = ir.async_get(hass)
-    key = issue_id(ISSUE_SPOOL_UNWRITABLE, entry)
-    await async_wait_until(lambda: issues.async_get_issue(DOMAIN, key), "the repair issue")
     issue = issues.async_get_issue(DOMAIN, key)
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.ERROR
@@ -335,15 +344,8 @@ async def test_a_stopped_entry_leaves_no_unwritable_spool_issue(
     restart it is gone (not persistent), so a reload now leaves it as a restart does."""
     entry = v1_entry(closed_port_url(), "faults")
     await setup_entry(hass, entry)
-    spool = entry.runtime_data.pipeline.spool
-    pages = await hass.async_add_executor_job(
-        lambda: spool._conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[union-attr]
-    )
-    await hass.async_add_executor_job(limit_spool_file, spool, pages)
-    await fire_numbered(hass, 0, 500)
+    key = await fill_the_disk(hass, entry)
     issues = ir.async_get(hass)
-    key = issue_id(ISSUE_SPOOL_UNWRITABLE, entry)
-    await async_wait_until(lambda: issues.async_get_issue(DOMAIN, key), "the repair issue")
     stats = entry.runtime_data.stats
     await hass.config_entries.async_unload(entry.entry_id)
     assert issues.async_get_issue(DOMAIN, key) is None
