@@ -201,6 +201,7 @@ def async_discard_handover(hass: HomeAssistant, entry_id: str) -> None:
 
 async def _async_end_handover(
     hass: HomeAssistant,
+    entry: ConfigEntry,
     handover: Handover,
     store: Store[dict[str, Any]],
     spool: Spool | None,
@@ -217,9 +218,12 @@ async def _async_end_handover(
     stats = handover.stats
     pending = handover.spooled
     if spool is not None:
+        if spool.recovered_from is not None:  # damaged since the old pipeline closed it
+            stats.dropped["spool_unreadable"] += max(0, pending - spool.pending_points)
+            HealthReporter(hass, entry).spool_recovered(str(spool.recovered_from))
         try:
-            if held:
-                await hass.async_add_executor_job(spool.append, held)
+            if held and (full := await hass.async_add_executor_job(spool.append, held)):
+                stats.dropped["spool_full"] += full  # the oldest, to make room
             held = []
             pending = spool.pending_points
         except SpoolError as err:
@@ -263,7 +267,7 @@ async def _async_end_unclaimed(
                 except ConfigEntryNotReady as err:
                     _LOGGER.error("Could not open the spool of %s: %s", entry.title, err)
             try:
-                await _async_end_handover(hass, handover, store, spool, reason="spool_error")
+                await _async_end_handover(hass, entry, handover, store, spool, reason="spool_error")
             finally:
                 if spool is not None:
                     await hass.async_add_executor_job(spool.close)
@@ -399,7 +403,7 @@ class IngestorRuntime:
             spool = await _async_open_spool(hass, entry, options)
         except BaseException:
             if handover is not None:
-                await _async_end_handover(hass, handover, store, None)
+                await _async_end_handover(hass, entry, handover, store, None)
             raise
         try:
             if handover is not None:
@@ -413,7 +417,7 @@ class IngestorRuntime:
             return cls(hass, entry, options, spool, stats, store, handover)
         except BaseException:
             if handover is not None:
-                await _async_end_handover(hass, handover, store, spool)
+                await _async_end_handover(hass, entry, handover, store, spool)
             await hass.async_add_executor_job(spool.close)
             raise
 

@@ -16,6 +16,7 @@ from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_STATE_CHANGED
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -33,6 +34,7 @@ from custom_components.ha_ingestor.const import (
     STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
+from custom_components.ha_ingestor.health import ISSUE_SPOOL_RECOVERED, issue_id
 from custom_components.ha_ingestor.runtime import (
     HANDOVER_HOLD,
     HANDOVERS,
@@ -392,6 +394,31 @@ async def test_a_handover_nobody_takes_stops_capturing_within_its_bound(
     assert await written_rows(influxdb1, hass, database) == list(range(115))
     assert_accounted(entry)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_spool_damaged_before_a_handover_ends_counts_its_points_as_unreadable(
+    hass: HomeAssistant, hass_storage: dict[str, Any], socket_enabled: None
+) -> None:
+    """The spool the old pipeline left is found damaged when the hand-over no setup took puts
+    what it held there: the points the file held count as spool_unreadable, with the repair
+    issue, as at a setup (they had vanished from pending, counted nowhere)."""
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    fire_now(hass, 0, 100)
+    pipeline = entry.runtime_data.pipeline
+    await async_wait_until(lambda: pipeline.spool.pending_points == 100, "100 points spooled")
+    async with entry.setup_lock:
+        assert await hass.config_entries.async_unload(entry.entry_id, _lock=False)
+        fire_now(hass, 100, 20)  # held
+        path = spool_path(hass, entry)
+        await hass.async_add_executor_job(path.write_bytes, b"not a database " * 1_000)
+        for name in ("-wal", "-shm"):
+            await hass.async_add_executor_job(path.with_name(path.name + name).unlink, True)
+    await hass.async_block_till_done()
+    saved = stored_counters(hass_storage, entry)
+    assert (saved["received"], saved["pending"]) == (120, 20)
+    assert saved["dropped"] == {"spool_unreadable": 100}
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_RECOVERED, entry))
 
 
 @pytest.mark.parametrize("why", ["disabled", "stopping"])
