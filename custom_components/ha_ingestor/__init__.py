@@ -60,8 +60,7 @@ async def _async_options_updated(hass: HomeAssistant, entry: IngestorConfigEntry
     """Options take effect at once: reload the entry (no event is lost across it).
 
     One reload for changes that come together (the weather step saves its key, then the
-    options): a second reload would find the entry as the first left it, and hand nothing
-    over while it reloads.
+    options): a second would find the entry as the first left it, a reload for nothing.
     """
     reloading = hass.data.setdefault(LISTENER_RELOADS, set())
     if entry.entry_id in reloading:
@@ -79,7 +78,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: IngestorConfigEntry) ->
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         runtime = entry.runtime_data
-        await runtime.async_stop(hand_over=runtime.reloading())
+        await runtime.async_stop(hand_over=runtime.may_set_up_again())
         if entry.disabled_by is not None:
             for kind in RUNTIME_ISSUES:
                 ir.async_delete_issue(hass, DOMAIN, issue_id(kind, entry))

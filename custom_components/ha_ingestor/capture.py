@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 import logging
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
@@ -19,6 +19,9 @@ from .schema import CoreCompatEncoder, EventEncoder, StateEncoder, timestamp_us
 from .stats import Stats
 
 _LOGGER = logging.getLogger(__name__)
+
+# Lines a capture holds across a reload, the pipeline's last-resort cap on its own queue.
+HOLD_LIMIT: Final = 1_000_000
 
 # Why a received state change was not written; the diagnostics download explains each count.
 FILTERED_REASONS: dict[str, str] = {
@@ -81,8 +84,17 @@ class Capture:
 
     @callback
     def hold(self) -> None:
-        """Keep listening, but keep the lines here: the entry is reloading."""
-        self._sink = self.held.append
+        """Keep listening, but keep the lines here: the entry is reloading. Past HOLD_LIMIT
+        a line is dropped (``queue_full``), as the pipeline's full queue drops it."""
+        held, dropped, limit = self.held, self.stats.dropped, HOLD_LIMIT
+
+        def keep(line: str) -> None:
+            if len(held) < limit:
+                held.append(line)
+            else:
+                dropped["queue_full"] += 1
+
+        self._sink = keep
 
     @callback
     def hand_over(self, sink: Callable[[str], None]) -> None:

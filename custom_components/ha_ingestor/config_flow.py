@@ -100,7 +100,7 @@ from .identity import (
     same_target,
 )
 from .migration import MINOR_VERSION
-from .runtime import cleaned, expect_reload, target_from_data
+from .runtime import cleaned, target_from_data
 from .sports import FollowedTeam
 from .writer import CheckError, InfluxWriter
 
@@ -263,12 +263,12 @@ class IngestorConfigFlow(ConfigFlow, domain=DOMAIN):
         data: Mapping[str, Any],
         title: str | UndefinedType = UNDEFINED,
     ) -> ConfigFlowResult:
-        """Save and reload once, handing the capture over (nothing fired meanwhile is lost).
+        """Save and reload once (the reload hands the capture over: nothing fired meanwhile
+        is lost).
 
         Before Home Assistant 2025.8 our update listener reloads a loaded entry that changed,
-        so the flow's own reload would come on top: a second one, finding the entry unchanged.
+        so the flow's own reload would come on top: a second one, for nothing.
         """
-        expect_reload(self.hass, entry.entry_id)
         if OPTIONS_FLOW_RELOADS:
             return self.async_update_reload_and_abort(entry, title=title, data=data)
         listening = entry.state is ConfigEntryState.LOADED  # its listener reloads it (eagerly)

@@ -4,16 +4,19 @@
 starts the pipeline, capture, coordinators and timers, each registering how it is released;
 ``async_stop`` releases whatever was started, in reverse, also when a later setup step raised.
 
-Across a reload after an options (or data) change, the old capture keeps listening and holds
-its lines in memory until the new runtime has subscribed, then hands them over, so the events
-fired while the entry reloads are not lost. The counters travel with them.
+Across a reload (any: options, reauth, reconfigure, the Reload button) the old capture keeps
+listening and holds its lines in memory until the new runtime has subscribed, then hands them
+over, so the events fired while the entry reloads are not lost. The counters travel with them.
+An unload cannot tell a reload's from any other, so every unload hands over unless it disables
+the entry or Home Assistant is stopping; a hand-over no setup takes ends by itself (see
+``_async_end_unclaimed``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 import inspect
 import logging
 from pathlib import Path
@@ -28,10 +31,10 @@ from homeassistant.const import (
     CONF_USERNAME,
     CONF_VERIFY_SSL,
 )
-from homeassistant.core import HassJob, HomeAssistant, callback
+from homeassistant.core import CoreState, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
@@ -121,14 +124,12 @@ class Handover:
 
 HANDOVERS: HassKey[dict[str, Handover]] = HassKey(f"{DOMAIN}_handovers")
 PROBE_TIMEOUT: Final = 5.0  # seconds the setup waits to learn whether it is VictoriaMetrics
-# Entries a flow of ours is about to reload: their next unload hands over even when nothing
-# in the entry changed (a reauth retyping the token InfluxDB now accepts).
-RELOADS_EXPECTED: HassKey[set[str]] = HassKey(f"{DOMAIN}_reloads_expected")
-
-
-@callback
-def expect_reload(hass: HomeAssistant, entry_id: str) -> None:
-    hass.data.setdefault(RELOADS_EXPECTED, set()).add(entry_id)
+# How long a capture nobody took goes on holding while the entry's setup lock stays taken:
+# six times the longest our setup waits before it takes it (PROBE_TIMEOUT), three times the
+# 10 s after which Home Assistant calls a setup slow.
+HANDOVER_HOLD: Final = timedelta(seconds=30)
+# Home Assistant states in which no setup follows an unload.
+STOPPING: Final = frozenset({CoreState.stopping, CoreState.final_write, CoreState.stopped})
 
 
 @callback
@@ -199,26 +200,79 @@ def async_discard_handover(hass: HomeAssistant, entry_id: str) -> None:
 
 
 async def _async_end_handover(
-    hass: HomeAssistant, handover: Handover, store: Store[dict[str, Any]], spool: Spool | None
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    handover: Handover,
+    store: Store[dict[str, Any]],
+    spool: Spool | None,
+    *,
+    reason: str = "setup_failed",
 ) -> None:
-    """The reload's setup failed: stop the held capture and keep what it held in the spool,
-    or count it as dropped when there is no spool; save the counters as they then stand."""
+    """No setup takes the held capture (it failed, or none follows): stop it and keep what it
+    held in the spool, or count it as dropped for ``reason`` when there is no spool; save the
+    counters as they then stand."""
     capture = handover.capture
     capture.stop()
     held = list(capture.held)
     capture.held.clear()
+    stats = handover.stats
     pending = handover.spooled
     if spool is not None:
+        if spool.recovered_from is not None:  # damaged since the old pipeline closed it
+            stats.dropped["spool_unreadable"] += max(0, pending - spool.pending_points)
+            HealthReporter(hass, entry).spool_recovered(str(spool.recovered_from))
         try:
-            if held:
-                await hass.async_add_executor_job(spool.append, held)
+            if held and (full := await hass.async_add_executor_job(spool.append, held)):
+                stats.dropped["spool_full"] += full  # the oldest, to make room
             held = []
             pending = spool.pending_points
         except SpoolError as err:
-            _LOGGER.error("Could not spool %d points while setup failed: %s", len(held), err)
+            _LOGGER.error("Could not spool %d held points (%s): %s", len(held), reason, err)
     if held:  # nowhere to put them: counted, not silently lost
-        handover.stats.dropped["setup_failed"] += len(held)
-    await store.async_save(handover.stats.as_stored(pending))
+        stats.dropped[reason] += len(held)
+    await store.async_save(stats.as_stored(pending))
+
+
+async def _async_end_unclaimed(
+    hass: HomeAssistant, entry: ConfigEntry, handover: Handover, store: Store[dict[str, Any]]
+) -> None:
+    """End the hand-over of an unload that no setup took up.
+
+    Home Assistant reloads an entry (in every version we support) by unloading and setting
+    it up again before it releases the entry's setup lock, and our setup takes the hand-over
+    early. So once the lock is free, a hand-over still here has no taker (an unload on its
+    own, a setup that failed before ours ran): the capture stops, and what it held goes to
+    the spool. Should the lock stay taken, the capture stops after HANDOVER_HOLD anyway.
+    """
+
+    def unclaimed() -> bool:
+        return hass.data.get(HANDOVERS, {}).get(entry.entry_id) is handover
+
+    @callback
+    def stop_capturing(_now: datetime) -> None:
+        if unclaimed():
+            handover.capture.stop()
+
+    cancel = async_call_later(hass, HANDOVER_HOLD, stop_capturing)
+    try:
+        async with entry.setup_lock:
+            if not unclaimed():
+                return  # taken by the setup that followed, or discarded with the entry
+            del hass.data[HANDOVERS][entry.entry_id]
+            handover.capture.stop()
+            spool: Spool | None = None
+            if handover.capture.held:  # else the spool stays as the old pipeline left it
+                try:
+                    spool = await _async_open_spool(hass, entry, entry_options(entry))
+                except ConfigEntryNotReady as err:
+                    _LOGGER.error("Could not open the spool of %s: %s", entry.title, err)
+            try:
+                await _async_end_handover(hass, entry, handover, store, spool, reason="spool_error")
+            finally:
+                if spool is not None:
+                    await hass.async_add_executor_job(spool.close)
+    finally:
+        cancel()
 
 
 async def _async_learn_victoria_metrics(hass: HomeAssistant, entry: ConfigEntry) -> None:
@@ -271,7 +325,9 @@ class IngestorRuntime:
         self.stats = stats
         self._store = store
         self._handover = handover
-        self._continuous = handover is not None  # capture handed over: nothing was missed
+        # Capture handed over, and still listening (not stopped after HANDOVER_HOLD): nothing
+        # was missed, nothing for the gap repair to look for.
+        self._continuous = handover is not None and handover.capture.listening
         self._releases: list[Release] = []
         self._stopped = False
         self.skips = SkipCounter()
@@ -347,7 +403,7 @@ class IngestorRuntime:
             spool = await _async_open_spool(hass, entry, options)
         except BaseException:
             if handover is not None:
-                await _async_end_handover(hass, handover, store, None)
+                await _async_end_handover(hass, entry, handover, store, None)
             raise
         try:
             if handover is not None:
@@ -361,7 +417,7 @@ class IngestorRuntime:
             return cls(hass, entry, options, spool, stats, store, handover)
         except BaseException:
             if handover is not None:
-                await _async_end_handover(hass, handover, store, spool)
+                await _async_end_handover(hass, entry, handover, store, spool)
             await hass.async_add_executor_job(spool.close)
             raise
 
@@ -495,24 +551,22 @@ class IngestorRuntime:
         entry = self._entry
         return (dict(entry.options), dict(entry.data)) != self._built
 
-    def reloading(self) -> bool:
-        """Whether an unload now is the first half of a reload (and takes up a flow's notice
-        that one follows).
+    def may_set_up_again(self) -> bool:
+        """Whether a setup may follow an unload now, so it hands the capture over.
 
-        Both ways Home Assistant applies options (OptionsFlowWithReload, an update listener)
-        reload right after updating the entry; reauth and reconfigure say so (expect_reload),
-        as their reload may find the entry unchanged.
+        Home Assistant does not say: a reload of any kind (options, reauth, the Reload
+        button, the reload_config_entry action) is an unload then a setup, with the entry
+        unchanged or not. Only these have none: disabling (disabled_by is set before the
+        unload) and Home Assistant stopping. Removal discards the hand-over
+        (async_discard_handover); any other unload's ends by itself (_async_end_unclaimed).
         """
-        expected = self._hass.data.get(RELOADS_EXPECTED, set())
-        announced = self._entry.entry_id in expected
-        expected.discard(self._entry.entry_id)
-        return self._entry.disabled_by is None and (announced or self.outdated())
+        return self._entry.disabled_by is None and self._hass.state not in STOPPING
 
     async def async_stop(self, *, hand_over: bool = False) -> None:
         """Release everything started, newest first; flush or spool what is queued.
 
         With ``hand_over`` the capture keeps listening and holding lines for the next runtime
-        of this entry (the reload that follows).
+        of this entry (the reload that may follow), until _async_end_unclaimed ends that.
         """
         if self._stopped:
             return
@@ -536,10 +590,17 @@ class IngestorRuntime:
                     await result
             except Exception as err:  # release the rest, then report
                 errors.append(err)
-        await self.pipeline.async_stop()
-        self.health.stopped()
-        if handover is not None:
-            handover.spooled = self.pipeline.pending
-        await self._async_save_counters()
+        try:
+            await self.pipeline.async_stop()
+            self.health.stopped()
+            if handover is not None:
+                handover.spooled = self.pipeline.pending
+            await self._async_save_counters()
+        finally:
+            if handover is not None:  # after the spool closed: it may open it again
+                self._hass.async_create_task(
+                    _async_end_unclaimed(self._hass, self._entry, handover, self._store),
+                    f"{DOMAIN} end hand-over",
+                )
         for error in errors:
             _LOGGER.error("Error while stopping %s: %r", self._entry.title, error)

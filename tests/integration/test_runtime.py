@@ -4,7 +4,7 @@ event, counters add up across reloads and restarts."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 import contextlib
 import copy
 from datetime import timedelta
@@ -12,16 +12,18 @@ import functools
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_TOKEN, CONF_URL, EVENT_STATE_CHANGED
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.ha_ingestor import pipeline as pipeline_module
+from custom_components.ha_ingestor import capture as capture_module, pipeline as pipeline_module
 from custom_components.ha_ingestor.backoff import Backoff
 from custom_components.ha_ingestor.const import (
     CONF_BATCH_SIZE,
@@ -32,7 +34,13 @@ from custom_components.ha_ingestor.const import (
     STATS_INTERVAL_SECONDS,
 )
 from custom_components.ha_ingestor.coordinator import SportsCoordinator, StatsCoordinator
-from custom_components.ha_ingestor.runtime import IngestorRuntime, spool_path
+from custom_components.ha_ingestor.health import ISSUE_SPOOL_RECOVERED, issue_id
+from custom_components.ha_ingestor.runtime import (
+    HANDOVER_HOLD,
+    HANDOVERS,
+    IngestorRuntime,
+    spool_path,
+)
 from custom_components.ha_ingestor.spool import Spool
 from tests.fake_influxdb2 import FakeInfluxDB2
 from tests.helpers import (
@@ -44,6 +52,7 @@ from tests.helpers import (
     own_state,
     setup_entry,
     spool_closed,
+    spooled,
     stored_counters,
     v1_entry,
     v2_entry,
@@ -184,10 +193,12 @@ async def options_change(hass: HomeAssistant, entry: MockConfigEntry, batch_size
     assert result["type"] == "create_entry"
 
 
-async def stream_across_options_changes(hass: HomeAssistant, entry: MockConfigEntry) -> int:
-    """~150 state changes/s while the options change 5 times, at least 50 before each change
-    and after the last (counted, not timed: a loaded machine streams fewer per second);
-    returns how many were fired."""
+async def stream_across_reloads(
+    hass: HomeAssistant, entry: MockConfigEntry, reload: Callable[[int], Awaitable[None]]
+) -> int:
+    """~150 state changes/s while the entry reloads 5 times (``reload(n)``), at least 50 before
+    each reload and after the last (counted, not timed: a loaded machine streams fewer per
+    second); returns how many were fired."""
     fired = 0
     stop = asyncio.Event()
 
@@ -200,17 +211,29 @@ async def stream_across_options_changes(hass: HomeAssistant, entry: MockConfigEn
             await asyncio.sleep(0.02)
 
     task = hass.async_create_task(stream())
-    for change in range(5):
-        await async_wait_until(lambda n=50 * (change + 1): fired >= n, "50 more state changes")
-        await options_change(hass, entry, batch_size=100 + change)
-        await async_wait_until(lambda: entry.state is ConfigEntryState.LOADED, "the entry reloaded")
-        assert entry.runtime_data.pipeline  # the new runtime
-    await async_wait_until(lambda: fired >= 300, "50 state changes after the last change")
+    for n in range(5):
+        await async_wait_until(lambda n=n: fired >= 50 * (n + 1), "50 more state changes")
+        runtime = entry.runtime_data
+        await reload(n)
+        await async_wait_until(
+            lambda old=runtime: (
+                entry.state is ConfigEntryState.LOADED
+                and getattr(entry, "runtime_data", old) is not old
+            ),
+            "the entry reloaded",
+        )
+    await async_wait_until(lambda: fired >= 300, "50 state changes after the last reload")
     stop.set()
     await task
     await hass.async_block_till_done()
     await flush(hass)
     return fired
+
+
+async def stream_across_options_changes(hass: HomeAssistant, entry: MockConfigEntry) -> int:
+    return await stream_across_reloads(
+        hass, entry, lambda n: options_change(hass, entry, batch_size=100 + n)
+    )
 
 
 def assert_accounted(entry: MockConfigEntry) -> None:
@@ -255,6 +278,177 @@ async def test_options_changes_lose_no_event_v2(
     assert values == list(range(fired))
     assert_accounted(entry)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def plain_reload(hass: HomeAssistant, entry: MockConfigEntry, n: int) -> None:
+    """A reload that changes nothing in the entry: the Reload of its menu in Settings > Devices
+    & services (which calls async_reload) or the homeassistant.reload_config_entry action."""
+    if n % 2:
+        await hass.services.async_call(
+            "homeassistant", "reload_config_entry", {"entry_id": entry.entry_id}, blocking=True
+        )
+    else:
+        assert await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def test_plain_reloads_lose_no_event(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str
+) -> None:
+    """The entry unchanged, an unload could not tell the reload's from any other and handed
+    nothing over: the changes fired while the entry reloaded were never captured."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    fired = await stream_across_reloads(hass, entry, functools.partial(plain_reload, hass, entry))
+    rows = await hass.async_add_executor_job(
+        influxdb1.rows, 'SELECT "value" FROM "ha_states"', database
+    )
+    values = sorted(int(r["value"]) for r in rows)  # type: ignore[call-overload]
+    assert fired > 200
+    assert values == list(range(fired))  # every event, by sequence number
+    assert entry.runtime_data.stats.received == fired
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def fire_now(hass: HomeAssistant, start: int, count: int) -> None:
+    """Numbered state changes with no await between: all of them before any task runs."""
+    for n in range(start, start + count):
+        hass.states.async_set(f"sensor.seq_{n % 10}", str(n))
+
+
+def spooled_values(hass: HomeAssistant, entry: MockConfigEntry) -> list[int]:
+    return [
+        int(float(line.split("value=")[1].split()[0]))
+        for batch in spooled(spool_path(hass, entry))
+        for line in batch.lines
+    ]
+
+
+async def written_rows(influxdb1: InfluxDB1, hass: HomeAssistant, database: str) -> list[int]:
+    rows = await hass.async_add_executor_job(
+        influxdb1.rows, 'SELECT "value" FROM "ha_states"', database
+    )
+    return sorted(int(r["value"]) for r in rows)  # type: ignore[call-overload]
+
+
+async def test_an_unload_no_setup_follows_spools_what_its_handover_held(
+    hass: HomeAssistant, hass_storage: dict[str, Any], influxdb1: InfluxDB1, database: str
+) -> None:
+    """An unload cannot know whether a setup follows, so it hands over; when none took the
+    capture by the time the entry's setup lock is free (an unload on its own), the capture
+    stops and what it caught goes to the spool, counted as pending; the next setup writes it."""
+    listening = hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0)
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    fire_now(hass, 0, 100)
+    await flush(hass)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    fire_now(hass, 100, 20)  # after the unload, before a setup could follow: held
+    await hass.async_block_till_done()
+    assert not hass.data.get(HANDOVERS)
+    assert hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0) == listening
+    fire_now(hass, 120, 10)  # reaches nothing of ours
+    await hass.async_block_till_done()
+    assert sorted(spooled_values(hass, entry)) == list(range(100, 120))
+    saved = stored_counters(hass_storage, entry)
+    assert (saved["received"], saved["written"], saved["pending"]) == (120, 100, 20)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await flush(hass)
+    assert await written_rows(influxdb1, hass, database) == list(range(120))
+    assert entry.runtime_data.stats.received == 120
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_handover_nobody_takes_stops_capturing_within_its_bound(
+    hass: HomeAssistant, hass_storage: dict[str, Any], influxdb1: InfluxDB1, database: str
+) -> None:
+    """While the setup lock stays taken and no setup of ours takes the capture (a setup stuck
+    before it gets that far), the capture holds at most HOLD_LIMIT lines (the rest dropped as
+    queue_full, as the pipeline's full queue drops them) and stops after HANDOVER_HOLD; once
+    the lock is free, what it held goes to the spool, every event accounted for."""
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    fire_now(hass, 0, 100)
+    await flush(hass)
+    old = entry.runtime_data
+    with patch.object(capture_module, "HOLD_LIMIT", 15):
+        async with entry.setup_lock:
+            assert await hass.config_entries.async_unload(entry.entry_id, _lock=False)
+            fire_now(hass, 100, 20)  # 15 held, 5 past the limit
+            async_fire_time_changed(hass, dt_util.utcnow() + HANDOVER_HOLD - timedelta(seconds=1))
+            assert old.capture.listening
+            async_fire_time_changed(hass, dt_util.utcnow() + HANDOVER_HOLD + timedelta(seconds=1))
+            assert not old.capture.listening
+            fire_now(hass, 120, 10)  # reaches nothing of ours
+            assert entry.entry_id in hass.data[HANDOVERS]  # spooled once the lock is free
+    await hass.async_block_till_done()
+    assert not hass.data.get(HANDOVERS)
+    assert sorted(spooled_values(hass, entry)) == list(range(100, 115))
+    saved = stored_counters(hass_storage, entry)
+    assert (saved["received"], saved["written"], saved["pending"]) == (120, 100, 15)
+    assert saved["dropped"] == {"queue_full": 5}
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await flush(hass)
+    assert await written_rows(influxdb1, hass, database) == list(range(115))
+    assert_accounted(entry)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_spool_damaged_before_a_handover_ends_counts_its_points_as_unreadable(
+    hass: HomeAssistant, hass_storage: dict[str, Any], socket_enabled: None
+) -> None:
+    """The spool the old pipeline left is found damaged when the hand-over no setup took puts
+    what it held there: the points the file held count as spool_unreadable, with the repair
+    issue, as at a setup (they had vanished from pending, counted nowhere)."""
+    entry = v1_entry(closed_port_url(), "faults")
+    await setup_entry(hass, entry)
+    fire_now(hass, 0, 100)
+    pipeline = entry.runtime_data.pipeline
+    await async_wait_until(lambda: pipeline.spool.pending_points == 100, "100 points spooled")
+    async with entry.setup_lock:
+        assert await hass.config_entries.async_unload(entry.entry_id, _lock=False)
+        fire_now(hass, 100, 20)  # held
+        path = spool_path(hass, entry)
+        await hass.async_add_executor_job(path.write_bytes, b"not a database " * 1_000)
+        for name in ("-wal", "-shm"):
+            await hass.async_add_executor_job(path.with_name(path.name + name).unlink, True)
+    await hass.async_block_till_done()
+    saved = stored_counters(hass_storage, entry)
+    assert (saved["received"], saved["pending"]) == (120, 20)
+    assert saved["dropped"] == {"spool_unreadable": 100}
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_SPOOL_RECOVERED, entry))
+
+
+@pytest.mark.parametrize("why", ["disabled", "stopping"])
+async def test_disabling_or_stopping_hands_nothing_over(
+    hass: HomeAssistant, influxdb1: InfluxDB1, database: str, why: str
+) -> None:
+    """No setup follows an unload that disables the entry or comes while Home Assistant stops:
+    the capture stops with it, holding nothing (the gap repair knows the disabled time)."""
+    listening = hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0)
+    entry = v1_entry(influxdb1.url, database)
+    await setup_entry(hass, entry)
+    fire_now(hass, 0, 100)
+    await flush(hass)
+    old = entry.runtime_data
+    if why == "disabled":
+        assert await hass.config_entries.async_set_disabled_by(
+            entry.entry_id, ConfigEntryDisabler.USER
+        )
+    else:
+        hass.set_state(CoreState.stopping)
+        try:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+        finally:
+            hass.set_state(CoreState.running)
+    assert not old.capture.listening and not hass.data.get(HANDOVERS)
+    assert hass.bus.async_listeners().get(EVENT_STATE_CHANGED, 0) == listening
+    fire_now(hass, 100, 20)  # reaches nothing of ours
+    await hass.async_block_till_done()
+    assert old.stats.received == 100
+    assert old.pipeline.pending == 0
 
 
 @pytest.mark.parametrize("token", ["new-token", "good-token"])
