@@ -1021,7 +1021,17 @@ class SpoolModel(RuleBasedStateMachine):
     @precondition(lambda self: self.broken is None)
     @rule(
         data=st.data(),
-        op=st.sampled_from(["oldest", "remove", "replace", "append"]),
+        op=st.sampled_from(
+            [
+                "oldest",
+                "remove",
+                "replace",
+                "append",
+                "add_dead_letters",
+                "dead_letters",
+                "clear_dead_letters",
+            ]
+        ),
         fails=st.sampled_from([None, "_move_aside", "_open"]),
     )
     def corruption_found(self, data: st.DataObject, op: str, fails: str | None) -> None:
@@ -1042,8 +1052,15 @@ class SpoolModel(RuleBasedStateMachine):
             "remove": lambda: self.spool.remove(batch_id),
             "replace": lambda: self.spool.replace(batch_id, lines),
             "append": lambda: self.spool.append(lines),
+            # More than the bound holds: evicting reads the table.
+            "add_dead_letters": lambda: self.spool.add_dead_letters(
+                [("m v=1", "r")] * (MODEL_LETTERS + 1)
+            ),
+            "dead_letters": self.spool.dead_letters,
+            "clear_dead_letters": self.spool.clear_dead_letters,
         }
-        wrapper = CorruptOnce(self.spool._conn)  # type: ignore[arg-type]
+        table = "dead_letters" if "dead_letters" in op else "batches"
+        wrapper = CorruptOnce(self.spool._conn, table)  # type: ignore[arg-type]
         self.spool._conn = wrapper  # type: ignore[assignment]
         if fails is not None:
             setattr(self.spool, fails, fails_once(getattr(self.spool, fails), "disk full"))
