@@ -251,14 +251,15 @@ def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dic
 
 
 class CorruptOnce:
-    """Wraps the spool's connection; the first query on ``batches`` fails as SQLITE_CORRUPT."""
+    """Wraps the spool's connection; the first query on ``table`` fails as SQLITE_CORRUPT."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, table: str = "batches") -> None:
         self._conn = conn
+        self._from = f"FROM {table}"
         self.armed = True
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if self.armed and "FROM batches" in sql:
+        if self.armed and self._from in sql:
             self.armed = False
             err = sqlite3.DatabaseError("database disk image is malformed")
             err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT

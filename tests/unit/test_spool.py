@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import event, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 import pytest
 
@@ -821,104 +821,346 @@ def test_encoding_round_trips(lines: list[str]) -> None:
         assert _decode(fmt, data, len(lines)) == lines
 
 
+MODEL_LETTERS = 12  # dead-letter bounds the model lowers, so that both bite
+MODEL_LETTER_BYTES = 600
+BIG_LETTER = st.builds(
+    lambda char, n: char * n, st.sampled_from(["x", "\u00e9", "\U0001f600"]), st.integers(0, 300)
+)
+
+
+def letter_bytes(letter: tuple[str, str]) -> int:
+    return len(letter[0].encode()) + len(letter[1].encode())
+
+
+def stored_letters(path: Path) -> list[tuple[str, str]]:
+    """The dead letters a spool file holds, newest first (read with a connection of our own)."""
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT line, reason FROM dead_letters ORDER BY id DESC").fetchall()
+
+
 @settings(max_examples=60, stateful_step_count=40, deadline=None)
 class SpoolModel(RuleBasedStateMachine):
-    """A plain list of batches next to the spool, through appends, removals, reopens."""
+    """A plain list of batches next to the spool, through appends, removals, reopens, damage
+    found mid-operation and start-overs whose move aside or new file fails once.
+
+    ``broken`` is a start-over that failed: "move" (the file is still in place, healthy unless
+    ``damaged``) or "open" (moved aside, no new file yet). The next call that reaches the file
+    tries again; ``_next_call`` says beforehand what it will do.
+    """
 
     def __init__(self) -> None:
         super().__init__()
+        # Lowered for the model (they are Final for the code), restored in teardown.
+        self.bounds = {
+            "MAX_DEAD_LETTERS": MODEL_LETTERS,
+            "MAX_DEAD_LETTER_BYTES": MODEL_LETTER_BYTES,
+        }
+        self._swap_bounds()
         self.dir = Path(tempfile.mkdtemp(prefix="spool-model-"))
         self.path = self.dir / "model.db"
         self.limit = 1500
         self.spool = Spool(self.path, self.limit, synchronous="NORMAL")
         self.model: list[tuple[int, list[str]]] = []  # (batch id, lines), oldest first
-        self.letters: list[tuple[str, str]] = []
-        self.dropped = 0
-        self.stale_ids: list[int] = []
+        self.letters: list[tuple[str, str]] = []  # oldest first
+        self.stale_ids: list[int] = []  # ids the spool handed out that name no batch now
+        self.last_id = 0  # the newest batch id handed out; the next is one more
+        # Every point appended is dropped (full), unreadable (its file went aside), in the
+        # file, or removed after it was written: appended == the sum of the other four.
+        self.appended = self.dropped = self.unreadable = self.written = 0
+        self.broken: str | None = None
+        self.damaged = False
+        self.recovered: Path | None = None  # the last file moved aside
+        self.moved_to_check: list[tuple[int, list[str]]] | None = None
+        self.moves = 0  # files moved aside
 
     def teardown(self) -> None:
         self.spool.close()
+        self._swap_bounds()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _swap_bounds(self) -> None:
+        for name, value in self.bounds.items():
+            self.bounds[name] = getattr(spool_module, name)
+            setattr(spool_module, name, value)
+
+    # ------------------------------------------------------------ model transitions
+
+    def _moved_aside(self) -> None:
+        """The file went aside: its batches count as unreadable, their ids are stale, and the
+        new file has no dead letters. Checked against the spool after the call."""
+        self.unreadable += sum(len(lines) for _, lines in self.model)
+        self.stale_ids += [batch_id for batch_id, _ in self.model]
+        self.moved_to_check = self.model
+        self.model, self.letters = [], []
+        self.moves += 1
+
+    def _check_moved(self) -> None:
+        if self.moved_to_check is None:
+            return
+        moved = self.spool.recovered_from
+        assert moved is not None
+        assert moved != self.recovered
+        assert moved.name.startswith("model.db.corrupt-")
+        assert [(b.batch_id, b.lines) for b in spooled(moved)] == self.moved_to_check
+        self.recovered, self.moved_to_check = moved, None
+
+    def _next_call(self) -> None:
+        """A call that reaches the file is about to be made: a failed start-over is retried.
+        A file still in place and healthy (the corruption was found once, not in the file)
+        is reopened with everything in it; a damaged one is moved aside now."""
+        if self.broken is None:
+            return
+        event(f"a call retries the start-over ({self.broken}{', damaged' if self.damaged else ''})")
+        if self.damaged:
+            self._moved_aside()
+        self.broken, self.damaged = None, False
 
     def _take_front(self, room: int) -> int:
         """Drop model batches from the front until the rest fits in ``room``; return points."""
         points = 0
-        while sum(stored_size(lines) for _, lines in self.model) > room:
+        while self._size() > room:
             batch_id, lines = self.model.pop(0)
             self.stale_ids.append(batch_id)
             points += len(lines)
         return points
 
+    def _size(self) -> int:
+        return sum(stored_size(lines) for _, lines in self.model)
+
+    def _ids(self, data: st.DataObject) -> int:
+        """A batch id the replay could hold: a pending one, a stale one, or one never used."""
+        ids = [batch_id for batch_id, _ in self.model] + self.stale_ids
+        return data.draw(st.sampled_from(ids) if ids else st.just(self.last_id + 1))
+
+    # ------------------------------------------------------------ batches
+
     @rule(lines=LINES)
     def append(self, lines: list[str]) -> None:
+        self._next_call()
         size = stored_size(lines)
         expected = len(lines) if size > self.limit else self._take_front(self.limit - size)
         assert self.spool.append(lines) == expected
+        self.appended += len(lines)
         self.dropped += expected
         if size <= self.limit:  # stored, within the bound (a lowered one too)
             newest = spooled(self.path)[-1]
-            assert not self.model or newest.batch_id > self.model[-1][0]
+            assert newest.batch_id == self.last_id + 1  # never an id handed out before
+            self.last_id = newest.batch_id
             self.model.append((newest.batch_id, lines))
             assert self.spool.size_bytes <= self.limit
 
-    @precondition(lambda self: self.model)
+    @rule()
+    def oldest(self) -> None:
+        self._next_call()
+        oldest = self.spool.oldest()
+        assert (oldest.batch_id, oldest.lines) == self.model[0] if oldest else not self.model
+
     @rule(data=st.data())
     def remove(self, data: st.DataObject) -> None:
-        index = data.draw(st.integers(0, len(self.model) - 1))
-        batch_id, _ = self.model.pop(index)
-        self.stale_ids.append(batch_id)
-        assert self.spool.remove(batch_id)
+        batch_id = self._ids(data)
+        self._next_call()  # may move the batch aside: then its id is stale
+        index = next((i for i, (b, _) in enumerate(self.model) if b == batch_id), None)
+        assert self.spool.remove(batch_id) == (index is not None)
+        if index is not None:
+            self.written += len(self.model.pop(index)[1])
+            self.stale_ids.append(batch_id)
 
-    @precondition(lambda self: self.model)
-    @rule(data=st.data())
-    def replace_with_rest(self, data: st.DataObject) -> None:
-        index = data.draw(st.integers(0, len(self.model) - 1))
-        batch_id, lines = self.model[index]
-        keep = data.draw(st.lists(st.booleans(), min_size=len(lines), max_size=len(lines)))
-        rest = [line for line, kept in zip(lines, keep, strict=True) if kept]
+    @rule(data=st.data(), lines=LINES)
+    def replace(self, data: st.DataObject, lines: list[str]) -> None:
+        batch_id = self._ids(data)
+        self._next_call()
+        index = next((i for i, (b, _) in enumerate(self.model) if b == batch_id), None)
+        if index is None:  # stale: refused, nothing changes
+            assert not self.spool.replace(batch_id, lines)
+            return
+        old = self.model[index][1]
+        keep = data.draw(st.lists(st.booleans(), min_size=len(old), max_size=len(old)))
+        rest = [line for line, kept in zip(old, keep, strict=True) if kept]
         assert self.spool.replace(batch_id, rest)
+        self.written += len(old) - len(rest)
         if rest:
             self.model[index] = (batch_id, rest)
         else:
             self.model.pop(index)
             self.stale_ids.append(batch_id)
 
-    @precondition(lambda self: self.stale_ids)
-    @rule(data=st.data(), lines=LINES)
-    def stale_id_does_nothing(self, data: st.DataObject, lines: list[str]) -> None:
-        batch_id = data.draw(st.sampled_from(self.stale_ids))
-        assert not self.spool.replace(batch_id, lines)
-        assert not self.spool.remove(batch_id)
+    # ------------------------------------------------------------ dead letters
+
+    def _add_letters(self, items: list[tuple[str, str]]) -> None:
+        if not items:  # returns before it reaches the file
+            self.spool.add_dead_letters(items)
+            return
+        self._next_call()
+        self.spool.add_dead_letters(items)
+        self.letters.extend(items)
+        while len(self.letters) > 1 and (
+            len(self.letters) > MODEL_LETTERS
+            or sum(map(letter_bytes, self.letters)) > MODEL_LETTER_BYTES
+        ):
+            self.letters.pop(0)
 
     @rule(items=st.lists(st.tuples(LINE, LINE), max_size=8))
     def dead_letters(self, items: list[tuple[str, str]]) -> None:
-        self.spool.add_dead_letters(items)
-        self.letters.extend(items)  # far below MAX_DEAD_LETTERS (its own test)
+        self._add_letters(items)
+
+    @rule(
+        items=st.lists(st.tuples(BIG_LETTER, st.sampled_from(["r", "type conflict"])), max_size=4)
+    )
+    def big_dead_letters(self, items: list[tuple[str, str]]) -> None:
+        """Sizes that make the byte bound bite (a lone one over it is kept)."""
+        self._add_letters(items)
+
+    @rule()
+    def clear_dead_letters(self) -> None:
+        self._next_call()
+        assert self.spool.clear_dead_letters() == len(self.letters)
+        self.letters = []
+
+    # ------------------------------------------------------------ damage and start-over
+
+    @precondition(lambda self: self.broken is None)
+    @rule(
+        data=st.data(),
+        op=st.sampled_from(
+            [
+                "oldest",
+                "remove",
+                "replace",
+                "append",
+                "add_dead_letters",
+                "dead_letters",
+                "clear_dead_letters",
+            ]
+        ),
+        fails=st.sampled_from([None, "_move_aside", "_open"]),
+    )
+    def corruption_found(self, data: st.DataObject, op: str, fails: str | None) -> None:
+        """An operation hits SQLITE_CORRUPT: the file goes aside, the call raises, and its
+        pending points count as unreadable. The move aside or the new file may fail once (a
+        full disk): then the next call tries again."""
+        lines = data.draw(LINES)
+        if op == "append":  # only an append that drops reads the batches: make it one
+            rng = random.Random(data.draw(st.integers(0, 2**32), label="noise seed"))
+            lines = noise_lines(rng, 1)
+            while stored_size(lines) <= self.limit - self._size():
+                lines += noise_lines(rng, 1)
+            if not self.model or stored_size(lines) > self.limit:
+                op = "oldest"
+        batch_id = self._ids(data)
+        calls: dict[str, Callable[[], object]] = {
+            "oldest": self.spool.oldest,
+            "remove": lambda: self.spool.remove(batch_id),
+            "replace": lambda: self.spool.replace(batch_id, lines),
+            "append": lambda: self.spool.append(lines),
+            # More than the bound holds: evicting reads the table.
+            "add_dead_letters": lambda: self.spool.add_dead_letters(
+                [("m v=1", "r")] * (MODEL_LETTERS + 1)
+            ),
+            "dead_letters": self.spool.dead_letters,
+            "clear_dead_letters": self.spool.clear_dead_letters,
+        }
+        table = "dead_letters" if "dead_letters" in op else "batches"
+        wrapper = CorruptOnce(self.spool._conn, table)  # type: ignore[arg-type]
+        self.spool._conn = wrapper  # type: ignore[assignment]
+        if fails is not None:
+            setattr(self.spool, fails, fails_once(getattr(self.spool, fails), "disk full"))
+        lost = self.spool.pending_points
+        try:
+            with pytest.raises(SpoolError) as raised:
+                calls[op]()
+        finally:
+            vars(self.spool).pop(fails or "", None)
+        assert not wrapper.armed
+        event(f"corruption found by {op}, {fails or 'nothing'} fails")
+        if fails == "_move_aside":  # nothing moved: the file and its batches are still there
+            assert "disk full" in str(raised.value)
+            assert self.spool.recovered_from == self.recovered
+            self.broken = "move"
+            if data.draw(st.booleans(), label="and the file is damaged on disk"):
+                set_user_version(self.path, SCHEMA_VERSION + 1)  # the retry finds it so
+                self.damaged = True
+            return
+        self._moved_aside()
+        self._check_moved()
+        if fails == "_open":  # moved, the loss is counted; the new file comes with the next call
+            assert "disk full" in str(raised.value)
+            assert not self.path.exists()
+            self.broken = "open"
+        else:
+            assert f"{lost} pending points lost" in str(raised.value)
+
+    @precondition(lambda self: self.broken is not None)
+    @rule()
+    def retry_fails_again(self) -> None:
+        """The disk is still full when the next call retries: it raises, nothing changes."""
+        method = "_move_aside" if self.damaged else "_open"
+        event(f"the retry fails again ({method})")
+        setattr(self.spool, method, fails_once(getattr(self.spool, method), "still full"))
+        try:
+            with pytest.raises(SpoolError, match="still full"):
+                self.spool.oldest()
+        finally:
+            vars(self.spool).pop(method)
+        assert self.spool.recovered_from == self.recovered
 
     @rule(limit=st.sampled_from([600, 1500, 4000]))
     def reopen(self, limit: int) -> None:
         """A restart, or the user changed the spool size; a lower bound applies on the next
         append (opening never drops)."""
+        if self.broken is not None:
+            event(f"reopened after a failed start-over ({self.broken})")
         self.spool.close()
         self.spool = Spool(self.path, limit, synchronous="NORMAL")
         self.limit = limit
+        if self.broken is not None and (self.damaged or self.broken == "open"):
+            # A new object starts a new file's life: the damaged file is moved aside unread
+            # (its pending points unknown), or the start-over's counters went with the close.
+            # Either way no replay holds an old id.
+            if self.damaged:
+                self._moved_aside()
+                self._check_moved()
+            else:
+                assert self.spool.recovered_from is None
+                self.recovered = None
+            self.model, self.letters, self.stale_ids = [], [], []
+            self.appended = self.dropped = self.unreadable = self.written = self.last_id = 0
+        else:
+            assert self.spool.recovered_from is None
+            self.recovered = None
+        self.broken, self.damaged = None, False
+
+    # ------------------------------------------------------------ invariants
 
     @invariant()
     def same_contents(self) -> None:
-        stored = spooled(self.path)
+        self._check_moved()
+        stored = spooled(self.path) if self.path.exists() else []
         assert [(b.batch_id, b.lines) for b in stored] == self.model
-        oldest = self.spool.oldest()
-        assert (oldest.batch_id, oldest.lines) == self.model[0] if oldest else not self.model
+        if self.broken is None:  # a call now would be the retry
+            oldest = self.spool.oldest()
+            assert (oldest.batch_id, oldest.lines) == self.model[0] if oldest else not self.model
         assert self.spool.pending_batches == len(self.model)
         assert self.spool.pending_points == sum(len(lines) for _, lines in self.model)
-        assert self.spool.size_bytes == sum(stored_size(lines) for _, lines in self.model)
+        assert self.spool.size_bytes == self._size()
+
+    @invariant()
+    def every_point_accounted_for(self) -> None:
         assert self.spool.dropped_points == self.dropped
+        assert self.spool.unreadable_points == self.unreadable
+        in_file = sum(len(lines) for _, lines in self.model)
+        assert self.appended == self.dropped + self.unreadable + in_file + self.written
+        assert len([p for p in self.dir.iterdir() if ".corrupt-" in p.name]) == self.moves
 
     @invariant()
     def same_dead_letters(self) -> None:
+        stored = stored_letters(self.path) if self.path.exists() else []
+        assert stored == self.letters[::-1]
+        assert len(stored) <= MODEL_LETTERS
+        assert len(stored) <= 1 or sum(map(letter_bytes, stored)) <= MODEL_LETTER_BYTES
         assert self.spool.dead_letter_count == len(self.letters)
-        newest_first = [(d.line, d.reason) for d in self.spool.dead_letters(limit=1000)]
-        assert newest_first == self.letters[::-1]
+        if self.broken is None:
+            newest_first = [(d.line, d.reason) for d in self.spool.dead_letters(limit=1000)]
+            assert newest_first == self.letters[::-1]
 
 
 TestSpoolModel = SpoolModel.TestCase
