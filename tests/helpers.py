@@ -250,6 +250,13 @@ def stored_counters(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dic
     return hass_storage[f"{DOMAIN}.counters_{entry.entry_id}"]["data"]  # type: ignore[no-any-return]
 
 
+def corrupt_error() -> sqlite3.DatabaseError:
+    """What SQLite raises on a damaged page."""
+    err = sqlite3.DatabaseError("database disk image is malformed")
+    err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
+    return err
+
+
 class CorruptOnce:
     """Wraps the spool's connection; the first query on ``table`` fails as SQLITE_CORRUPT."""
 
@@ -261,9 +268,7 @@ class CorruptOnce:
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if self.armed and self._from in sql:
             self.armed = False
-            err = sqlite3.DatabaseError("database disk image is malformed")
-            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
-            raise err
+            raise corrupt_error()
         return self._conn.execute(sql, *args)
 
     def __getattr__(self, name: str) -> object:

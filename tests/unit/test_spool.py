@@ -36,7 +36,7 @@ from custom_components.ha_ingestor.spool import (
     _decode,
     _encode,
 )
-from tests.helpers import CorruptOnce, spooled
+from tests.helpers import CorruptOnce, corrupt_error, spooled
 from tests.unit.spool_child import expected_lines, seq_of
 
 BIG = 1 << 40
@@ -633,9 +633,7 @@ class MetaUnwritable:
 
     def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if "INTO meta" in sql:
-            err = sqlite3.DatabaseError("database disk image is malformed")
-            err.sqlite_errorcode = sqlite3.SQLITE_CORRUPT
-            raise err
+            raise corrupt_error()
         return self._conn.executemany(sql, *args)
 
     def __getattr__(self, name: str) -> object:
