@@ -114,6 +114,7 @@ _LETTER_BYTES: Final = "length(CAST(line AS BLOB)) + length(CAST(reason AS BLOB)
 # SQLite result codes that mean "this file is damaged", as opposed to busy, locked or I/O.
 _CORRUPT_CODES: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _SIDE_FILES: Final = ("-wal", "-shm", "-journal")
+_ALL_ENDS: Final = ("", *_SIDE_FILES)
 
 Synchronous = Literal["FULL", "NORMAL"]
 
@@ -398,7 +399,8 @@ class Spool:
                 stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
                 target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}")
                 n = 1
-                while target.exists():
+                # Free for the side files too: an orphaned WAL there would be overwritten.
+                while any(target.with_name(target.name + end).exists() for end in _ALL_ENDS):
                     n += 1
                     target = self._path.with_name(f"{self._path.name}.corrupt-{stamp}-{n}")
             # Side files go first: a WAL left next to a fresh database would be replayed into it.
@@ -727,7 +729,7 @@ class Spool:
     def delete_files(path: Path) -> None:
         """Delete a (closed) spool: the database, its WAL/SHM files and moved-aside copies."""
         path = Path(path)
-        for suffix in ("", *_SIDE_FILES):
+        for suffix in _ALL_ENDS:
             path.with_name(path.name + suffix).unlink(missing_ok=True)
         if path.parent.is_dir():
             prefix = f"{path.name}.corrupt-"

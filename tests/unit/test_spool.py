@@ -691,6 +691,23 @@ def test_a_folder_that_cannot_be_read_is_a_spool_error(
         assert on_disk(path) == [["m v=1"]]
 
 
+def test_a_moved_file_never_takes_the_name_of_an_orphaned_side_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAL left under a moved-aside name (a move cut short, then a restart) was overwritten
+    by the next move in the same second: only the database's name was checked."""
+    monkeypatch.setattr(spool_module.time, "strftime", lambda *_args: "20261208T000000Z")
+    orphan = path.with_name(f"{path.name}.corrupt-20261208T000000Z-wal")
+    with closing(Spool(path, BIG)) as spool:
+        spool.append(make_lines("a", 5))
+        orphan.write_bytes(b"the WAL of an earlier damaged file")
+        spool._conn = CorruptOnce(spool._conn)  # type: ignore[arg-type,assignment]
+        with pytest.raises(SpoolError, match="5 pending"):
+            spool.oldest()
+        assert spool.recovered_from == path.with_name(f"{path.name}.corrupt-20261208T000000Z-2")
+    assert orphan.read_bytes() == b"the WAL of an earlier damaged file"
+
+
 def test_unreadable_batch_is_discarded_not_blocking(spool: Spool, path: Path) -> None:
     for n in range(3):
         spool.append(make_lines(str(n), 10))
