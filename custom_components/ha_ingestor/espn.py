@@ -123,6 +123,11 @@ class League:
     teams_query: str = ""
 
 
+# Query strings of the college leagues (see League): the whole division, every team.
+_FBS: Final = "groups=80&limit=400"
+_DIVISION_I: Final = "groups=50&limit=400"
+_ALL_TEAMS: Final = "limit=1000"
+
 LEAGUES: Final[dict[str, League]] = {
     league.key: league
     for league in (
@@ -132,8 +137,8 @@ LEAGUES: Final[dict[str, League]] = {
             "football",
             "college-football",
             "NCAA Football",
-            scoreboard_query="groups=80&limit=400",
-            teams_query="limit=1000",
+            scoreboard_query=_FBS,
+            teams_query=_ALL_TEAMS,
         ),
         League("nba", "basketball", "nba", "NBA"),
         League("wnba", "basketball", "wnba", "WNBA"),
@@ -142,16 +147,16 @@ LEAGUES: Final[dict[str, League]] = {
             "basketball",
             "mens-college-basketball",
             "NCAA Men's Basketball",
-            scoreboard_query="groups=50&limit=400",
-            teams_query="limit=1000",
+            scoreboard_query=_DIVISION_I,
+            teams_query=_ALL_TEAMS,
         ),
         League(
             "ncaaw",
             "basketball",
             "womens-college-basketball",
             "NCAA Women's Basketball",
-            scoreboard_query="groups=50&limit=400",
-            teams_query="limit=1000",
+            scoreboard_query=_DIVISION_I,
+            teams_query=_ALL_TEAMS,
         ),
         League("mlb", "baseball", "mlb", "MLB"),
         League("nhl", "hockey", "nhl", "NHL"),

@@ -61,13 +61,16 @@ class HealthReporter:
             translation_placeholders={"title": self._entry.title, **placeholders},
         )
 
+    def _close(self, kind: str) -> None:
+        ir.async_delete_issue(self._hass, DOMAIN, issue_id(kind, self._entry))
+
     @callback
     def connectivity_changed(self, connected: bool, error: str | None) -> None:
         if connected:
             _LOGGER.info("%s: InfluxDB is reachable again; writing resumed", self._entry.title)
             # What made these happen is over; dropped points stay counted in the sensor.
             for kind in (ISSUE_TARGET_MISSING, ISSUE_SPOOL_FULL):
-                ir.async_delete_issue(self._hass, DOMAIN, issue_id(kind, self._entry))
+                self._close(kind)
             self._spool_dropped = 0
         else:
             _LOGGER.warning(
@@ -125,7 +128,7 @@ class HealthReporter:
     def spool_writes_changed(self, working: bool, error: str | None) -> None:
         """A full disk is otherwise only in the log, while points pile up in memory."""
         if working:
-            ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_SPOOL_UNWRITABLE, self._entry))
+            self._close(ISSUE_SPOOL_UNWRITABLE)
         else:
             self._issue(ISSUE_SPOOL_UNWRITABLE, ir.IssueSeverity.ERROR, {"error": error or ""})
 
@@ -133,4 +136,4 @@ class HealthReporter:
     def stopped(self) -> None:
         """The entry stopped: nothing of it waits in memory (spooled, or counted as dropped).
         As after a restart (the issue is not persistent), a store that fails raises it again."""
-        ir.async_delete_issue(self._hass, DOMAIN, issue_id(ISSUE_SPOOL_UNWRITABLE, self._entry))
+        self._close(ISSUE_SPOOL_UNWRITABLE)
